@@ -1,0 +1,276 @@
+#include "engine.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <string>
+
+#include "executor.hpp"
+#include "fusedopt/error.hpp"
+
+namespace fusedopt::detail {
+
+namespace {
+
+constexpr DType kSegmentOrder[] = {DType::f32, DType::f16, DType::bf16};
+constexpr int kNumSegments = 3;
+
+std::int64_t padded(std::int64_t numel) {
+  return (numel + kernels::kVec - 1) / kernels::kVec * kernels::kVec;
+}
+
+std::int64_t chunks_of(std::int64_t numel) {
+  return std::max<std::int64_t>(1, (numel + kernels::kChunkSize - 1) / kernels::kChunkSize);
+}
+
+std::string name_of(std::size_t group, std::size_t index, const char* field) {
+  return "param_groups[" + std::to_string(group) + "].params[" + std::to_string(index) + "]." +
+         field;
+}
+
+void check_view(const TensorView& view, std::size_t group, std::size_t index, const char* which) {
+  const std::string name = name_of(group, index, which);
+  if (view.numel < 0) throw_error(name, ".numel must be >= 0, got ", view.numel);
+  if (view.dtype != DType::f32 && view.dtype != DType::f16 && view.dtype != DType::bf16)
+    throw_error(name, ".dtype: unsupported value ", int(view.dtype));
+  if (view.device.is_cuda()) {
+    const int count = cuda_device_count();
+    if (view.device.index < 0 || view.device.index >= count)
+      throw_error(name, ".device = ", view.device.str(), " but ", count,
+                  " CUDA device(s) are available");
+  } else if (!view.device.is_cpu()) {
+    throw_error(name, ".device: unsupported kind ", int(view.device.kind));
+  }
+  if (view.numel == 0) return;  // an empty view is never dereferenced
+  if (view.data == nullptr) throw_error(name, ".data is null (numel ", view.numel, ")");
+  if (reinterpret_cast<std::uintptr_t>(view.data) % dtype_size(view.dtype) != 0)
+    throw_error(name, ".data = ", view.data, " is not aligned to its ", to_string(view.dtype),
+                " element size ", dtype_size(view.dtype));
+  check_pointer(view.data, view.device, name.c_str());
+}
+
+struct Extent {
+  std::uintptr_t begin, end;
+  std::size_t group, index;
+};
+
+}  // namespace
+
+void Engine::add_groups(const std::vector<std::vector<Param>>& params,
+                        const std::vector<GroupConfig>& configs) {
+  // 1. Validate everything before touching any member (strong guarantee).
+  bool has_device = !groups_.empty();
+  Device device = device_;
+  std::vector<Extent> extents;
+  for (std::size_t g = 0; g < groups_.size(); ++g)
+    for (std::size_t i = 0; i < groups_[g].params.size(); ++i) {
+      const TensorView& v = groups_[g].params[i].value;
+      if (v.numel > 0) {
+        const auto begin = reinterpret_cast<std::uintptr_t>(v.data);
+        extents.push_back({begin, begin + std::size_t(v.numel) * dtype_size(v.dtype), g, i});
+      }
+    }
+  std::size_t new_params = 0;
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    const std::size_t g = groups_.size() + k;
+    if (params[k].empty())
+      throw_error("param_groups[", g, "].params is empty: a group needs at least one parameter");
+    for (std::size_t i = 0; i < params[k].size(); ++i) {
+      const Param& p = params[k][i];
+      check_view(p.value, g, i, "value");
+      check_view(p.grad, g, i, "grad");
+      if (p.grad.numel != p.value.numel)
+        throw_error(name_of(g, i, "grad.numel"), " = ", p.grad.numel, " differs from value.numel = ",
+                    p.value.numel);
+      if (p.grad.dtype != p.value.dtype)
+        throw_error(name_of(g, i, "grad.dtype"), " = ", to_string(p.grad.dtype),
+                    " differs from value.dtype = ", to_string(p.value.dtype));
+      if (p.grad.device != p.value.device)
+        throw_error(name_of(g, i, "grad.device"), " = ", p.grad.device.str(),
+                    " differs from value.device = ", p.value.device.str());
+      if (!has_device) {
+        device = p.value.device;
+        has_device = true;
+      } else if (p.value.device != device) {
+        throw_error(name_of(g, i, "value.device"), " = ", p.value.device.str(),
+                    " differs from the optimizer's device ", device.str(),
+                    " (one optimizer updates one device)");
+      }
+      if (p.value.numel > 0) {
+        const auto begin = reinterpret_cast<std::uintptr_t>(p.value.data);
+        extents.push_back(
+            {begin, begin + std::size_t(p.value.numel) * dtype_size(p.value.dtype), g, i});
+      }
+    }
+    new_params += params[k].size();
+  }
+  std::sort(extents.begin(), extents.end(),
+            [](const Extent& a, const Extent& b) { return a.begin < b.begin; });
+  for (std::size_t e = 1; e < extents.size(); ++e)
+    if (extents[e].begin < extents[e - 1].end) {
+      const Extent& a = extents[e - 1];
+      const Extent& b = extents[e];
+      const bool same = a.begin == b.begin;
+      throw_error(name_of(b.group, b.index, "value.data"), " = ",
+                  reinterpret_cast<void*>(b.begin), same ? " is the same parameter as " : " overlaps ",
+                  name_of(a.group, a.index, "value"),
+                  " (a parameter may appear once, in one group)");
+    }
+  if (num_params_ + new_params > std::size_t(INT32_MAX))
+    throw_error("param_groups: too many parameters (", num_params_ + new_params, ")");
+
+  // 2. Build the new groups, plan and scalars aside; any failure leaves *this untouched.
+  std::vector<Group> added;
+  std::size_t first_param = num_params_;
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    Group group;
+    group.params = params[k];
+    group.config = configs[k];
+    group.first_param = first_param;
+    first_param += params[k].size();
+    std::int64_t total = 0;
+    for (const Param& p : group.params) total += padded(p.value.numel);
+    group.state = Buffer(std::size_t(total) * std::size_t(configs[k].num_states) * sizeof(float),
+                         device, stream_);
+    added.push_back(std::move(group));
+  }
+  std::vector<const Group*> all;
+  for (const Group& g : groups_) all.push_back(&g);
+  for (const Group& g : added) all.push_back(&g);
+  Plan plan = build_plan(all, device);
+  Scalars scalars = build_scalars(all, first_param, device);
+
+  // 3. Commit: nothing below throws.
+  for (Group& g : added) groups_.push_back(std::move(g));
+  num_params_ = first_param;
+  device_ = device;
+  plan_ = std::move(plan);
+  scalars_ = std::move(scalars);
+}
+
+Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device device) const {
+  std::vector<kernels::TensorEntry> tensors;
+  std::vector<kernels::ChunkEntry> chunks;
+  Plan plan;
+  for (int s = 0; s < kNumSegments; ++s) {
+    const DType dtype = kSegmentOrder[s];
+    kernels::Segment segment{};
+    segment.chunk_begin = std::int64_t(chunks.size());
+    segment.tensor_begin = std::int32_t(tensors.size());
+    segment.index = s;
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+      const Group& group = *groups[g];
+      std::int64_t total = 0;
+      for (const Param& p : group.params) total += padded(p.value.numel);
+      auto* state = static_cast<float*>(group.state.data());
+      std::int64_t offset = 0;
+      for (std::size_t i = 0; i < group.params.size(); ++i) {
+        const Param& p = group.params[i];
+        const std::int64_t slot = offset;
+        offset += padded(p.value.numel);
+        if (p.value.dtype != dtype) continue;
+        kernels::TensorEntry entry{};
+        entry.lists[0] = p.value.data;
+        entry.lists[1] = p.grad.data;
+        for (int k = 0; k < group.config.num_states; ++k)
+          entry.lists[2 + k] = state + std::int64_t(k) * total + slot;
+        entry.numel = p.value.numel;
+        entry.group = std::int32_t(g);
+        entry.param = std::int32_t(group.first_param + i);
+        const std::int64_t n = chunks_of(p.value.numel);
+        if (n > INT32_MAX) throw_error(name_of(g, i, "value.numel"), " = ", p.value.numel, " is too large");
+        const auto t = std::int32_t(tensors.size());
+        tensors.push_back(entry);
+        for (std::int64_t c = 0; c < n; ++c) chunks.push_back({t, std::int32_t(c)});
+      }
+    }
+    segment.chunk_end = std::int64_t(chunks.size());
+    segment.tensor_end = std::int32_t(tensors.size());
+    if (segment.tensor_end == segment.tensor_begin) continue;
+    if (segment.chunk_end - segment.chunk_begin > INT32_MAX)
+      throw_error("param_groups: ", to_string(dtype), " parameters need ",
+                  segment.chunk_end - segment.chunk_begin, " chunks, more than one launch allows");
+    plan.segments.push_back(segment);
+    plan.segment_dtypes.push_back(dtype);
+  }
+  const std::size_t tensor_bytes = tensors.size() * sizeof(kernels::TensorEntry);
+  const std::size_t chunk_bytes = chunks.size() * sizeof(kernels::ChunkEntry);
+  std::vector<unsigned char> host(tensor_bytes + chunk_bytes);
+  std::memcpy(host.data(), tensors.data(), tensor_bytes);
+  std::memcpy(host.data() + tensor_bytes, chunks.data(), chunk_bytes);
+  plan.buffer = Buffer(host.size(), device, stream_);
+  copy_from_host(plan.buffer.data(), host.data(), host.size(), device, stream_);
+  auto* base = static_cast<unsigned char*>(plan.buffer.data());
+  plan.view.tensors = reinterpret_cast<const kernels::TensorEntry*>(base);
+  plan.view.chunks = reinterpret_cast<const kernels::ChunkEntry*>(base + tensor_bytes);
+  return plan;
+}
+
+kernels::GroupScalars Engine::group_scalars(const GroupConfig& config) const {
+  kernels::GroupScalars scalars{};
+  for (int k = 0; k < kernels::kMaxHyper; ++k) scalars.hyper[k] = config.hyper[std::size_t(k)];
+  scalars.flags = config.flags;
+  return scalars;
+}
+
+Engine::Scalars Engine::build_scalars(const std::vector<const Group*>& groups,
+                                      std::size_t num_params, Device device) const {
+  const std::size_t group_bytes = groups.size() * sizeof(kernels::GroupScalars);
+  const std::size_t step_bytes = num_params * sizeof(float);
+  const std::size_t counter_bytes = kNumSegments * sizeof(std::uint32_t);
+  Scalars scalars;
+  scalars.buffer = Buffer(group_bytes + step_bytes + counter_bytes, device, stream_);
+  auto* base = static_cast<unsigned char*>(scalars.buffer.data());
+  std::vector<kernels::GroupScalars> host;
+  for (const Group* g : groups) host.push_back(group_scalars(g->config));
+  copy_from_host(base, host.data(), group_bytes, device, stream_);
+  // Existing parameters keep their step counts; new ones start at 0 (the buffer is zeroed).
+  if (num_params_ > 0)
+    copy_on_device(base + group_bytes, scalars_.view.steps, num_params_ * sizeof(float), device,
+                   stream_);
+  scalars.view.groups = reinterpret_cast<const kernels::GroupScalars*>(base);
+  scalars.view.steps = reinterpret_cast<float*>(base + group_bytes);
+  scalars.view.done_blocks = reinterpret_cast<std::uint32_t*>(base + group_bytes + step_bytes);
+  return scalars;
+}
+
+void Engine::update_group(std::size_t group, const GroupConfig& config) {
+  if (config.num_states != groups_[group].config.num_states)
+    throw_error("param_groups[", group, "]: this change needs ", config.num_states,
+                " state tensors per parameter instead of ", groups_[group].config.num_states,
+                "; the state layout of a group is fixed at creation");
+  const kernels::GroupScalars scalars = group_scalars(config);
+  auto* slot = const_cast<kernels::GroupScalars*>(scalars_.view.groups) + group;
+  copy_from_host(slot, &scalars, sizeof scalars, device_, stream_);
+  groups_[group].config = config;
+}
+
+std::vector<SegmentLaunch> Engine::segments() const {
+  std::vector<SegmentLaunch> out;
+  for (std::size_t s = 0; s < plan_.segments.size(); ++s)
+    out.push_back({plan_.view, scalars_.view, plan_.segments[s], plan_.segment_dtypes[s], device_,
+                   stream_});
+  return out;
+}
+
+void Engine::zero_grad() const {
+  for (const SegmentLaunch& s : segments()) run_zero_grad(s);
+}
+
+void Engine::set_stream(Stream stream) {
+  if (stream == stream_) return;
+  if (!groups_.empty()) synchronize(device_, stream_);
+  stream_ = stream;
+  for (Group& g : groups_) g.state.bind_stream(stream);
+  plan_.buffer.bind_stream(stream);
+  scalars_.buffer.bind_stream(stream);
+}
+
+float Engine::step_count(std::size_t group, std::size_t index) const {
+  float step = 0.0f;
+  copy_to_host(&step, scalars_.view.steps + groups_[group].first_param + index, sizeof step,
+               device_, stream_);
+  return step;
+}
+
+}  // namespace fusedopt::detail

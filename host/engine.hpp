@@ -1,0 +1,88 @@
+#pragma once
+// The optimizer's machinery, independent of the algorithm: parameter validation, optimizer
+// state, the launch plan and the device scalars.
+//
+// NOTE(device-scalars): each group's hyper-parameters (kernels::GroupScalars) and each
+// parameter's step count live in one small buffer on the parameters' device. The kernels read
+// them by pointer; setting a hyper-parameter is a stream-ordered copy into that buffer, so the
+// next step sees it without a plan rebuild or a synchronisation.
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "fusedopt/optimizer.hpp"
+#include "kernels/plan.h"
+#include "memory.hpp"
+
+namespace fusedopt::detail {
+
+/// What an algorithm tells the engine about one group.
+struct GroupConfig {
+  std::array<double, kernels::kMaxHyper> hyper{};
+  std::uint32_t flags = 0;
+  int num_states = 0;  // float state tensors per parameter
+};
+
+/// Everything one launch needs.
+struct SegmentLaunch {
+  kernels::PlanView plan;
+  kernels::StepScalars scalars;
+  kernels::Segment segment;
+  DType dtype;
+  Device device;
+  Stream stream;
+};
+
+class Engine {
+ public:
+  /// Validates `params` as groups first_index.. and commits them; on error nothing changes.
+  void add_groups(const std::vector<std::vector<Param>>& params,
+                  const std::vector<GroupConfig>& configs);
+  /// A new config for an existing group; `config.num_states` must match.
+  void update_group(std::size_t group, const GroupConfig& config);
+
+  /// One SegmentLaunch per storage dtype present.
+  std::vector<SegmentLaunch> segments() const;
+  void zero_grad() const;
+
+  std::size_t num_groups() const { return groups_.size(); }
+  std::size_t num_params() const { return num_params_; }
+  const std::vector<Param>& params(std::size_t group) const { return groups_[group].params; }
+  Device device() const { return device_; }
+  Stream stream() const { return stream_; }
+  void set_stream(Stream stream);
+  /// Step count of a parameter (synchronizes).
+  float step_count(std::size_t group, std::size_t index) const;
+
+ private:
+  struct Group {
+    std::vector<Param> params;
+    GroupConfig config;
+    Buffer state;               // num_states tensors per parameter, each 16-byte aligned
+    std::size_t first_param = 0;  // index of params[0] in the step-count array
+  };
+  struct Plan {
+    Buffer buffer;  // TensorEntry[], then ChunkEntry[]
+    kernels::PlanView view{};
+    std::vector<kernels::Segment> segments;
+    std::vector<DType> segment_dtypes;
+  };
+  struct Scalars {
+    Buffer buffer;  // GroupScalars[], then float steps[], then uint32 counters[]
+    kernels::StepScalars view{};
+  };
+
+  Plan build_plan(const std::vector<const Group*>& groups, Device device) const;
+  Scalars build_scalars(const std::vector<const Group*>& groups, std::size_t num_params,
+                        Device device) const;
+  kernels::GroupScalars group_scalars(const GroupConfig& config) const;
+
+  std::vector<Group> groups_;
+  std::size_t num_params_ = 0;
+  Device device_ = Device::cpu();
+  Stream stream_ = nullptr;
+  Plan plan_;
+  Scalars scalars_;
+};
+
+}  // namespace fusedopt::detail

@@ -1,0 +1,59 @@
+#pragma once
+// RAII memory for what fusedopt owns (state, plans, scalars) and the copies between host and
+// device. CUDA memory is stream-ordered (cudaMallocAsync / cudaFreeAsync); host memory is
+// 64-byte aligned. Without CUDA support every CUDA path throws Error.
+#include <cstddef>
+
+#include "fusedopt/optimizer.hpp"
+#include "fusedopt/tensor.hpp"
+
+namespace fusedopt::detail {
+
+/// Makes `device` current for the scope (no-op for the CPU); restores the previous device.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(Device device);
+  ~DeviceGuard();
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = -1;
+};
+
+/// Zero-filled memory on `device`, freed on destruction (on the stream it is bound to).
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(std::size_t bytes, Device device, Stream stream);
+  ~Buffer();
+  Buffer(Buffer&& other) noexcept;
+  Buffer& operator=(Buffer&& other) noexcept;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  void* data() const { return data_; }
+  std::size_t bytes() const { return bytes_; }
+  /// Later frees happen on `stream` (the optimizer's stream changed).
+  void bind_stream(Stream stream) { stream_ = stream; }
+
+ private:
+  void release() noexcept;
+  void* data_ = nullptr;
+  std::size_t bytes_ = 0;
+  Device device_ = Device::cpu();
+  Stream stream_ = nullptr;
+};
+
+/// host -> device (stream-ordered; `src` may be reused on return) or host -> host.
+void copy_from_host(void* dst, const void* src, std::size_t bytes, Device device, Stream stream);
+/// device -> host; waits for the copy (and so for earlier work on `stream`).
+void copy_to_host(void* dst, const void* src, std::size_t bytes, Device device, Stream stream);
+/// Within one device, stream-ordered.
+void copy_on_device(void* dst, const void* src, std::size_t bytes, Device device, Stream stream);
+/// Waits for `stream` (no-op on the CPU).
+void synchronize(Device device, Stream stream);
+/// Throws unless `data` is memory `device` can address (CUDA: device or managed memory on it).
+void check_pointer(const void* data, Device device, const char* what);
+
+}  // namespace fusedopt::detail

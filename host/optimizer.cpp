@@ -1,0 +1,50 @@
+#include "fusedopt/optimizer.hpp"
+
+#include "engine.hpp"
+#include "executor.hpp"
+
+namespace fusedopt {
+
+Optimizer::Optimizer() : engine_(std::make_unique<detail::Engine>()) {}
+Optimizer::~Optimizer() = default;
+
+void Optimizer::step() {
+  for (const detail::SegmentLaunch& segment : engine_->segments()) launch(segment);
+}
+
+void Optimizer::zero_grad() { engine_->zero_grad(); }
+
+std::size_t Optimizer::num_param_groups() const { return engine_->num_groups(); }
+
+const std::vector<Param>& Optimizer::params(std::size_t group) const {
+  if (group >= engine_->num_groups())
+    detail::throw_error("group = ", group, " is out of range: the optimizer has ",
+                        engine_->num_groups(), " param group(s)");
+  return engine_->params(group);
+}
+
+std::size_t Optimizer::num_params() const { return engine_->num_params(); }
+
+void Optimizer::set_stream(Stream stream) { engine_->set_stream(stream); }
+Stream Optimizer::stream() const { return engine_->stream(); }
+Device Optimizer::device() const { return engine_->device(); }
+void Optimizer::synchronize() const { detail::synchronize(engine_->device(), engine_->stream()); }
+
+double Optimizer::step_count(std::size_t group, std::size_t index) const {
+  const std::vector<Param>& p = params(group);
+  if (index >= p.size())
+    detail::throw_error("index = ", index, " is out of range: param_groups[", group, "] has ",
+                        p.size(), " parameter(s)");
+  return engine_->step_count(group, index);
+}
+
+void Optimizer::add_groups(const std::vector<std::vector<Param>>& params,
+                           const std::vector<detail::GroupConfig>& configs) {
+  engine_->add_groups(params, configs);
+}
+
+void Optimizer::update_group(std::size_t group, const detail::GroupConfig& config) {
+  engine_->update_group(group, config);
+}
+
+}  // namespace fusedopt

@@ -1,0 +1,77 @@
+#pragma once
+// Definitions of OptimizerWithOptions<Options>; included by each optimizer's .cpp, which
+// instantiates it for its options type and provides `detail::make_config(const Options&)`.
+#include <string>
+
+#include "configs.hpp"
+#include "engine.hpp"
+#include "fusedopt/optimizer.hpp"
+
+namespace fusedopt {
+
+template <class Options>
+OptimizerWithOptions<Options>::OptimizerWithOptions(std::vector<Group> groups, Options defaults)
+    : defaults_(std::move(defaults)) {
+  defaults_.validate(std::string(Options::kOptimizer) + " defaults");
+  if (groups.empty())
+    detail::throw_error(Options::kOptimizer, ": param_groups is empty (got an empty parameter list)");
+  add_groups_checked(std::move(groups), 0);
+}
+
+template <class Options>
+void OptimizerWithOptions<Options>::add_groups_checked(std::vector<Group> groups,
+                                                       std::size_t first_index) {
+  std::vector<Options> resolved;
+  std::vector<std::vector<Param>> params;
+  std::vector<detail::GroupConfig> configs;
+  for (std::size_t k = 0; k < groups.size(); ++k) {
+    Options options = groups[k].options.value_or(defaults_);
+    options.inherit(defaults_);
+    options.validate(std::string(Options::kOptimizer) + " param_groups[" +
+                     std::to_string(first_index + k) + "]");
+    configs.push_back(detail::make_config(options));
+    resolved.push_back(std::move(options));
+    params.push_back(std::move(groups[k].params));
+  }
+  add_groups(params, configs);  // validates the parameters; throws before changing anything
+  options_.insert(options_.end(), resolved.begin(), resolved.end());
+}
+
+template <class Options>
+void OptimizerWithOptions<Options>::check_group(std::size_t group) const {
+  if (group >= options_.size())
+    detail::throw_error("group = ", group, " is out of range: ", Options::kOptimizer, " has ",
+                        options_.size(), " param group(s)");
+}
+
+template <class Options>
+void OptimizerWithOptions<Options>::set_options(std::size_t group, Options options) {
+  check_group(group);
+  options.inherit(defaults_);
+  options.validate(std::string(Options::kOptimizer) + " param_groups[" + std::to_string(group) +
+                   "]");
+  update_group(group, detail::make_config(options));
+  options_[group] = std::move(options);
+}
+
+template <class Options>
+double OptimizerWithOptions<Options>::get(std::size_t group, std::string_view name) const {
+  check_group(group);
+  const std::optional<double> value = options_[group].get(name);
+  if (!value)
+    detail::throw_error("name = \"", name, "\" is not a numeric hyper-parameter of ",
+                        Options::kOptimizer);
+  return *value;
+}
+
+template <class Options>
+void OptimizerWithOptions<Options>::set(std::size_t group, std::string_view name, double value) {
+  check_group(group);
+  Options options = options_[group];
+  if (!options.set(name, value))
+    detail::throw_error("name = \"", name, "\" is not a numeric hyper-parameter of ",
+                        Options::kOptimizer);
+  set_options(group, std::move(options));
+}
+
+}  // namespace fusedopt

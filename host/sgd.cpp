@@ -1,0 +1,37 @@
+#include "fusedopt/sgd.hpp"
+
+#include "executor.hpp"
+#include "kernels/sgd.h"
+#include "optimizer_with_options.hpp"
+
+namespace fusedopt {
+
+namespace detail {
+GroupConfig make_config(const SGDOptions& o) {
+  using Op = kernels::SGDOp;
+  GroupConfig config;
+  config.hyper[Op::kLr] = o.lr();
+  config.hyper[Op::kMomentum] = o.momentum();
+  config.hyper[Op::kDampening] = o.dampening();
+  config.hyper[Op::kWeightDecay] = o.weight_decay();
+  const bool has_momentum = o.momentum() != 0.0;
+  config.flags = (o.maximize() ? Op::kMaximize : 0u) | (o.nesterov() ? Op::kNesterov : 0u) |
+                 (has_momentum ? Op::kHasMomentum : 0u);
+  config.num_states = has_momentum ? 1 : 0;  // momentum_buffer
+  return config;
+}
+}  // namespace detail
+
+template class OptimizerWithOptions<SGDOptions>;
+
+SGD::SGD(std::vector<Group> groups, SGDOptions defaults)
+    : OptimizerWithOptions(std::move(groups), std::move(defaults)) {}
+
+SGD::SGD(std::vector<Param> params, SGDOptions defaults)
+    : SGD(std::vector<Group>{Group{std::move(params), std::nullopt}}, std::move(defaults)) {}
+
+void SGD::launch(const detail::SegmentLaunch& segment) const {
+  detail::run_step<kernels::SGDOp>(segment);
+}
+
+}  // namespace fusedopt

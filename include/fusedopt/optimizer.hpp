@@ -1,0 +1,124 @@
+#pragma once
+// The optimizer base: param groups, state, the launch plan and the step.
+//
+// A step is one fused launch per storage dtype present (one for a uniformly typed model)
+// covering every tensor of every group; see NOTE(plan) in host/engine.hpp.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "fusedopt/error.hpp"
+#include "fusedopt/options.hpp"
+#include "fusedopt/tensor.hpp"
+
+struct CUstream_st;
+
+namespace fusedopt {
+
+/// A CUDA stream (cudaStream_t); nullptr is the legacy default stream. Ignored on the CPU.
+using Stream = CUstream_st*;
+
+namespace detail {
+class Engine;
+struct GroupConfig;
+struct SegmentLaunch;
+}  // namespace detail
+
+/// A param group: parameters plus, optionally, options that override the optimizer's
+/// defaults (see NOTE(option-inheritance) in options.hpp).
+template <class Options>
+struct ParamGroup {
+  std::vector<Param> params;
+  std::optional<Options> options;
+};
+
+/// Base of every optimizer. Not copyable; movable only by pointer.
+class Optimizer {
+ public:
+  virtual ~Optimizer();
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  /// Updates every parameter of every group from its gradient: one fused launch (CUDA) or
+  /// one parallel pass (CPU). Asynchronous on CUDA: ordered on stream().
+  void step();
+  /// Writes zeros to every gradient in one multi-tensor launch.
+  void zero_grad();
+
+  /// torch's optimizer name: "SGD", "Adam", "AdamW".
+  virtual const char* name() const = 0;
+  std::size_t num_param_groups() const;
+  /// The parameters of group `group`, in the order they were given.
+  const std::vector<Param>& params(std::size_t group) const;
+  std::size_t num_params() const;
+
+  double lr(std::size_t group) const { return get(group, "lr"); }
+  void set_lr(std::size_t group, double lr) { set(group, "lr", lr); }
+  /// A numeric hyper-parameter of a group by torch name ("lr", "momentum", "beta1", ...).
+  virtual double get(std::size_t group, std::string_view name) const = 0;
+  /// Validates, then writes the value into the group's device scalars (stream-ordered); the
+  /// next step uses it, without rebuilding the plan.
+  virtual void set(std::size_t group, std::string_view name, double value) = 0;
+
+  /// Runs later steps on `stream`. Waits for work already queued on the previous stream.
+  void set_stream(Stream stream);
+  Stream stream() const;
+  /// Device of every parameter (all groups share one device).
+  Device device() const;
+  /// Waits until queued work on stream() is done (no-op on the CPU).
+  void synchronize() const;
+
+  /// Number of steps taken by parameter `index` of group `group` (torch's state["step"]).
+  /// Reads device memory: synchronizes the stream.
+  double step_count(std::size_t group, std::size_t index) const;
+
+ protected:
+  Optimizer();
+  /// Validates `params` as new groups and commits them with their configs, atomically.
+  void add_groups(const std::vector<std::vector<Param>>& params,
+                  const std::vector<detail::GroupConfig>& configs);
+  /// Writes a new config for an existing group (its state layout must not change).
+  void update_group(std::size_t group, const detail::GroupConfig& config);
+  /// Runs the optimizer's functor over one dtype segment of the plan.
+  virtual void launch(const detail::SegmentLaunch& segment) const = 0;
+
+ private:
+  std::unique_ptr<detail::Engine> engine_;
+};
+
+/// Typed layer: owns the defaults and per-group options of one optimizer kind.
+template <class Options>
+class OptimizerWithOptions : public Optimizer {
+ public:
+  using Group = ParamGroup<Options>;
+
+  /// torch's add_param_group: options not set in `group` come from defaults().
+  void add_param_group(Group group) { add_groups_checked({std::move(group)}, num_param_groups()); }
+  const Options& defaults() const { return defaults_; }
+  /// The resolved options of a group.
+  const Options& options(std::size_t group) const {
+    check_group(group);
+    return options_[group];
+  }
+  /// Replaces a group's options (validated; the state layout, e.g. amsgrad or momentum on/off,
+  /// cannot change).
+  void set_options(std::size_t group, Options options);
+  double get(std::size_t group, std::string_view name) const override;
+  void set(std::size_t group, std::string_view name, double value) override;
+
+ protected:
+  OptimizerWithOptions(std::vector<Group> groups, Options defaults);
+
+ private:
+  void add_groups_checked(std::vector<Group> groups, std::size_t first_index);
+  void check_group(std::size_t group) const;
+  Options defaults_;
+  std::vector<Options> options_;
+};
+
+}  // namespace fusedopt

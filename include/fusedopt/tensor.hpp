@@ -1,0 +1,52 @@
+#pragma once
+// Views of memory the training engine owns. fusedopt never frees what a TensorView points to.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace fusedopt {
+
+/// Storage type of parameters and gradients. Arithmetic is always done in float.
+enum class DType : std::uint8_t { f32, f16, bf16 };
+
+std::size_t dtype_size(DType dtype);
+const char* to_string(DType dtype);
+
+/// Where memory lives: the host (CPU executor) or a CUDA device (CUDA executor).
+struct Device {
+  enum class Kind : std::uint8_t { cpu, cuda };
+  Kind kind = Kind::cpu;
+  int index = 0;
+
+  static constexpr Device cpu() { return {Kind::cpu, 0}; }
+  static constexpr Device cuda(int index = 0) { return {Kind::cuda, index}; }
+  constexpr bool is_cuda() const { return kind == Kind::cuda; }
+  constexpr bool is_cpu() const { return kind == Kind::cpu; }
+  friend constexpr bool operator==(Device a, Device b) {
+    return a.kind == b.kind && (a.kind == Kind::cpu || a.index == b.index);
+  }
+  friend constexpr bool operator!=(Device a, Device b) { return !(a == b); }
+  std::string str() const;  // "cpu" or "cuda:N"
+};
+
+/// A contiguous 1-D view of `numel` elements of `dtype` at `data` on `device`.
+/// Multi-dimensional tensors are passed flattened; the update is elementwise.
+struct TensorView {
+  void* data = nullptr;
+  std::int64_t numel = 0;
+  DType dtype = DType::f32;
+  Device device = Device::cpu();
+};
+
+/// A parameter and its gradient. Both views must have the same numel, dtype and device.
+struct Param {
+  TensorView value;
+  TensorView grad;
+};
+
+/// True when CUDA support was compiled in and at least one device is visible.
+bool cuda_available();
+/// Number of visible CUDA devices (0 without CUDA support or without a driver).
+int cuda_device_count();
+
+}  // namespace fusedopt
