@@ -15,7 +15,7 @@ namespace fusedopt {
 
 namespace {
 constexpr std::size_t kHostAlignment = 64;
-[[noreturn]] void no_cuda(const char* what) {
+[[noreturn, maybe_unused]] void no_cuda(const char* what) {
   detail::throw_error(what, ": fusedopt was built without CUDA support");
 }
 }  // namespace

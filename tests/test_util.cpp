@@ -1,0 +1,103 @@
+#include "test_util.hpp"
+
+#if FUSEDOPT_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace fusedopt::testing {
+
+DeviceBytes::DeviceBytes(std::size_t bytes, Device device) : bytes_(bytes), device_(device) {
+  if (device.is_cpu()) {
+    data_ = static_cast<unsigned char*>(std::aligned_alloc(256, (bytes + 255) / 256 * 256));
+    return;
+  }
+#if FUSEDOPT_WITH_CUDA
+  if (cudaSetDevice(device.index) != cudaSuccess || cudaMalloc(&data_, bytes) != cudaSuccess)
+    throw std::runtime_error("cudaMalloc failed in a test");
+#else
+  throw std::runtime_error("CUDA memory requested in a build without CUDA");
+#endif
+}
+
+DeviceBytes::~DeviceBytes() {
+  if (device_.is_cpu()) {
+    std::free(data_);
+  } else {
+#if FUSEDOPT_WITH_CUDA
+    cudaFree(data_);
+#endif
+  }
+}
+
+void DeviceBytes::upload(const std::vector<unsigned char>& host) {
+  if (device_.is_cpu()) {
+    std::memcpy(data_, host.data(), bytes_);
+    return;
+  }
+#if FUSEDOPT_WITH_CUDA
+  if (cudaMemcpy(data_, host.data(), bytes_, cudaMemcpyHostToDevice) != cudaSuccess)
+    throw std::runtime_error("cudaMemcpy H2D failed in a test");
+#endif
+}
+
+std::vector<unsigned char> DeviceBytes::download() const {
+  std::vector<unsigned char> host(bytes_);
+  if (device_.is_cpu()) {
+    std::memcpy(host.data(), data_, bytes_);
+    return host;
+  }
+#if FUSEDOPT_WITH_CUDA
+  // cudaMemcpy on the legacy default stream waits for the optimizer's work on it.
+  if (cudaDeviceSynchronize() != cudaSuccess ||
+      cudaMemcpy(host.data(), data_, bytes_, cudaMemcpyDeviceToHost) != cudaSuccess)
+    throw std::runtime_error("cudaMemcpy D2H failed in a test");
+#endif
+  return host;
+}
+
+GuardedTensor::GuardedTensor(std::int64_t numel, DType dtype, Device device, int misalign)
+    : numel_(numel),
+      dtype_(dtype),
+      device_(device),
+      offset_(kGuard + std::size_t(misalign) * dtype_size(dtype)),
+      bytes_(offset_ + std::size_t(numel) * dtype_size(dtype) + kGuard, device) {
+  set(std::vector<double>(std::size_t(numel), 0.0));
+}
+
+TensorView GuardedTensor::view() const {
+  return {bytes_.data() + offset_, numel_, dtype_, device_};
+}
+
+void GuardedTensor::set(const std::vector<double>& values) {
+  std::vector<unsigned char> host(bytes_.size(), kPoison);
+  for (std::int64_t i = 0; i < numel_; ++i)
+    encode(dtype_, values[std::size_t(i)], host.data() + offset_ + std::size_t(i) * dtype_size(dtype_));
+  bytes_.upload(host);
+}
+
+void GuardedTensor::poison() { bytes_.upload(std::vector<unsigned char>(bytes_.size(), kPoison)); }
+
+std::vector<double> GuardedTensor::get() const {
+  const std::vector<unsigned char> host = bytes_.download();
+  std::vector<double> values(static_cast<std::size_t>(numel_));
+  for (std::int64_t i = 0; i < numel_; ++i)
+    values[std::size_t(i)] = decode(dtype_, host.data() + offset_ + std::size_t(i) * dtype_size(dtype_));
+  return values;
+}
+
+bool GuardedTensor::guards_intact() const {
+  const std::vector<unsigned char> host = bytes_.download();
+  const std::size_t end = offset_ + std::size_t(numel_) * dtype_size(dtype_);
+  for (std::size_t i = 0; i < offset_; ++i)
+    if (host[i] != kPoison) return false;
+  for (std::size_t i = end; i < host.size(); ++i)
+    if (host[i] != kPoison) return false;
+  return true;
+}
+
+std::uint64_t fresh_seed() {
+  std::random_device device;
+  return (std::uint64_t(device()) << 32) ^ std::uint64_t(device());
+}
+
+}  // namespace fusedopt::testing

@@ -1,0 +1,144 @@
+#pragma once
+// Test helpers: memory on either executor with guard zones, storage-dtype rounding written
+// independently of kernels/dtype.h, random data, and the CUDA skip rule.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "fusedopt/fusedopt.hpp"
+
+namespace fusedopt::testing {
+
+/// GTEST_SKIP()s a CUDA test when no device is present, saying why.
+#define FUSEDOPT_SKIP_WITHOUT_DEVICE(device)                                                   \
+  do {                                                                                        \
+    if ((device).is_cuda() && !::fusedopt::cuda_available())                                  \
+      GTEST_SKIP() << "no CUDA device visible (fusedopt::cuda_device_count() == 0): the CUDA " \
+                      "executor is not exercised on this machine";                            \
+  } while (0)
+
+// ---- storage dtypes, independent of kernels/dtype.h -----------------------------------------
+
+/// Rounds a double to the nearest value representable in `dtype` (nearest-even).
+inline double round_to(DType dtype, double x) {
+  switch (dtype) {
+    case DType::f32: return double(float(x));
+    case DType::f16: return double(static_cast<_Float16>(float(x)));  // GCC >= 12 on x86-64
+    case DType::bf16: {
+      const float f = float(x);
+      std::uint32_t u;
+      std::memcpy(&u, &f, 4);
+      if (std::isnan(f)) return x;
+      u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+      float r;
+      std::memcpy(&r, &u, 4);
+      return r;
+    }
+  }
+  return x;
+}
+
+/// Writes `x` (already representable) in storage format at `dst`.
+inline void encode(DType dtype, double x, void* dst) {
+  const float f = float(round_to(dtype, x));
+  if (dtype == DType::f32) {
+    std::memcpy(dst, &f, 4);
+  } else if (dtype == DType::f16) {
+    const _Float16 h = static_cast<_Float16>(f);
+    std::memcpy(dst, &h, 2);
+  } else {
+    std::uint32_t u;
+    std::memcpy(&u, &f, 4);
+    const auto b = std::uint16_t(u >> 16);
+    std::memcpy(dst, &b, 2);
+  }
+}
+
+inline double decode(DType dtype, const void* src) {
+  if (dtype == DType::f32) {
+    float f;
+    std::memcpy(&f, src, 4);
+    return f;
+  }
+  if (dtype == DType::f16) {
+    _Float16 h;
+    std::memcpy(&h, src, 2);
+    return double(static_cast<float>(h));
+  }
+  std::uint16_t b;
+  std::memcpy(&b, src, 2);
+  const std::uint32_t u = std::uint32_t(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// ---- memory on either executor ----------------------------------------------------------------
+
+/// Raw bytes on a device (host vector or cudaMalloc), with host upload/download.
+class DeviceBytes {
+ public:
+  DeviceBytes(std::size_t bytes, Device device);
+  ~DeviceBytes();
+  DeviceBytes(const DeviceBytes&) = delete;
+  DeviceBytes& operator=(const DeviceBytes&) = delete;
+  unsigned char* data() const { return data_; }
+  std::size_t size() const { return bytes_; }
+  void upload(const std::vector<unsigned char>& host);
+  std::vector<unsigned char> download() const;
+
+ private:
+  unsigned char* data_ = nullptr;
+  std::size_t bytes_ = 0;
+  Device device_;
+};
+
+/// One test tensor: `numel` elements of `dtype`, placed `misalign` elements past a 256-byte
+/// boundary (so vector loads are off when misalign != 0), between guard zones filled with a
+/// poison byte pattern that must survive every step.
+class GuardedTensor {
+ public:
+  static constexpr std::size_t kGuard = 256;
+  static constexpr unsigned char kPoison = 0xA7;
+
+  GuardedTensor(std::int64_t numel, DType dtype, Device device, int misalign = 0);
+  TensorView view() const;
+  std::int64_t numel() const { return numel_; }
+  DType dtype() const { return dtype_; }
+  /// Writes values (rounded to dtype) and poisons the guards.
+  void set(const std::vector<double>& values);
+  /// Fills the data (not the guards) with the poison pattern.
+  void poison();
+  std::vector<double> get() const;
+  /// True when both guard zones still hold the poison pattern.
+  bool guards_intact() const;
+
+ private:
+  std::int64_t numel_;
+  DType dtype_;
+  Device device_;
+  std::size_t offset_;
+  DeviceBytes bytes_;
+};
+
+inline std::vector<double> random_values(std::mt19937_64& rng, std::int64_t n, double scale,
+                                         DType dtype) {
+  std::normal_distribution<double> normal(0.0, scale);
+  std::vector<double> v(static_cast<std::size_t>(n));
+  for (double& x : v) x = round_to(dtype, normal(rng));
+  return v;
+}
+
+/// A seed that differs between runs; printed by the tests that use it.
+std::uint64_t fresh_seed();
+
+/// Devices the suites run on: the CPU always, cuda:0 (skipped without a GPU).
+inline std::vector<Device> all_devices() { return {Device::cpu(), Device::cuda(0)}; }
+
+}  // namespace fusedopt::testing
