@@ -19,10 +19,6 @@ std::int64_t padded(std::int64_t numel) {
   return (numel + kernels::kVec - 1) / kernels::kVec * kernels::kVec;
 }
 
-std::int64_t chunks_of(std::int64_t numel) {
-  return std::max<std::int64_t>(1, (numel + kernels::kChunkSize - 1) / kernels::kChunkSize);
-}
-
 std::string name_of(std::size_t group, std::size_t index, const char* field) {
   return "param_groups[" + std::to_string(group) + "].params[" + std::to_string(index) + "]." +
          field;
@@ -177,7 +173,7 @@ Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device 
         entry.numel = p.value.numel;
         entry.group = std::int32_t(g);
         entry.param = std::int32_t(group.first_param + i);
-        const std::int64_t n = chunks_of(p.value.numel);
+        const std::int64_t n = kernels::chunk_count(p.value.numel);
         if (n > INT32_MAX) throw_error(name_of(g, i, "value.numel"), " = ", p.value.numel, " is too large");
         const auto t = std::int32_t(tensors.size());
         tensors.push_back(entry);

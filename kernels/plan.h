@@ -57,6 +57,11 @@ struct Segment {
   std::int32_t index;  // which done_blocks counter
 };
 
+/// Chunks a tensor of `numel` elements owns (at least one, see NOTE(plan)).
+FUSEDOPT_HD std::int64_t chunk_count(std::int64_t numel) {
+  return numel <= 0 ? 1 : (numel + kChunkSize - 1) / kChunkSize;
+}
+
 /// The element range [begin, end) of the tensor that chunk `chunk` covers. 64-bit throughout:
 /// tensors may exceed 2^31 elements.
 struct ChunkRange {

@@ -1,0 +1,152 @@
+// The error contract: every bad input throws fusedopt::Error naming the argument and the value,
+// and leaves the optimizer exactly as it was (checked by stepping it afterwards and comparing
+// with an optimizer that never saw the bad call).
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "test_util.hpp"
+
+namespace fusedopt::testing {
+namespace {
+
+/// Runs `f`, expects fusedopt::Error whose message contains every one of `needles`.
+void expect_error(const std::function<void()>& f, std::initializer_list<const char*> needles) {
+  try {
+    f();
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    for (const char* needle : needles)
+      EXPECT_NE(message.find(needle), std::string::npos)
+          << "message \"" << message << "\" lacks \"" << needle << "\"";
+    return;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "threw a non-fusedopt exception: " << e.what();
+    return;
+  }
+  ADD_FAILURE() << "did not throw";
+}
+
+/// Two small CPU parameters with gradients.
+struct Fixture {
+  GuardedTensor w{8, DType::f32, Device::cpu()}, gw{8, DType::f32, Device::cpu()};
+  GuardedTensor b{3, DType::f32, Device::cpu()}, gb{3, DType::f32, Device::cpu()};
+  Fixture() {
+    w.set({1, 2, 3, 4, 5, 6, 7, 8});
+    gw.set({.5, .5, .5, .5, .5, .5, .5, .5});
+    b.set({1, 1, 1});
+    gb.set({1, 2, 3});
+  }
+  Param pw() const { return {w.view(), gw.view()}; }
+  Param pb() const { return {b.view(), gb.view()}; }
+};
+
+TEST(Errors, BadParameters) {
+  Fixture f;
+  Param null_value = f.pw();
+  null_value.value.data = nullptr;
+  expect_error([&] { SGD({null_value}); }, {"param_groups[0].params[0].value.data", "null"});
+
+  Param short_grad = f.pw();
+  short_grad.grad.numel = 7;
+  expect_error([&] { SGD({short_grad}); }, {"params[0].grad.numel", "7", "8"});
+
+  Param wrong_dtype = f.pw();
+  wrong_dtype.grad.dtype = DType::bf16;
+  expect_error([&] { Adam({wrong_dtype}); }, {"grad.dtype", "bf16", "f32"});
+
+  Param negative = f.pw();
+  negative.value.numel = -1;
+  expect_error([&] { SGD({negative}); }, {"value.numel", "-1"});
+
+  Param misaligned = f.pw();
+  misaligned.value.data = static_cast<char*>(misaligned.value.data) + 1;
+  expect_error([&] { SGD({misaligned}); }, {"value.data", "aligned"});
+
+  Param bad_dtype = f.pw();
+  bad_dtype.value.dtype = static_cast<DType>(42);
+  expect_error([&] { SGD({bad_dtype}); }, {"value.dtype", "42"});
+}
+
+TEST(Errors, MixedDevicesInOneGroup) {
+  Fixture f;
+  Param on_gpu = f.pb();
+  on_gpu.value.device = on_gpu.grad.device = Device::cuda(0);
+  // Without a GPU the view is rejected for naming a device that does not exist; with one, for
+  // differing from the group's device (the host pointer is also not device memory).
+  expect_error([&] { SGD({f.pw(), on_gpu}); }, {"param_groups[0].params[1].", "device"});
+  Param grad_elsewhere = f.pb();
+  grad_elsewhere.grad.device = Device::cuda(3);
+  expect_error([&] { SGD({grad_elsewhere}); }, {"params[0].grad", "cuda:3"});
+}
+
+TEST(Errors, SameParameterTwice) {
+  Fixture f;
+  expect_error([&] { AdamW({{{f.pw()}}, {{f.pb(), f.pw()}}}); },
+               {"param_groups[1].params[1].value.data", "same parameter", "param_groups[0].params[0]"});
+  Param inside = f.pb();
+  inside.value.data = static_cast<float*>(f.w.view().data) + 2;  // overlaps w
+  expect_error([&] { SGD({f.pw(), inside}); }, {"overlaps"});
+}
+
+TEST(Errors, EmptyGroupsAndLists) {
+  Fixture f;
+  expect_error([&] { SGD(std::vector<SGD::Group>{}); }, {"param_groups is empty"});
+  expect_error([&] { SGD(std::vector<SGD::Group>{{{f.pw()}}, {}}); },
+               {"param_groups[1].params is empty"});
+}
+
+TEST(Errors, BadOptions) {
+  Fixture f;
+  expect_error([&] { SGD({f.pw()}, SGDOptions().lr(-0.1)); }, {"lr", "-0.1"});
+  expect_error([&] { SGD({f.pw()}, SGDOptions().momentum(-1)); }, {"momentum", "-1"});
+  expect_error([&] { SGD({f.pw()}, SGDOptions().weight_decay(-2)); }, {"weight_decay", "-2"});
+  expect_error([&] { SGD({f.pw()}, SGDOptions().nesterov(true)); },
+               {"momentum", "nesterov", "got 0"});
+  expect_error([&] { SGD({f.pw()}, SGDOptions().nesterov(true).momentum(0.9).dampening(0.1)); },
+               {"dampening", "nesterov", "0.1"});
+  expect_error([&] { Adam({f.pw()}, AdamOptions().betas({1.0, 0.999})); }, {"beta1", "[0, 1)", "got 1"});
+  expect_error([&] { Adam({f.pw()}, AdamOptions().betas({0.9, -0.5})); }, {"beta2", "-0.5"});
+  expect_error([&] { AdamW({f.pw()}, AdamWOptions().eps(-1e-8)); }, {"eps", "-1e-08"});
+  expect_error([&] { AdamW({f.pw()}, AdamWOptions().weight_decay(-0.01)); }, {"weight_decay", "-0.01"});
+  expect_error([&] { AdamW({f.pw()}, AdamWOptions().lr(std::nan(""))); }, {"lr", "nan"});
+  // A group's own options are validated and named by group.
+  expect_error([&] { SGD(std::vector<SGD::Group>{{{f.pw()}}, {{f.pb()}, SGDOptions().lr(-1)}}); },
+               {"param_groups[1]", "lr", "-1"});
+}
+
+/// A failed call must leave the optimizer as it was: compare with an untouched twin.
+TEST(Errors, FailedCallsLeaveTheOptimizerUnchanged) {
+  Fixture a, b;
+  Adam touched({a.pw()}, AdamOptions().lr(0.1));
+  Adam twin({b.pw()}, AdamOptions().lr(0.1));
+  touched.step();
+  twin.step();
+
+  expect_error([&] { touched.set_lr(0, -1.0); }, {"lr", "-1"});
+  expect_error([&] { touched.set(0, "beta1", 1.5); }, {"beta1", "1.5"});
+  expect_error([&] { touched.set(0, "momentum", 0.9); }, {"momentum", "not a numeric hyper-parameter of Adam"});
+  expect_error([&] { touched.set(5, "lr", 0.1); }, {"group = 5", "out of range"});
+  expect_error([&] { touched.set_options(0, AdamOptions().amsgrad(true)); },
+               {"param_groups[0]", "state"});
+  Param dup = a.pw();
+  expect_error([&] { touched.add_param_group({{a.pb(), dup}, std::nullopt}); }, {"same parameter"});
+  expect_error([&] { touched.add_param_group({{a.pb()}, AdamOptions().eps(-1)}); }, {"eps"});
+  Param bad = a.pb();
+  bad.grad.numel = 2;
+  expect_error([&] { touched.add_param_group({{bad}, std::nullopt}); }, {"grad.numel"});
+
+  EXPECT_EQ(touched.num_param_groups(), 1u);
+  EXPECT_EQ(touched.lr(0), 0.1);
+  EXPECT_EQ(touched.options(0).betas().first, 0.9);
+  touched.step();
+  twin.step();
+  EXPECT_EQ(a.w.get(), b.w.get());
+  EXPECT_EQ(touched.step_count(0, 0), 2.0);
+  // The parameter rejected above is still free to join in a valid call.
+  touched.add_param_group({{a.pb()}, std::nullopt});
+  EXPECT_EQ(touched.num_param_groups(), 2u);
+}
+
+}  // namespace
+}  // namespace fusedopt::testing
