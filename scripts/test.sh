@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds fusedopt and runs every test: the GoogleTest suite and the example through ctest, then
+# installs the library and builds a consumer project against it with find_package(CONFIG).
+# CUDA kernels are compiled when nvcc is present; GPU tests skip with a reason without a device.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+build=build/test
+cmake --preset test -B "$build" >/dev/null
+cmake --build "$build" -j "$jobs"
+ctest --test-dir "$build" --output-on-failure -j "$jobs"
+
+# find_package(fusedopt CONFIG) from an install tree.
+prefix="$PWD/$build/install"
+cmake --install "$build" --prefix "$prefix" >/dev/null
+cmake -S tests/consumer -B "$build/consumer" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$build/consumer" -j "$jobs" >/dev/null
+"$build/consumer/consumer"
