@@ -53,6 +53,10 @@ struct Case {
   Device device;
 };
 
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << algo_name(c.algo) << " " << to_string(c.dtype) << " " << c.device.str();
+}
+
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
   const Case& c = info.param;
   std::ostringstream os;
