@@ -1,17 +1,35 @@
 #include "fusedopt/adam.hpp"
 
+#include <cmath>
+
 #include "executor.hpp"
 #include "kernels/adam.h"
 #include "optimizer_with_options.hpp"
 
 namespace fusedopt {
 
-namespace detail {
+using detail::require;
+using detail::require_non_negative;
+
+template <class Self>
+void AdamFamilyOptions<Self>::validate(const std::string& where) const {
+  require_non_negative(where, "lr", lr());
+  const auto [beta1, beta2] = betas();
+  require(beta1 >= 0.0 && beta1 < 1.0, where, "betas.first (beta1)", "in [0, 1)", beta1);
+  require(beta2 >= 0.0 && beta2 < 1.0, where, "betas.second (beta2)", "in [0, 1)", beta2);
+  require_non_negative(where, "eps", eps());
+  require_non_negative(where, "weight_decay", weight_decay());
+}
+
+template class AdamFamilyOptions<AdamOptions>;
+template class AdamFamilyOptions<AdamWOptions>;
+
+
 namespace {
 template <class Options>
-GroupConfig adam_config(const Options& o) {
+detail::GroupConfig adam_config(const Options& o) {
   using Op = kernels::AdamStepOp;  // Adam and AdamW share slots and flags
-  GroupConfig config;
+  detail::GroupConfig config;
   config.hyper[Op::kLr] = o.lr();
   config.hyper[Op::kBeta1] = o.betas().first;
   config.hyper[Op::kBeta2] = o.betas().second;
@@ -22,9 +40,8 @@ GroupConfig adam_config(const Options& o) {
   return config;
 }
 }  // namespace
-GroupConfig make_config(const AdamOptions& o) { return adam_config(o); }
-GroupConfig make_config(const AdamWOptions& o) { return adam_config(o); }
-}  // namespace detail
+detail::GroupConfig make_group_config(const AdamOptions& o) { return adam_config(o); }
+detail::GroupConfig make_group_config(const AdamWOptions& o) { return adam_config(o); }
 
 template class OptimizerWithOptions<AdamOptions>;
 template class OptimizerWithOptions<AdamWOptions>;

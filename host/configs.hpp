@@ -1,14 +1,14 @@
 #pragma once
-// Options -> the engine's per-group config (hyper-parameter slots, mode flags, state count).
-// One overload per optimizer, next to its launch code.
+// Validation helpers shared by the options structs.
+//
+// Each optimizer's .cpp also defines, in namespace fusedopt, the overload
+//   detail::GroupConfig make_group_config(const XOptions&);
+// (options -> hyper-parameter slots, mode flags, state count) before including
+// optimizer_with_options.hpp, which finds it by argument-dependent lookup.
 #include "engine.hpp"
 #include "fusedopt/options.hpp"
 
 namespace fusedopt::detail {
-GroupConfig make_config(const SGDOptions& options);
-GroupConfig make_config(const AdamOptions& options);
-GroupConfig make_config(const AdamWOptions& options);
-
 /// Throws Error "<where>: <name> must be <rule>, got <value>" unless `ok`.
 void require(bool ok, const std::string& where, const char* name, const char* rule, double value);
 /// Finite and >= 0.

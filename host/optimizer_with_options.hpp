@@ -1,6 +1,6 @@
 #pragma once
 // Definitions of OptimizerWithOptions<Options>; included by each optimizer's .cpp, which
-// instantiates it for its options type and provides `detail::make_config(const Options&)`.
+// instantiates it for its options type and provides `make_group_config(const Options&)`.
 #include <string>
 
 #include "configs.hpp"
@@ -29,7 +29,7 @@ void OptimizerWithOptions<Options>::add_groups_checked(std::vector<Group> groups
     options.inherit(defaults_);
     options.validate(std::string(Options::kOptimizer) + " param_groups[" +
                      std::to_string(first_index + k) + "]");
-    configs.push_back(detail::make_config(options));
+    configs.push_back(make_group_config(options));
     resolved.push_back(std::move(options));
     params.push_back(std::move(groups[k].params));
   }
@@ -50,7 +50,7 @@ void OptimizerWithOptions<Options>::set_options(std::size_t group, Options optio
   options.inherit(defaults_);
   options.validate(std::string(Options::kOptimizer) + " param_groups[" + std::to_string(group) +
                    "]");
-  update_group(group, detail::make_config(options));
+  update_group(group, make_group_config(options));
   options_[group] = std::move(options);
 }
 

@@ -1,15 +1,31 @@
 #include "fusedopt/sgd.hpp"
 
+#include <cmath>
+
 #include "executor.hpp"
 #include "kernels/sgd.h"
 #include "optimizer_with_options.hpp"
 
 namespace fusedopt {
 
-namespace detail {
-GroupConfig make_config(const SGDOptions& o) {
+using detail::require;
+using detail::require_non_negative;
+
+void SGDOptions::validate(const std::string& where) const {
+  require_non_negative(where, "lr", lr());
+  require_non_negative(where, "momentum", momentum());
+  require(std::isfinite(dampening()), where, "dampening", "finite", dampening());
+  require_non_negative(where, "weight_decay", weight_decay());
+  if (nesterov()) {
+    require(momentum() > 0.0, where, "momentum", "> 0 when nesterov is true", momentum());
+    require(dampening() == 0.0, where, "dampening", "0 when nesterov is true", dampening());
+  }
+}
+
+
+detail::GroupConfig make_group_config(const SGDOptions& o) {
   using Op = kernels::SGDOp;
-  GroupConfig config;
+  detail::GroupConfig config;
   config.hyper[Op::kLr] = o.lr();
   config.hyper[Op::kMomentum] = o.momentum();
   config.hyper[Op::kDampening] = o.dampening();
@@ -20,7 +36,6 @@ GroupConfig make_config(const SGDOptions& o) {
   config.num_states = has_momentum ? 1 : 0;  // momentum_buffer
   return config;
 }
-}  // namespace detail
 
 template class OptimizerWithOptions<SGDOptions>;
 

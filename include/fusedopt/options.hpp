@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 
 namespace fusedopt {
@@ -45,68 +47,93 @@ class Setting {
                                                        \
  public:
 
-/// torch.optim.SGD(lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
-/// maximize=False).
-class SGDOptions {
-  FUSEDOPT_OPTION(SGDOptions, double, lr, 1e-3)
-  FUSEDOPT_OPTION(SGDOptions, double, momentum, 0.0)
-  FUSEDOPT_OPTION(SGDOptions, double, dampening, 0.0)
-  FUSEDOPT_OPTION(SGDOptions, double, weight_decay, 0.0)
-  FUSEDOPT_OPTION(SGDOptions, bool, nesterov, false)
-  FUSEDOPT_OPTION(SGDOptions, bool, maximize, false)
- public:
-  static constexpr const char* kOptimizer = "SGD";
-  void inherit(const SGDOptions& defaults);
-  /// Throws Error naming `where` + the option when a value is out of range.
-  void validate(const std::string& where) const;
-  /// Numeric options by torch name ("lr", "momentum", "dampening", "weight_decay").
-  std::optional<double> get(std::string_view name) const;
-  /// Returns false when `name` is not a numeric option of SGD.
-  bool set(std::string_view name, double value);
+/// One entry of an options struct's `fields()` table: its torch name and member. Pair-valued
+/// options (betas, etas, step_sizes) also name their halves ("beta1", "beta2") for get/set.
+template <class Owner, class T>
+struct Field {
+  const char* name;
+  Setting<T> Owner::*member;
+  const char* first = nullptr;
+  const char* second = nullptr;
 };
+template <class Owner, class T>
+Field(const char*, Setting<T> Owner::*) -> Field<Owner, T>;
+template <class Owner, class T>
+Field(const char*, Setting<T> Owner::*, const char*, const char*) -> Field<Owner, T>;
 
-/// (beta1, beta2) of the Adam family.
+/// Generic option handling over an options struct's `static auto fields()` table.
+/// NOTE(option-inheritance) is implemented by inherit_options.
+namespace detail {
+template <class Options>
+void inherit_options(Options& options, const Options& defaults) {
+  std::apply([&](auto... f) { ((options.*(f.member)).inherit(defaults.*(f.member)), ...); },
+             Options::fields());
+}
+
+template <class Options>
+std::optional<double> get_option(const Options& options, std::string_view name) {
+  std::optional<double> out;
+  std::apply(
+      [&](auto... f) {
+        auto one = [&](auto field) {
+          const auto& value = (options.*(field.member)).get();
+          using T = std::decay_t<decltype(value)>;
+          if constexpr (std::is_same_v<T, double>) {
+            if (name == field.name) out = value;
+          } else if constexpr (std::is_same_v<T, std::pair<double, double>>) {
+            if (name == field.first) out = value.first;
+            if (name == field.second) out = value.second;
+          }
+        };
+        (one(f), ...);
+      },
+      Options::fields());
+  return out;
+}
+
+template <class Options>
+bool set_option(Options& options, std::string_view name, double v) {
+  bool found = false;
+  std::apply(
+      [&](auto... f) {
+        auto one = [&](auto field) {
+          auto& setting = options.*(field.member);
+          using T = std::decay_t<decltype(setting.get())>;
+          if constexpr (std::is_same_v<T, double>) {
+            if (name == field.name) setting.set(v), found = true;
+          } else if constexpr (std::is_same_v<T, std::pair<double, double>>) {
+            if (name == field.first) setting.set({v, setting.get().second}), found = true;
+            if (name == field.second) setting.set({setting.get().first, v}), found = true;
+          }
+        };
+        (one(f), ...);
+      },
+      Options::fields());
+  return found;
+}
+}  // namespace detail
+
+// Declares the members every options struct has; Self lists its options in fields().
+// Self also defines `static constexpr const char* kOptimizer` (torch's class name).
+#define FUSEDOPT_OPTIONS_COMMON(Self)                                                            \
+ public:                                                                                        \
+  /** Fills every option not set explicitly from `defaults` (NOTE(option-inheritance)). */      \
+  void inherit(const Self& defaults) {                                                         \
+    ::fusedopt::detail::inherit_options(static_cast<Self&>(*this), defaults);                   \
+  }                                                                                            \
+  /** Numeric options by torch name (pairs by their halves, e.g. "beta1"). */                 \
+  std::optional<double> get(std::string_view name) const {                                     \
+    return ::fusedopt::detail::get_option(static_cast<const Self&>(*this), name);               \
+  }                                                                                            \
+  /** Returns false when `name` is not a numeric option. */                                   \
+  bool set(std::string_view name, double value) {                                              \
+    return ::fusedopt::detail::set_option(static_cast<Self&>(*this), name, value);              \
+  }                                                                                            \
+  /** Throws Error "<where>: <option> must be ..., got <value>". */                            \
+  void validate(const std::string& where) const;
+
+/// (beta1, beta2) of the Adam family and Lion.
 using Betas = std::pair<double, double>;
 inline constexpr Betas kDefaultBetas{0.9, 0.999};
-
-/// Shared by Adam and AdamW: they differ only in the default weight_decay and in how weight
-/// decay is applied (L2 in the gradient vs decoupled).
-template <class Self>
-class AdamFamilyOptions {
-  FUSEDOPT_OPTION(Self, double, lr, 1e-3)
-  FUSEDOPT_OPTION(Self, Betas, betas, kDefaultBetas)
-  FUSEDOPT_OPTION(Self, double, eps, 1e-8)
-  FUSEDOPT_OPTION(Self, double, weight_decay, 0.0)
-  FUSEDOPT_OPTION(Self, bool, amsgrad, false)
-  FUSEDOPT_OPTION(Self, bool, maximize, false)
- public:
-  void inherit(const Self& defaults);
-  void validate(const std::string& where) const;
-  /// "lr", "beta1", "beta2", "eps", "weight_decay".
-  std::optional<double> get(std::string_view name) const;
-  bool set(std::string_view name, double value);
-
- protected:
-  explicit AdamFamilyOptions(double default_weight_decay) { weight_decay_ = default_weight_decay; }
-};
-
-/// torch.optim.Adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
-/// maximize=False). weight_decay is an L2 term added to the gradient.
-class AdamOptions : public AdamFamilyOptions<AdamOptions> {
- public:
-  static constexpr const char* kOptimizer = "Adam";
-  AdamOptions() : AdamFamilyOptions(0.0) {}
-};
-
-/// torch.optim.AdamW(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-/// amsgrad=False, maximize=False). weight_decay is decoupled: p *= 1 - lr * weight_decay.
-class AdamWOptions : public AdamFamilyOptions<AdamWOptions> {
- public:
-  static constexpr const char* kOptimizer = "AdamW";
-  AdamWOptions() : AdamFamilyOptions(1e-2) {}
-};
-
-extern template class AdamFamilyOptions<AdamOptions>;
-extern template class AdamFamilyOptions<AdamWOptions>;
 
 }  // namespace fusedopt
