@@ -23,7 +23,7 @@ struct AdamOp {
 
   struct Constants {
     float beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay;
-    float decay_factor;          // AdamW: 1 - lr * weight_decay
+    float lr_weight_decay;       // AdamW: lr * weight_decay (NOTE(decoupled-decay))
     float step_size;             // lr / (1 - beta1^t)
     float bias_correction2_sqrt;  // sqrt(1 - beta2^t)
   };
@@ -39,7 +39,7 @@ struct AdamOp {
             float(1.0 - h[kBeta2]),
             float(h[kEps]),
             float(h[kWeightDecay]),
-            float(1.0 - h[kLr] * h[kWeightDecay]),
+            float(h[kLr] * h[kWeightDecay]),
             float(h[kLr] / bias_correction1),
             float(sqrt(bias_correction2))};
   }
@@ -52,9 +52,7 @@ struct AdamOp {
   template <std::uint32_t Flags>
   FUSEDOPT_HD static void update(float& p, float g, float* state, const Constants& c) {
     if constexpr (Flags & kMaximize) g = -g;
-    if constexpr (kDecoupledWeightDecay) {
-      p *= c.decay_factor;
-    } else {
+    if constexpr (!kDecoupledWeightDecay) {
       if (c.weight_decay != 0.0f) g += c.weight_decay * p;
     }
     float& m = state[0];
@@ -68,7 +66,15 @@ struct AdamOp {
       second = state[2];
     }
     const float denom = std::sqrt(second) / c.bias_correction2_sqrt + c.eps;
-    p -= c.step_size * m / denom;
+    if constexpr (kDecoupledWeightDecay) {
+      // NOTE(decoupled-decay): torch computes p *= 1 - lr*wd, then p -= update. Rounding the
+      // factor 1 - lr*wd to float biases every step the same way (up to 6e-8 relative, which
+      // compounds); subtracting lr*wd*p together with the update rounds p once and keeps the
+      // factor's error at lr*wd times smaller. Same formula, same theta_{t-1}.
+      p -= c.lr_weight_decay * p + c.step_size * m / denom;
+    } else {
+      p -= c.step_size * m / denom;
+    }
   }
 };
 

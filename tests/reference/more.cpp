@@ -88,7 +88,8 @@ void adagrad_step(const AdagradConfig& c, Vec& param, const Vec& grad, AdagradSt
 //   t <- t + 1;  g <- -g if maximize;  g <- g + wd * theta
 //   m <- b1 m + (1 - b1) g;  u <- max(b2 u, |g| + eps)
 //   theta <- theta - (lr / (1 - b1^t)) m / u
-// Box and code agree (eps sits inside the max, not in a denominator).
+// Box and code agree (eps sits inside the max, not in a denominator), except that the box lists
+// no `maximize`; the code negates the gradient first.
 void adamax_step(const AdamaxConfig& c, Vec& param, const Vec& grad, AdamaxState& s) {
   const std::size_t n = param.size();
   if (s.step == 0) {
@@ -214,7 +215,8 @@ void radam_step(const RAdamConfig& c, Vec& param, const Vec& grad, RAdamState& s
 //   delta = sqrt(u + eps) / sqrt(v + eps) * g      (u = acc_delta before this step)
 //   u <- rho u + (1 - rho) delta^2
 //   theta <- theta - lr delta
-// Box and code agree.
+// Box and code agree, except that the box lists no `maximize`; the code negates the gradient
+// first.
 void adadelta_step(const AdadeltaConfig& c, Vec& param, const Vec& grad, AdadeltaState& s) {
   const std::size_t n = param.size();
   if (s.step == 0) {
