@@ -2,7 +2,6 @@
 
 #include <cmath>
 
-#include "executor.hpp"
 #include "kernels/adam.h"
 #include "optimizer_with_options.hpp"
 
@@ -14,9 +13,7 @@ using detail::require_non_negative;
 template <class Self>
 void AdamFamilyOptions<Self>::validate(const std::string& where) const {
   require_non_negative(where, "lr", lr());
-  const auto [beta1, beta2] = betas();
-  require(beta1 >= 0.0 && beta1 < 1.0, where, "betas.first (beta1)", "in [0, 1)", beta1);
-  require(beta2 >= 0.0 && beta2 < 1.0, where, "betas.second (beta2)", "in [0, 1)", beta2);
+  detail::require_betas(where, betas());
   require_non_negative(where, "eps", eps());
   require_non_negative(where, "weight_decay", weight_decay());
 }
@@ -43,23 +40,7 @@ detail::GroupConfig adam_config(const Options& o) {
 detail::GroupConfig make_group_config(const AdamOptions& o) { return adam_config(o); }
 detail::GroupConfig make_group_config(const AdamWOptions& o) { return adam_config(o); }
 
-template class OptimizerWithOptions<AdamOptions>;
-template class OptimizerWithOptions<AdamWOptions>;
-
-Adam::Adam(std::vector<Group> groups, AdamOptions defaults)
-    : OptimizerWithOptions(std::move(groups), std::move(defaults)) {}
-Adam::Adam(std::vector<Param> params, AdamOptions defaults)
-    : Adam(std::vector<Group>{Group{std::move(params), std::nullopt}}, std::move(defaults)) {}
-void Adam::launch(const detail::SegmentLaunch& segment) const {
-  detail::run_step<kernels::AdamStepOp>(segment);
-}
-
-AdamW::AdamW(std::vector<Group> groups, AdamWOptions defaults)
-    : OptimizerWithOptions(std::move(groups), std::move(defaults)) {}
-AdamW::AdamW(std::vector<Param> params, AdamWOptions defaults)
-    : AdamW(std::vector<Group>{Group{std::move(params), std::nullopt}}, std::move(defaults)) {}
-void AdamW::launch(const detail::SegmentLaunch& segment) const {
-  detail::run_step<kernels::AdamWStepOp>(segment);
-}
+FUSEDOPT_DEFINE_OPTIMIZER(AdamOptions, kernels::AdamStepOp);
+FUSEDOPT_DEFINE_OPTIMIZER(AdamWOptions, kernels::AdamWStepOp);
 
 }  // namespace fusedopt

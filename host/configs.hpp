@@ -13,4 +13,8 @@ namespace fusedopt::detail {
 void require(bool ok, const std::string& where, const char* name, const char* rule, double value);
 /// Finite and >= 0.
 void require_non_negative(const std::string& where, const char* name, double value);
+/// In [0, 1].
+void require_unit_interval(const std::string& where, const char* name, double value);
+/// Both in [0, 1), as torch checks betas.
+void require_betas(const std::string& where, const Betas& betas);
 }  // namespace fusedopt::detail

@@ -24,8 +24,14 @@ std::string name_of(std::size_t group, std::size_t index, const char* field) {
          field;
 }
 
-void check_view(const TensorView& view, std::size_t group, std::size_t index, const char* which) {
-  const std::string name = name_of(group, index, which);
+struct Extent {
+  std::uintptr_t begin, end;
+  std::size_t group, index;
+};
+
+}  // namespace
+
+void check_view(const TensorView& view, const std::string& name) {
   if (view.numel < 0) throw_error(name, ".numel must be >= 0, got ", view.numel);
   if (view.dtype != DType::f32 && view.dtype != DType::f16 && view.dtype != DType::bf16)
     throw_error(name, ".dtype: unsupported value ", int(view.dtype));
@@ -44,13 +50,6 @@ void check_view(const TensorView& view, std::size_t group, std::size_t index, co
                 " element size ", dtype_size(view.dtype));
   check_pointer(view.data, view.device, name.c_str());
 }
-
-struct Extent {
-  std::uintptr_t begin, end;
-  std::size_t group, index;
-};
-
-}  // namespace
 
 void Engine::add_groups(const std::vector<std::vector<Param>>& params,
                         const std::vector<GroupConfig>& configs) {
@@ -73,8 +72,8 @@ void Engine::add_groups(const std::vector<std::vector<Param>>& params,
       throw_error("param_groups[", g, "].params is empty: a group needs at least one parameter");
     for (std::size_t i = 0; i < params[k].size(); ++i) {
       const Param& p = params[k][i];
-      check_view(p.value, g, i, "value");
-      check_view(p.grad, g, i, "grad");
+      check_view(p.value, name_of(g, i, "value"));
+      check_view(p.grad, name_of(g, i, "grad"));
       if (p.grad.numel != p.value.numel)
         throw_error(name_of(g, i, "grad.numel"), " = ", p.grad.numel, " differs from value.numel = ",
                     p.value.numel);
@@ -128,6 +127,13 @@ void Engine::add_groups(const std::vector<std::vector<Param>>& params,
     for (const Param& p : group.params) total += padded(p.value.numel);
     group.state = Buffer(std::size_t(total) * std::size_t(configs[k].num_states) * sizeof(float),
                          device, stream_);
+    for (int state = 0; state < configs[k].num_states; ++state) {
+      const float init = configs[k].state_init[std::size_t(state)];
+      if (init == 0.0f) continue;  // the buffer is zeroed
+      const std::vector<float> host(std::size_t(total), init);
+      copy_from_host(static_cast<float*>(group.state.data()) + std::int64_t(state) * total,
+                     host.data(), host.size() * sizeof(float), device, stream_);
+    }
     added.push_back(std::move(group));
   }
   std::vector<const Group*> all;
@@ -212,21 +218,29 @@ kernels::GroupScalars Engine::group_scalars(const GroupConfig& config) const {
 Engine::Scalars Engine::build_scalars(const std::vector<const Group*>& groups,
                                       std::size_t num_params, Device device) const {
   const std::size_t group_bytes = groups.size() * sizeof(kernels::GroupScalars);
+  const std::size_t state_bytes = num_params * sizeof(double);
   const std::size_t step_bytes = num_params * sizeof(float);
   const std::size_t counter_bytes = kNumSegments * sizeof(std::uint32_t);
   Scalars scalars;
-  scalars.buffer = Buffer(group_bytes + step_bytes + counter_bytes, device, stream_);
+  scalars.buffer =
+      Buffer(group_bytes + state_bytes + step_bytes + counter_bytes, device, stream_);
   auto* base = static_cast<unsigned char*>(scalars.buffer.data());
   std::vector<kernels::GroupScalars> host;
   for (const Group* g : groups) host.push_back(group_scalars(g->config));
   copy_from_host(base, host.data(), group_bytes, device, stream_);
-  // Existing parameters keep their step counts; new ones start at 0 (the buffer is zeroed).
-  if (num_params_ > 0)
-    copy_on_device(base + group_bytes, scalars_.view.steps, num_params_ * sizeof(float), device,
-                   stream_);
   scalars.view.groups = reinterpret_cast<const kernels::GroupScalars*>(base);
-  scalars.view.steps = reinterpret_cast<float*>(base + group_bytes);
-  scalars.view.done_blocks = reinterpret_cast<std::uint32_t*>(base + group_bytes + step_bytes);
+  scalars.view.param_state = reinterpret_cast<double*>(base + group_bytes);
+  scalars.view.steps = reinterpret_cast<float*>(base + group_bytes + state_bytes);
+  scalars.view.done_blocks =
+      reinterpret_cast<std::uint32_t*>(base + group_bytes + state_bytes + step_bytes);
+  // Existing parameters keep their step counts and scalar state; new ones start at 0 (the
+  // buffer is zeroed).
+  if (num_params_ > 0) {
+    copy_on_device(scalars.view.param_state, scalars_.view.param_state,
+                   num_params_ * sizeof(double), device, stream_);
+    copy_on_device(scalars.view.steps, scalars_.view.steps, num_params_ * sizeof(float), device,
+                   stream_);
+  }
   return scalars;
 }
 

@@ -21,7 +21,12 @@ struct GroupConfig {
   std::array<double, kernels::kMaxHyper> hyper{};
   std::uint32_t flags = 0;
   int num_states = 0;  // float state tensors per parameter
+  std::array<float, kernels::kMaxLists - 2> state_init{};  // initial value of each state tensor
 };
+
+/// Throws Error naming `name` unless `view` is a valid view (numel >= 0, known dtype, existing
+/// device, non-null and element-aligned data when numel > 0, memory of that device).
+void check_view(const TensorView& view, const std::string& name);
 
 /// Everything one launch needs.
 struct SegmentLaunch {

@@ -35,7 +35,7 @@ void step(const SegmentLaunch& s) {
     kernels::step_chunk<Op, T>(s.plan, s.scalars, first + c, /*lane=*/0, /*stride=*/1);
   // Every chunk has read its step count: now advance them (NOTE(step-count)).
   for (std::int32_t t = s.segment.tensor_begin; t < s.segment.tensor_end; ++t)
-    s.scalars.steps[s.plan.tensors[t].param] += 1.0f;
+    kernels::finish_param<Op>(s.plan, s.scalars, t);
 }
 
 template <class T>

@@ -5,6 +5,7 @@
 
 #include "configs.hpp"
 #include "engine.hpp"
+#include "executor.hpp"
 #include "fusedopt/optimizer.hpp"
 
 namespace fusedopt {
@@ -73,5 +74,32 @@ void OptimizerWithOptions<Options>::set(std::size_t group, std::string_view name
                         Options::kOptimizer);
   set_options(group, std::move(options));
 }
+
+template <class Options>
+FusedOptimizer<Options>::FusedOptimizer(std::vector<Group> groups, Options defaults)
+    : OptimizerWithOptions<Options>(std::move(groups), std::move(defaults)) {}
+
+template <class Options>
+FusedOptimizer<Options>::FusedOptimizer(std::vector<Param> params, Options defaults)
+    : FusedOptimizer(std::vector<Group>{Group{std::move(params), std::nullopt}},
+                     std::move(defaults)) {}
+
+namespace detail {
+template <class Options>
+struct OptimizerTag {};
+}  // namespace detail
+
+template <class Options>
+void FusedOptimizer<Options>::launch(const detail::SegmentLaunch& segment) const {
+  fused_step(detail::OptimizerTag<Options>{}, segment);  // found by ADL, defined below
+}
+
+/// In host/<optimizer>.cpp: binds Options to its functor `Op` and instantiates the optimizer.
+#define FUSEDOPT_DEFINE_OPTIMIZER(Options, Op)                                          \
+  void fused_step(detail::OptimizerTag<Options>, const detail::SegmentLaunch& segment) { \
+    detail::run_step<Op>(segment);                                                     \
+  }                                                                                    \
+  template class OptimizerWithOptions<Options>;                                        \
+  template class FusedOptimizer<Options>
 
 }  // namespace fusedopt

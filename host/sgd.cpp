@@ -2,7 +2,6 @@
 
 #include <cmath>
 
-#include "executor.hpp"
 #include "kernels/sgd.h"
 #include "optimizer_with_options.hpp"
 
@@ -37,16 +36,6 @@ detail::GroupConfig make_group_config(const SGDOptions& o) {
   return config;
 }
 
-template class OptimizerWithOptions<SGDOptions>;
-
-SGD::SGD(std::vector<Group> groups, SGDOptions defaults)
-    : OptimizerWithOptions(std::move(groups), std::move(defaults)) {}
-
-SGD::SGD(std::vector<Param> params, SGDOptions defaults)
-    : SGD(std::vector<Group>{Group{std::move(params), std::nullopt}}, std::move(defaults)) {}
-
-void SGD::launch(const detail::SegmentLaunch& segment) const {
-  detail::run_step<kernels::SGDOp>(segment);
-}
+FUSEDOPT_DEFINE_OPTIMIZER(SGDOptions, kernels::SGDOp);
 
 }  // namespace fusedopt

@@ -20,6 +20,7 @@ struct AdamOp {
   enum Slot { kLr, kBeta1, kBeta2, kEps, kWeightDecay };
   enum Flag : std::uint32_t { kMaximize = 1, kAmsgrad = 2 };
   static constexpr int kNumFlags = 2;
+  static constexpr bool kHasParamState = false;
 
   struct Constants {
     float beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay;
@@ -28,7 +29,7 @@ struct AdamOp {
     float bias_correction2_sqrt;  // sqrt(1 - beta2^t)
   };
 
-  FUSEDOPT_HD static Constants prepare(const GroupScalars& group, float step_before) {
+  FUSEDOPT_HD static Constants prepare(const GroupScalars& group, float step_before, double) {
     const double* h = group.hyper;
     const double step = double(step_before + 1.0f);  // torch increments a float32 step first
     const double bias_correction1 = 1.0 - pow(h[kBeta1], step);

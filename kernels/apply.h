@@ -3,11 +3,15 @@
 //
 // An optimizer is an `Op` functor (see sgd.h, adam.h) with:
 //   static constexpr int kNumFlags;                       // mode bits in GroupScalars::flags
+//   static constexpr bool kHasParamState;                 // uses StepScalars::param_state
 //   struct Constants;                                     // per-block derived scalars (float)
-//   static Constants prepare(const GroupScalars&, float step_before);
+//   static Constants prepare(const GroupScalars&, float step_before, double param_state);
+//   static double next_param_state(const GroupScalars&, float step_before, double param_state);
+//                                                         // (only when kHasParamState)
 //   template <uint32_t Flags> static constexpr int num_states();
 //   template <uint32_t Flags> static void update(float& p, float g, float* state,
 //                                                const Constants&);
+// `step_before` is the parameter's step count before this step (0 on the first step).
 // Loads, stores and dtype conversion live here; the Op only does per-element math in float.
 #include <cstdint>
 #include <type_traits>
@@ -108,9 +112,21 @@ FUSEDOPT_HD void step_chunk(const PlanView& plan, const StepScalars& scalars, st
   const ChunkRange range = chunk_range(plan, chunk);
   const TensorEntry& tensor = plan.tensors[range.tensor];
   const GroupScalars& group = scalars.groups[tensor.group];
-  const typename Op::Constants constants = Op::prepare(group, scalars.steps[tensor.param]);
+  const typename Op::Constants constants =
+      Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);
   dispatch_flags<Op::kNumFlags>(group.flags,
                                 RangeUpdater<Op, T>{tensor, range, constants, lane, stride});
+}
+
+/// After every chunk of a step has run: advance tensor `t`'s per-parameter scalars (NOTE(step-count)).
+template <class Op>
+FUSEDOPT_HD void finish_param(const PlanView& plan, const StepScalars& scalars, std::int32_t t) {
+  const TensorEntry& tensor = plan.tensors[t];
+  const float before = scalars.steps[tensor.param];
+  if constexpr (Op::kHasParamState)
+    scalars.param_state[tensor.param] = Op::next_param_state(scalars.groups[tensor.group], before,
+                                                             scalars.param_state[tensor.param]);
+  scalars.steps[tensor.param] = before + 1.0f;
 }
 
 /// zero_grad for one chunk: writes T zeros to the gradient list.

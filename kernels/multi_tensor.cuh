@@ -11,9 +11,10 @@ namespace fusedopt::kernels {
 // NOTE(step-count): every block of a step reads its parameter's step count, so none may
 // increment it while others still read. Each block, after its update, bumps a per-segment
 // counter; the block that arrives last (it sees count == gridDim.x - 1) advances the step count
-// of every tensor in the segment and resets the counter. The whole step, step counts included,
+// (and per-parameter scalar state) of every tensor in the segment and resets the counter. The whole step, step counts included,
 // is therefore one launch and can be captured in a CUDA graph.
-__device__ inline void finish_step(const PlanView& plan, const StepScalars& scalars,
+template <class Op>
+__device__ void finish_step(const PlanView& plan, const StepScalars& scalars,
                                    const Segment& segment) {
   __shared__ bool is_last_block;
   __syncthreads();  // every thread of this block has read the step counts it needs
@@ -26,7 +27,7 @@ __device__ inline void finish_step(const PlanView& plan, const StepScalars& scal
   if (!is_last_block) return;
   __threadfence();
   for (std::int32_t t = segment.tensor_begin + threadIdx.x; t < segment.tensor_end; t += blockDim.x)
-    scalars.steps[plan.tensors[t].param] += 1.0f;
+    finish_param<Op>(plan, scalars, t);
   if (threadIdx.x == 0) scalars.done_blocks[segment.index] = 0;
 }
 
@@ -34,7 +35,7 @@ template <class Op, class T>
 __global__ void __launch_bounds__(kThreads)
     step_kernel(PlanView plan, StepScalars scalars, Segment segment) {
   step_chunk<Op, T>(plan, scalars, segment.chunk_begin + blockIdx.x, threadIdx.x, blockDim.x);
-  finish_step(plan, scalars, segment);
+  finish_step<Op>(plan, scalars, segment);
 }
 
 template <class T>

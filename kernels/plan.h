@@ -39,6 +39,8 @@ struct GroupScalars {
 struct StepScalars {
   const GroupScalars* groups;
   float* steps;                // per parameter, torch's state["step"]
+  double* param_state;         // per parameter, one scalar of optimizer state (NAdam's
+                               // mu_product, ASGD's eta); 0 before the first step
   std::uint32_t* done_blocks;  // one counter per segment, see NOTE(step-count) in multi_tensor.cuh
 };
 

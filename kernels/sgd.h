@@ -13,13 +13,14 @@ struct SGDOp {
   enum Slot { kLr, kMomentum, kDampening, kWeightDecay };
   enum Flag : std::uint32_t { kMaximize = 1, kNesterov = 2, kHasMomentum = 4 };
   static constexpr int kNumFlags = 3;
+  static constexpr bool kHasParamState = false;
 
   struct Constants {
     float lr, momentum, one_minus_dampening, weight_decay;
     bool first_step;  // the momentum buffer does not exist yet: buf = grad
   };
 
-  FUSEDOPT_HD static Constants prepare(const GroupScalars& group, float step_before) {
+  FUSEDOPT_HD static Constants prepare(const GroupScalars& group, float step_before, double) {
     const double* h = group.hyper;
     return {float(h[kLr]), float(h[kMomentum]), float(1.0 - h[kDampening]),
             float(h[kWeightDecay]), step_before == 0.0f};

@@ -121,4 +121,20 @@ class OptimizerWithOptions : public Optimizer {
   std::vector<Options> options_;
 };
 
+/// Every optimizer: `using RMSprop = FusedOptimizer<RMSpropOptions>;`. Its fused step (the
+/// functor it launches) is defined in host/<optimizer>.cpp.
+template <class Options>
+class FusedOptimizer : public OptimizerWithOptions<Options> {
+ public:
+  using Group = ParamGroup<Options>;
+  /// Param groups, each with optional option overrides, and the defaults they inherit.
+  FusedOptimizer(std::vector<Group> groups, Options defaults = {});
+  /// One group of parameters using `defaults`.
+  FusedOptimizer(std::vector<Param> params, Options defaults = {});
+  const char* name() const override { return Options::kOptimizer; }
+
+ protected:
+  void launch(const detail::SegmentLaunch& segment) const override;
+};
+
 }  // namespace fusedopt

@@ -133,7 +133,8 @@ bool set_option(Options& options, std::string_view name, double v) {
   void validate(const std::string& where) const;
 
 /// (beta1, beta2) of the Adam family and Lion.
-using Betas = std::pair<double, double>;
+using Pair = std::pair<double, double>;
+using Betas = Pair;
 inline constexpr Betas kDefaultBetas{0.9, 0.999};
 
 }  // namespace fusedopt

@@ -1,0 +1,33 @@
+#include "fusedopt/nadam.hpp"
+
+#include "kernels/nadam.h"
+#include "optimizer_with_options.hpp"
+
+namespace fusedopt {
+
+void NAdamOptions::validate(const std::string& where) const {
+  detail::require_non_negative(where, "lr", lr());
+  detail::require_betas(where, betas());
+  detail::require_non_negative(where, "eps", eps());
+  detail::require_non_negative(where, "weight_decay", weight_decay());
+  detail::require_non_negative(where, "momentum_decay", momentum_decay());
+}
+
+detail::GroupConfig make_group_config(const NAdamOptions& o) {
+  using Op = kernels::NAdamOp;
+  detail::GroupConfig config;
+  config.hyper[Op::kLr] = o.lr();
+  config.hyper[Op::kBeta1] = o.betas().first;
+  config.hyper[Op::kBeta2] = o.betas().second;
+  config.hyper[Op::kEps] = o.eps();
+  config.hyper[Op::kWeightDecay] = o.weight_decay();
+  config.hyper[Op::kMomentumDecay] = o.momentum_decay();
+  config.flags = (o.maximize() ? Op::kMaximize : 0u) |
+                 (o.decoupled_weight_decay() ? Op::kDecoupled : 0u);
+  config.num_states = 2;  // exp_avg, exp_avg_sq (mu_product is per-parameter scalar state)
+  return config;
+}
+
+FUSEDOPT_DEFINE_OPTIMIZER(NAdamOptions, kernels::NAdamOp);
+
+}  // namespace fusedopt

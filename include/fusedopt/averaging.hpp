@@ -1,0 +1,60 @@
+#pragma once
+// Weight averaging with torch.optim.swa_utils.AveragedModel semantics, fused: one multi-tensor
+// launch per update over every parameter.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "fusedopt/optimizer.hpp"
+
+namespace fusedopt {
+
+/// How AveragedModel combines a new parameter value with the average.
+struct AveragingMode {
+  enum class Kind : std::uint8_t { swa, ema };
+  Kind kind = Kind::swa;
+  double decay = 0.0;  // EMA only
+};
+
+/// torch.optim.swa_utils.get_ema_multi_avg_fn(decay):
+/// averaged = decay * averaged + (1 - decay) * param. decay in [0, 1].
+AveragingMode ema_decay(double decay);
+/// AveragedModel's default (SWA): the running mean of every update's parameters.
+AveragingMode swa_average();
+
+/// Keeps averaged copies of a set of parameters (same dtype and device as each parameter).
+/// Like torch's AveragedModel, the copies start as copies of the parameters, the first update()
+/// copies again, and later updates average; n_averaged() counts updates. Works with or without
+/// an optimizer:
+///
+///   fo::AveragedModel ema(backbone, fo::ema_decay(0.999));
+///   ... opt.step(); ema.update();
+///   use ema.averaged()[i] (a TensorView of the averaged copy of parameter i)
+class AveragedModel {
+ public:
+  explicit AveragedModel(const std::vector<Param>& params, AveragingMode mode = swa_average());
+  explicit AveragedModel(const std::vector<TensorView>& params, AveragingMode mode = swa_average());
+  ~AveragedModel();
+  AveragedModel(const AveragedModel&) = delete;
+  AveragedModel& operator=(const AveragedModel&) = delete;
+
+  /// torch's update_parameters(model): one fused launch over every parameter.
+  void update();
+  /// Views of the averaged copies, in the order of the parameters.
+  const std::vector<TensorView>& averaged() const;
+  /// Updates so far (reads device memory: synchronizes the stream).
+  std::int64_t n_averaged() const;
+  AveragingMode mode() const;
+  /// EMA decay, written to a device scalar (stream-ordered); in [0, 1].
+  void set_decay(double decay);
+
+  void set_stream(Stream stream);
+  Stream stream() const;
+  void synchronize() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace fusedopt

@@ -1,0 +1,7 @@
+// Explicit instantiation: AdagradOp, f16 storage.
+#include "adagrad.h"
+#include "multi_tensor.cuh"
+
+namespace fusedopt::kernels {
+template void launch_step<AdagradOp, Half>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+}  // namespace fusedopt::kernels

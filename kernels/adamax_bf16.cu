@@ -1,0 +1,7 @@
+// Explicit instantiation: AdamaxOp, bf16 storage.
+#include "adamax.h"
+#include "multi_tensor.cuh"
+
+namespace fusedopt::kernels {
+template void launch_step<AdamaxOp, BFloat16>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+}  // namespace fusedopt::kernels

@@ -1,0 +1,59 @@
+#pragma once
+// ASGD as torch.optim.ASGD computes it in PyTorch 2.x (_single_tensor_asgd; earlier releases'
+// foreach path computed eta differently), t = step after increment:
+//   g = maximize ? -grad : grad;  g += weight_decay * p
+//   p = p * (1 - lambd * eta) - eta * g
+//   mu != 1: ax += (p - ax) * mu      else: ax = p
+//   then eta = lr / (1 + lambd * lr * t)^alpha and mu = 1 / max(1, t - t0) for the next step.
+// eta is per-parameter scalar state (lr before the first step, taken then, as torch does);
+// mu is a function of the step count.
+#include <cmath>
+#include <cstdint>
+
+#include "config.h"
+#include "plan.h"
+
+namespace fusedopt::kernels {
+
+struct ASGDOp {
+  enum Slot { kLr, kLambd, kAlpha, kT0, kWeightDecay };
+  enum Flag : std::uint32_t { kMaximize = 1 };
+  static constexpr int kNumFlags = 1;
+  static constexpr bool kHasParamState = true;  // eta
+
+  struct Constants {
+    float eta, lambd_eta, mu, weight_decay;
+    bool copy_ax;  // mu == 1
+  };
+
+  FUSEDOPT_HD static Constants prepare(const GroupScalars& group, float step_before, double eta) {
+    const double* h = group.hyper;
+    if (step_before == 0.0f) eta = h[kLr];
+    const double steps_past_t0 = double(step_before) - h[kT0];
+    const double mu = 1.0 / (steps_past_t0 > 1.0 ? steps_past_t0 : 1.0);
+    return {float(eta), float(h[kLambd] * eta), float(mu), float(h[kWeightDecay]), mu == 1.0};
+  }
+
+  FUSEDOPT_HD static double next_param_state(const GroupScalars& group, float step_before,
+                                             double) {
+    const double* h = group.hyper;
+    const double step = double(step_before + 1.0f);
+    return h[kLr] / pow(1.0 + h[kLambd] * h[kLr] * step, h[kAlpha]);
+  }
+
+  template <std::uint32_t Flags>
+  static constexpr int num_states() {
+    return 1;  // ax
+  }
+
+  template <std::uint32_t Flags>
+  FUSEDOPT_HD static void update(float& p, float g, float* state, const Constants& c) {
+    if constexpr (Flags & kMaximize) g = -g;
+    if (c.weight_decay != 0.0f) g += c.weight_decay * p;
+    p -= c.lambd_eta * p + c.eta * g;  // one rounding of p, as NOTE(decoupled-decay)
+    float& ax = state[0];
+    ax = c.copy_ax ? p : ax + (p - ax) * c.mu;
+  }
+};
+
+}  // namespace fusedopt::kernels

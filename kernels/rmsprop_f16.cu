@@ -1,0 +1,7 @@
+// Explicit instantiation: RMSpropOp, f16 storage.
+#include "rmsprop.h"
+#include "multi_tensor.cuh"
+
+namespace fusedopt::kernels {
+template void launch_step<RMSpropOp, Half>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+}  // namespace fusedopt::kernels

@@ -1,0 +1,7 @@
+// Explicit instantiation: RpropOp, bf16 storage.
+#include "rprop.h"
+#include "multi_tensor.cuh"
+
+namespace fusedopt::kernels {
+template void launch_step<RpropOp, BFloat16>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+}  // namespace fusedopt::kernels
