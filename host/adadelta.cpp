@@ -21,6 +21,7 @@ detail::GroupConfig make_group_config(const AdadeltaOptions& o) {
   config.hyper[Op::kWeightDecay] = o.weight_decay();
   config.flags = o.maximize() ? Op::kMaximize : 0u;
   config.num_states = 2;  // square_avg, acc_delta
+  config.state_names = {"square_avg", "acc_delta"};
   return config;
 }
 

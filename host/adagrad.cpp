@@ -24,6 +24,7 @@ detail::GroupConfig make_group_config(const AdagradOptions& o) {
   config.flags = o.maximize() ? Op::kMaximize : 0u;
   config.num_states = 1;  // sum, filled with initial_accumulator_value at construction as torch
   config.state_init[0] = float(o.initial_accumulator_value());
+  config.state_names = {"sum"};
   return config;
 }
 

@@ -34,6 +34,7 @@ detail::GroupConfig adam_config(const Options& o) {
   config.hyper[Op::kWeightDecay] = o.weight_decay();
   config.flags = (o.maximize() ? Op::kMaximize : 0u) | (o.amsgrad() ? Op::kAmsgrad : 0u);
   config.num_states = o.amsgrad() ? 3 : 2;  // exp_avg, exp_avg_sq[, max_exp_avg_sq]
+  config.state_names = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
   return config;
 }
 }  // namespace

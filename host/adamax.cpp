@@ -22,6 +22,7 @@ detail::GroupConfig make_group_config(const AdamaxOptions& o) {
   config.hyper[Op::kWeightDecay] = o.weight_decay();
   config.flags = o.maximize() ? Op::kMaximize : 0u;
   config.num_states = 2;  // exp_avg, exp_inf
+  config.state_names = {"exp_avg", "exp_inf"};
   return config;
 }
 

@@ -283,4 +283,17 @@ float Engine::step_count(std::size_t group, std::size_t index) const {
   return step;
 }
 
+std::vector<float> Engine::read_state(std::size_t group, std::size_t index, int state) const {
+  const Group& g = groups_[group];
+  std::int64_t total = 0, slot = 0;
+  for (std::size_t i = 0; i < g.params.size(); ++i) {
+    if (i == index) slot = total;
+    total += padded(g.params[i].value.numel);
+  }
+  std::vector<float> out(std::size_t(g.params[index].value.numel));
+  copy_to_host(out.data(), static_cast<const float*>(g.state.data()) + std::int64_t(state) * total + slot,
+               out.size() * sizeof(float), device_, stream_);
+  return out;
+}
+
 }  // namespace fusedopt::detail

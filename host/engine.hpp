@@ -22,6 +22,7 @@ struct GroupConfig {
   std::uint32_t flags = 0;
   int num_states = 0;  // float state tensors per parameter
   std::array<float, kernels::kMaxLists - 2> state_init{};  // initial value of each state tensor
+  std::array<const char*, kernels::kMaxLists - 2> state_names{};  // torch's state keys
 };
 
 /// Throws Error naming `name` unless `view` is a valid view (numel >= 0, known dtype, existing
@@ -58,6 +59,9 @@ class Engine {
   void set_stream(Stream stream);
   /// Step count of a parameter (synchronizes).
   float step_count(std::size_t group, std::size_t index) const;
+  /// Copy of state tensor `state` of a parameter (synchronizes).
+  std::vector<float> read_state(std::size_t group, std::size_t index, int state) const;
+  const GroupConfig& config(std::size_t group) const { return groups_[group].config; }
 
  private:
   struct Group {

@@ -21,6 +21,7 @@ detail::GroupConfig make_group_config(const LionOptions& o) {
   config.hyper[Op::kWeightDecay] = o.weight_decay();
   config.flags = o.maximize() ? Op::kMaximize : 0u;
   config.num_states = 1;  // exp_avg
+  config.state_names = {"exp_avg"};
   return config;
 }
 

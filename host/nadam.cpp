@@ -25,6 +25,7 @@ detail::GroupConfig make_group_config(const NAdamOptions& o) {
   config.flags = (o.maximize() ? Op::kMaximize : 0u) |
                  (o.decoupled_weight_decay() ? Op::kDecoupled : 0u);
   config.num_states = 2;  // exp_avg, exp_avg_sq (mu_product is per-parameter scalar state)
+  config.state_names = {"exp_avg", "exp_avg_sq"};
   return config;
 }
 

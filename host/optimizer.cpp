@@ -38,6 +38,27 @@ double Optimizer::step_count(std::size_t group, std::size_t index) const {
   return engine_->step_count(group, index);
 }
 
+std::vector<std::string> Optimizer::state_names(std::size_t group) const {
+  params(group);  // range check
+  const detail::GroupConfig& config = engine_->config(group);
+  return {config.state_names.begin(), config.state_names.begin() + config.num_states};
+}
+
+std::vector<float> Optimizer::state(std::size_t group, std::size_t index,
+                                    std::string_view name) const {
+  const std::vector<Param>& p = params(group);
+  if (index >= p.size())
+    detail::throw_error("index = ", index, " is out of range: param_groups[", group, "] has ",
+                        p.size(), " parameter(s)");
+  const std::vector<std::string> names = state_names(group);
+  for (std::size_t k = 0; k < names.size(); ++k)
+    if (names[k] == name) return engine_->read_state(group, index, int(k));
+  std::string known;
+  for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
+  detail::throw_error("name = \"", name, "\" is not a state of param_groups[", group,
+                      "] (it has: ", known.empty() ? "none" : known, ")");
+}
+
 void Optimizer::add_groups(const std::vector<std::vector<Param>>& params,
                            const std::vector<detail::GroupConfig>& configs) {
   engine_->add_groups(params, configs);

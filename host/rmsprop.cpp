@@ -26,6 +26,8 @@ detail::GroupConfig make_group_config(const RMSpropOptions& o) {
                  (has_momentum ? Op::kHasMomentum : 0u);
   // square_avg[, grad_avg][, momentum_buffer]
   config.num_states = 1 + (o.centered() ? 1 : 0) + (has_momentum ? 1 : 0);
+  config.state_names = {"square_avg", o.centered() ? "grad_avg" : "momentum_buffer",
+                        "momentum_buffer"};
   return config;
 }
 

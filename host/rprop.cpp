@@ -32,6 +32,7 @@ detail::GroupConfig make_group_config(const RpropOptions& o) {
   config.hyper[Op::kStepSizeMax] = o.step_sizes().second;
   config.flags = o.maximize() ? Op::kMaximize : 0u;
   config.num_states = 2;  // prev, step_size (set at the first step)
+  config.state_names = {"prev", "step_size"};
   return config;
 }
 

@@ -76,6 +76,10 @@ class Optimizer {
   /// Number of steps taken by parameter `index` of group `group` (torch's state["step"]).
   /// Reads device memory: synchronizes the stream.
   double step_count(std::size_t group, std::size_t index) const;
+  /// torch's names of the state tensors each parameter of `group` has ("exp_avg", ...).
+  std::vector<std::string> state_names(std::size_t group) const;
+  /// A copy of state tensor `name` of parameter `index` of `group`, in fp32 (synchronizes).
+  std::vector<float> state(std::size_t group, std::size_t index, std::string_view name) const;
 
  protected:
   Optimizer();
