@@ -115,6 +115,43 @@ TEST(Errors, BadOptions) {
                {"param_groups[1]", "lr", "-1"});
 }
 
+TEST(Errors, BadOptionsOfTheFullOptimizerSet) {
+  Fixture f;
+  const std::vector<Param> p = {f.pw()};
+  expect_error([&] { RMSprop(p, RMSpropOptions().alpha(1.5)); }, {"RMSprop", "alpha", "[0, 1]", "1.5"});
+  expect_error([&] { RMSprop(p, RMSpropOptions().alpha(-0.1)); }, {"alpha", "-0.1"});
+  expect_error([&] { RMSprop(p, RMSpropOptions().momentum(-1)); }, {"momentum", "-1"});
+  expect_error([&] { RMSprop(p, RMSpropOptions().eps(-1)); }, {"eps"});
+  expect_error([&] { Adagrad(p, AdagradOptions().lr_decay(-0.5)); }, {"Adagrad", "lr_decay", "-0.5"});
+  expect_error([&] { Adagrad(p, AdagradOptions().initial_accumulator_value(-1)); },
+               {"initial_accumulator_value", "-1"});
+  expect_error([&] { Adamax(p, AdamaxOptions().betas({0.9, 1.0})); }, {"Adamax", "beta2", "got 1"});
+  expect_error([&] { NAdam(p, NAdamOptions().momentum_decay(-1)); }, {"NAdam", "momentum_decay"});
+  expect_error([&] { RAdam(p, RAdamOptions().betas({-0.1, 0.9})); }, {"RAdam", "beta1", "-0.1"});
+  expect_error([&] { Adadelta(p, AdadeltaOptions().rho(1.1)); }, {"Adadelta", "rho", "1.1"});
+  expect_error([&] { Adadelta(p, AdadeltaOptions().rho(-0.1)); }, {"rho", "-0.1"});
+  expect_error([&] { Rprop(p, RpropOptions().etas({1.5, 1.2})); }, {"Rprop", "eta_minus", "(0, 1)", "1.5"});
+  expect_error([&] { Rprop(p, RpropOptions().etas({0.0, 1.2})); }, {"eta_minus", "got 0"});
+  expect_error([&] { Rprop(p, RpropOptions().etas({0.5, 0.9})); }, {"eta_plus", "> 1", "0.9"});
+  expect_error([&] { Rprop(p, RpropOptions().step_sizes({1.0, 0.5})); }, {"step_size_max", "0.5"});
+  expect_error([&] { ASGD(p, ASGDOptions().lambd(-1)); }, {"ASGD", "lambd", "-1"});
+  expect_error([&] { ASGD(p, ASGDOptions().t0(-1)); }, {"t0", "-1"});
+  expect_error([&] { Lion(p, LionOptions().betas({0.9, 1.5})); }, {"Lion", "beta2", "1.5"});
+  expect_error([&] { Lion(p, LionOptions().lr(-1e-4)); }, {"lr", "-0.0001"});
+
+  // get/set by torch name, including the halves of pairs.
+  Rprop rprop(p);
+  EXPECT_EQ(rprop.get(0, "eta_plus"), 1.2);
+  rprop.set(0, "step_size_max", 10.0);
+  EXPECT_EQ(rprop.options(0).step_sizes().second, 10.0);
+  expect_error([&] { rprop.set(0, "eta_minus", 2.0); }, {"eta_minus", "2"});
+  EXPECT_EQ(rprop.get(0, "eta_minus"), 0.5);
+  RMSprop rmsprop(p, RMSpropOptions().momentum(0.9).centered(true));
+  EXPECT_EQ(rmsprop.state_names(0), (std::vector<std::string>{"square_avg", "grad_avg", "momentum_buffer"}));
+  expect_error([&] { rmsprop.state(0, 0, "exp_avg"); }, {"exp_avg", "square_avg"});
+  expect_error([&] { rmsprop.set(0, "momentum", 0.0); }, {"state"});  // layout would change
+}
+
 /// A failed call must leave the optimizer as it was: compare with an untouched twin.
 TEST(Errors, FailedCallsLeaveTheOptimizerUnchanged) {
   Fixture a, b;

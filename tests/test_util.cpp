@@ -95,6 +95,20 @@ bool GuardedTensor::guards_intact() const {
   return true;
 }
 
+void copy_view_to_host(const TensorView& view, void* dst) {
+  const std::size_t bytes = std::size_t(view.numel) * dtype_size(view.dtype);
+  if (bytes == 0) return;
+  if (view.device.is_cpu()) {
+    std::memcpy(dst, view.data, bytes);
+    return;
+  }
+#if FUSEDOPT_WITH_CUDA
+  if (cudaDeviceSynchronize() != cudaSuccess ||
+      cudaMemcpy(dst, view.data, bytes, cudaMemcpyDeviceToHost) != cudaSuccess)
+    throw std::runtime_error("cudaMemcpy D2H failed in a test");
+#endif
+}
+
 std::uint64_t fresh_seed() {
   std::random_device device;
   return (std::uint64_t(device()) << 32) ^ std::uint64_t(device());

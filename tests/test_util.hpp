@@ -135,6 +135,9 @@ inline std::vector<double> random_values(std::mt19937_64& rng, std::int64_t n, d
   return v;
 }
 
+/// Copies the bytes a view points to (host or device) into `dst`.
+void copy_view_to_host(const TensorView& view, void* dst);
+
 /// A seed that differs between runs; printed by the tests that use it.
 std::uint64_t fresh_seed();
 
