@@ -7,15 +7,9 @@
 
 namespace fusedopt {
 
-using detail::require;
-using detail::require_non_negative;
-
 template <class Self>
 void AdamFamilyOptions<Self>::validate(const std::string& where) const {
-  require_non_negative(where, "lr", lr());
-  detail::require_betas(where, betas());
-  require_non_negative(where, "eps", eps());
-  require_non_negative(where, "weight_decay", weight_decay());
+  detail::validate_adam_family(static_cast<const Self&>(*this), where);
 }
 
 template class AdamFamilyOptions<AdamOptions>;
@@ -27,11 +21,7 @@ template <class Options>
 detail::GroupConfig adam_config(const Options& o) {
   using Op = kernels::AdamStepOp;  // Adam and AdamW share slots and flags
   detail::GroupConfig config;
-  config.hyper[Op::kLr] = o.lr();
-  config.hyper[Op::kBeta1] = o.betas().first;
-  config.hyper[Op::kBeta2] = o.betas().second;
-  config.hyper[Op::kEps] = o.eps();
-  config.hyper[Op::kWeightDecay] = o.weight_decay();
+  detail::set_adam_family_slots<Op>(config, o);
   config.flags = (o.maximize() ? Op::kMaximize : 0u) | (o.amsgrad() ? Op::kAmsgrad : 0u);
   config.num_states = o.amsgrad() ? 3 : 2;  // exp_avg, exp_avg_sq[, max_exp_avg_sq]
   config.state_names = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};

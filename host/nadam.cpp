@@ -6,21 +6,14 @@
 namespace fusedopt {
 
 void NAdamOptions::validate(const std::string& where) const {
-  detail::require_non_negative(where, "lr", lr());
-  detail::require_betas(where, betas());
-  detail::require_non_negative(where, "eps", eps());
-  detail::require_non_negative(where, "weight_decay", weight_decay());
+  detail::validate_adam_family(*this, where);
   detail::require_non_negative(where, "momentum_decay", momentum_decay());
 }
 
 detail::GroupConfig make_group_config(const NAdamOptions& o) {
   using Op = kernels::NAdamOp;
   detail::GroupConfig config;
-  config.hyper[Op::kLr] = o.lr();
-  config.hyper[Op::kBeta1] = o.betas().first;
-  config.hyper[Op::kBeta2] = o.betas().second;
-  config.hyper[Op::kEps] = o.eps();
-  config.hyper[Op::kWeightDecay] = o.weight_decay();
+  detail::set_adam_family_slots<Op>(config, o);
   config.hyper[Op::kMomentumDecay] = o.momentum_decay();
   config.flags = (o.maximize() ? Op::kMaximize : 0u) |
                  (o.decoupled_weight_decay() ? Op::kDecoupled : 0u);

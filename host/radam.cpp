@@ -6,20 +6,13 @@
 namespace fusedopt {
 
 void RAdamOptions::validate(const std::string& where) const {
-  detail::require_non_negative(where, "lr", lr());
-  detail::require_betas(where, betas());
-  detail::require_non_negative(where, "eps", eps());
-  detail::require_non_negative(where, "weight_decay", weight_decay());
+  detail::validate_adam_family(*this, where);
 }
 
 detail::GroupConfig make_group_config(const RAdamOptions& o) {
   using Op = kernels::RAdamOp;
   detail::GroupConfig config;
-  config.hyper[Op::kLr] = o.lr();
-  config.hyper[Op::kBeta1] = o.betas().first;
-  config.hyper[Op::kBeta2] = o.betas().second;
-  config.hyper[Op::kEps] = o.eps();
-  config.hyper[Op::kWeightDecay] = o.weight_decay();
+  detail::set_adam_family_slots<Op>(config, o);
   config.flags = (o.maximize() ? Op::kMaximize : 0u) |
                  (o.decoupled_weight_decay() ? Op::kDecoupled : 0u);
   config.num_states = 2;  // exp_avg, exp_avg_sq
