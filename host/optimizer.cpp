@@ -1,5 +1,7 @@
 #include "fusedopt/optimizer.hpp"
 
+#include <cmath>
+
 #include "engine.hpp"
 #include "executor.hpp"
 
@@ -62,6 +64,19 @@ std::vector<float> Optimizer::state(std::size_t group, std::size_t index,
 void Optimizer::add_groups(const std::vector<std::vector<Param>>& params,
                            const std::vector<detail::GroupConfig>& configs) {
   engine_->add_groups(params, configs);
+  initial_lr_.resize(engine_->num_groups());
+}
+
+std::optional<double> Optimizer::initial_lr(std::size_t group) const {
+  params(group);  // range check
+  return initial_lr_[group];
+}
+
+void Optimizer::set_initial_lr(std::size_t group, double lr) {
+  params(group);
+  if (!std::isfinite(lr) || lr < 0)
+    detail::throw_error("initial_lr = ", lr, " for param_groups[", group, "] must be finite and >= 0");
+  initial_lr_[group] = lr;
 }
 
 void Optimizer::update_group(std::size_t group, const detail::GroupConfig& config) {

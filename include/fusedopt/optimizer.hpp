@@ -64,6 +64,13 @@ class Optimizer {
   /// Validates, then writes the value into the group's device scalars (stream-ordered); the
   /// next step uses it, without rebuilding the plan.
   virtual void set(std::size_t group, std::string_view name, double value) = 0;
+  /// True when `name` is a numeric hyper-parameter of this optimizer ("momentum", "beta1", ...).
+  virtual bool has(std::string_view name) const = 0;
+
+  /// torch's param_group["initial_lr"], which LR schedulers set on first use and read as their
+  /// base lr (nullopt until a scheduler sets it).
+  std::optional<double> initial_lr(std::size_t group) const;
+  void set_initial_lr(std::size_t group, double lr);
 
   /// Runs later steps on `stream`. Waits for work already queued on the previous stream.
   void set_stream(Stream stream);
@@ -93,6 +100,7 @@ class Optimizer {
 
  private:
   std::unique_ptr<detail::Engine> engine_;
+  std::vector<std::optional<double>> initial_lr_;
 };
 
 /// Typed layer: owns the defaults and per-group options of one optimizer kind.
@@ -114,6 +122,7 @@ class OptimizerWithOptions : public Optimizer {
   void set_options(std::size_t group, Options options);
   double get(std::size_t group, std::string_view name) const override;
   void set(std::size_t group, std::string_view name, double value) override;
+  bool has(std::string_view name) const override { return defaults_.get(name).has_value(); }
 
  protected:
   OptimizerWithOptions(std::vector<Group> groups, Options defaults);
