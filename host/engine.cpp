@@ -16,7 +16,8 @@ constexpr DType kSegmentOrder[] = {DType::f32, DType::f16, DType::bf16};
 constexpr int kNumSegments = 3;
 
 std::int64_t padded(std::int64_t numel) {
-  return (numel + kernels::kVec - 1) / kernels::kVec * kernels::kVec;
+  constexpr std::int64_t kAlign = kernels::kStateAlignElements;
+  return (numel + kAlign - 1) / kAlign * kAlign;
 }
 
 std::string name_of(std::size_t group, std::size_t index, const char* field) {

@@ -22,15 +22,15 @@
 
 namespace fusedopt::kernels {
 
-/// kVec elements loaded and stored as one aligned vector (16 bytes for float).
-template <class T>
-struct alignas(sizeof(T) * kVec) Pack {
-  T v[kVec];
+/// N elements loaded and stored as one aligned vector.
+template <class T, int N>
+struct alignas(sizeof(T) * N) Pack {
+  T v[N];
 };
 
-template <class T>
+template <class T, int N>
 FUSEDOPT_HD bool is_vector_aligned(const void* ptr) {
-  return reinterpret_cast<std::uintptr_t>(ptr) % (sizeof(T) * kVec) == 0;
+  return reinterpret_cast<std::uintptr_t>(ptr) % (sizeof(T) * N) == 0;
 }
 
 /// Calls f(std::integral_constant<uint32_t, flags>{}): runtime mode bits become template
@@ -54,21 +54,22 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
                               const typename Op::Constants& c, int lane, int stride) {
   constexpr int kStates = Op::template num_states<Flags>();
   constexpr int kSlots = kStates > 0 ? kStates : 1;
+  constexpr int kVec = vector_elements<T>();  // 16-byte parameter and gradient vectors
   T* p = static_cast<T*>(t.lists[0]) + begin;
   const T* g = static_cast<const T*>(t.lists[1]) + begin;
   float* s[kSlots] = {};
   for (int k = 0; k < kStates; ++k) s[k] = static_cast<float*>(t.lists[2 + k]) + begin;
   const std::int64_t n = end - begin;
 
-  bool aligned = is_vector_aligned<T>(p) && is_vector_aligned<T>(g);
-  for (int k = 0; k < kStates; ++k) aligned = aligned && is_vector_aligned<float>(s[k]);
+  bool aligned = is_vector_aligned<T, kVec>(p) && is_vector_aligned<T, kVec>(g);
+  for (int k = 0; k < kStates; ++k) aligned = aligned && is_vector_aligned<float, kVec>(s[k]);
   const std::int64_t vector_end = aligned ? n - n % kVec : 0;
 
   for (std::int64_t i = std::int64_t(lane) * kVec; i < vector_end; i += std::int64_t(stride) * kVec) {
-    Pack<T> pv = *reinterpret_cast<const Pack<T>*>(p + i);
-    const Pack<T> gv = *reinterpret_cast<const Pack<T>*>(g + i);
-    Pack<float> sv[kSlots];
-    for (int k = 0; k < kStates; ++k) sv[k] = *reinterpret_cast<const Pack<float>*>(s[k] + i);
+    Pack<T, kVec> pv = *reinterpret_cast<const Pack<T, kVec>*>(p + i);
+    const Pack<T, kVec> gv = *reinterpret_cast<const Pack<T, kVec>*>(g + i);
+    Pack<float, kVec> sv[kSlots];
+    for (int k = 0; k < kStates; ++k) sv[k] = *reinterpret_cast<const Pack<float, kVec>*>(s[k] + i);
 #pragma unroll
     for (int e = 0; e < kVec; ++e) {
       float pe = to_float(pv.v[e]);
@@ -78,8 +79,8 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
       pv.v[e] = from_float<T>(pe);
       for (int k = 0; k < kStates; ++k) sv[k].v[e] = se[k];
     }
-    *reinterpret_cast<Pack<T>*>(p + i) = pv;
-    for (int k = 0; k < kStates; ++k) *reinterpret_cast<Pack<float>*>(s[k] + i) = sv[k];
+    *reinterpret_cast<Pack<T, kVec>*>(p + i) = pv;
+    for (int k = 0; k < kStates; ++k) *reinterpret_cast<Pack<float, kVec>*>(s[k] + i) = sv[k];
   }
   for (std::int64_t i = vector_end + lane; i < n; i += stride) {
     float pe = to_float(p[i]);
@@ -135,12 +136,13 @@ FUSEDOPT_HD void zero_chunk(const PlanView& plan, std::int64_t chunk, int lane, 
   const ChunkRange range = chunk_range(plan, chunk);
   T* g = static_cast<T*>(plan.tensors[range.tensor].lists[1]) + range.begin;
   const std::int64_t n = range.end - range.begin;
-  const std::int64_t vector_end = is_vector_aligned<T>(g) ? n - n % kVec : 0;
+  constexpr int kVec = vector_elements<T>();
+  const std::int64_t vector_end = is_vector_aligned<T, kVec>(g) ? n - n % kVec : 0;
   const T zero = from_float<T>(0.0f);
-  Pack<T> zeros;
+  Pack<T, kVec> zeros;
   for (int e = 0; e < kVec; ++e) zeros.v[e] = zero;
   for (std::int64_t i = std::int64_t(lane) * kVec; i < vector_end; i += std::int64_t(stride) * kVec)
-    *reinterpret_cast<Pack<T>*>(g + i) = zeros;
+    *reinterpret_cast<Pack<T, kVec>*>(g + i) = zeros;
   for (std::int64_t i = vector_end + lane; i < n; i += stride) g[i] = zero;
 }
 

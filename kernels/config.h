@@ -14,8 +14,17 @@ namespace fusedopt::kernels {
 constexpr std::int64_t kChunkSize = 65536;
 /// Threads per CUDA block.
 constexpr int kThreads = 512;
-/// Elements per vector load: 4 floats = 16 bytes.
-constexpr int kVec = 4;
+/// Bytes per vector load of parameters and gradients (one LDG.128 / STG.128).
+constexpr int kVectorBytes = 16;
+/// Elements per vector for storage type T: 4 floats or 8 halves. Float state is loaded with the
+/// same element count (16 or 32 bytes).
+template <class T>
+constexpr int vector_elements() {
+  return kVectorBytes / int(sizeof(T));
+}
+/// Every state tensor starts at a multiple of this many floats, so that its vectors are aligned
+/// for any storage type (8 floats = 32 bytes, the state vector of a 2-byte dtype).
+constexpr int kStateAlignElements = 8;
 /// param, grad and up to four state tensors.
 constexpr int kMaxLists = 6;
 /// Numeric hyper-parameter slots per group (see each functor's Slot enum).
