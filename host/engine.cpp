@@ -142,6 +142,7 @@ void Engine::add_groups(const std::vector<std::vector<Param>>& params,
   for (const Group& g : added) all.push_back(&g);
   Plan plan = build_plan(all, device);
   Scalars scalars = build_scalars(all, first_param, device);
+  groups_.reserve(groups_.size() + added.size());  // the last call that may throw
 
   // 3. Commit: nothing below throws.
   for (Group& g : added) groups_.push_back(std::move(g));
