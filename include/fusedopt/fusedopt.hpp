@@ -8,6 +8,7 @@
 #include "fusedopt/averaging.hpp"
 #include "fusedopt/error.hpp"
 #include "fusedopt/lion.hpp"
+#include "fusedopt/lr_scheduler.hpp"
 #include "fusedopt/nadam.hpp"
 #include "fusedopt/optimizer.hpp"
 #include "fusedopt/options.hpp"
