@@ -138,7 +138,8 @@ inline std::vector<double> random_values(std::mt19937_64& rng, std::int64_t n, d
 /// Copies the bytes a view points to (host or device) into `dst`.
 void copy_view_to_host(const TensorView& view, void* dst);
 
-/// A seed that differs between runs; printed by the tests that use it.
+/// A seed that differs between runs; printed by the tests that use it. FUSEDOPT_TEST_SEED=<n>
+/// in the environment fixes it, to reproduce a failure.
 std::uint64_t fresh_seed();
 
 /// Devices the suites run on: the CPU always, cuda:0 (skipped without a GPU).
