@@ -142,6 +142,10 @@ void Engine::add_groups(const std::vector<std::vector<Param>>& params,
   for (const Group& g : added) all.push_back(&g);
   Plan plan = build_plan(all, device);
   Scalars scalars = build_scalars(all, first_param, device);
+  std::vector<SegmentLaunch> launches;
+  for (std::size_t s = 0; s < plan.segments.size(); ++s)
+    launches.push_back({plan.view, scalars.view, plan.segments[s], plan.segment_dtypes[s], device,
+                        stream_});
   groups_.reserve(groups_.size() + added.size());  // the last call that may throw
 
   // 3. Commit: nothing below throws.
@@ -150,6 +154,7 @@ void Engine::add_groups(const std::vector<std::vector<Param>>& params,
   device_ = device;
   plan_ = std::move(plan);
   scalars_ = std::move(scalars);
+  launches_ = std::move(launches);
 }
 
 Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device device) const {
@@ -257,14 +262,6 @@ void Engine::update_group(std::size_t group, const GroupConfig& config) {
   groups_[group].config = config;
 }
 
-std::vector<SegmentLaunch> Engine::segments() const {
-  std::vector<SegmentLaunch> out;
-  for (std::size_t s = 0; s < plan_.segments.size(); ++s)
-    out.push_back({plan_.view, scalars_.view, plan_.segments[s], plan_.segment_dtypes[s], device_,
-                   stream_});
-  return out;
-}
-
 void Engine::zero_grad() const {
   for (const SegmentLaunch& s : segments()) run_zero_grad(s);
 }
@@ -276,6 +273,7 @@ void Engine::set_stream(Stream stream) {
   for (Group& g : groups_) g.state.bind_stream(stream);
   plan_.buffer.bind_stream(stream);
   scalars_.buffer.bind_stream(stream);
+  for (SegmentLaunch& launch : launches_) launch.stream = stream;
 }
 
 float Engine::step_count(std::size_t group, std::size_t index) const {

@@ -47,8 +47,9 @@ class Engine {
   /// A new config for an existing group; `config.num_states` must match.
   void update_group(std::size_t group, const GroupConfig& config);
 
-  /// One SegmentLaunch per storage dtype present.
-  std::vector<SegmentLaunch> segments() const;
+  /// One SegmentLaunch per storage dtype present; built with the plan, so the step path does
+  /// no host allocation.
+  const std::vector<SegmentLaunch>& segments() const { return launches_; }
   void zero_grad() const;
 
   std::size_t num_groups() const { return groups_.size(); }
@@ -92,6 +93,7 @@ class Engine {
   Stream stream_ = nullptr;
   Plan plan_;
   Scalars scalars_;
+  std::vector<SegmentLaunch> launches_;
 };
 
 }  // namespace fusedopt::detail
