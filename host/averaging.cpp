@@ -80,6 +80,22 @@ void AveragedModel::update() {
     detail::run_step<kernels::AveragingOp>(segment);
 }
 
+void AveragedModel::set_impl(Impl impl) {
+  state_->engine.set_impl(impl, kernels::AveragingOp::kNumTemps);
+}
+
+Impl AveragedModel::impl() const { return state_->engine.impl(); }
+
+StepCost AveragedModel::update_cost() const {
+  StepCost total;
+  for (const detail::SegmentLaunch& segment : state_->engine.segments()) {
+    const StepCost cost = detail::step_cost<kernels::AveragingOp>(segment);
+    total.bytes += cost.bytes;
+    total.launches += cost.launches;
+  }
+  return total;
+}
+
 const std::vector<TensorView>& AveragedModel::averaged() const { return state_->averaged; }
 
 std::int64_t AveragedModel::n_averaged() const {

@@ -140,16 +140,17 @@ void Engine::add_groups(const std::vector<std::vector<Param>>& params,
   std::vector<const Group*> all;
   for (const Group& g : groups_) all.push_back(&g);
   for (const Group& g : added) all.push_back(&g);
-  Plan plan = build_plan(all, device);
+  Plan plan = build_plan(all, device, impl_, num_temps_);
   Scalars scalars = build_scalars(all, first_param, device);
-  std::vector<SegmentLaunch> launches;
-  for (std::size_t s = 0; s < plan.segments.size(); ++s)
-    launches.push_back({plan.view, scalars.view, plan.segments[s], plan.segment_dtypes[s], device,
-                        stream_});
+  std::vector<kernels::GroupScalars> host_groups = host_groups_;
+  for (const Group& g : added) host_groups.push_back(group_scalars(g.config));
+  std::vector<SegmentLaunch> launches = make_launches(plan, scalars, device, impl_);
+  for (SegmentLaunch& launch : launches) launch.host_groups = host_groups.data();
   groups_.reserve(groups_.size() + added.size());  // the last call that may throw
 
   // 3. Commit: nothing below throws.
   for (Group& g : added) groups_.push_back(std::move(g));
+  host_groups_ = std::move(host_groups);  // moving keeps data(), which launches point to
   num_params_ = first_param;
   device_ = device;
   plan_ = std::move(plan);
@@ -157,11 +158,48 @@ void Engine::add_groups(const std::vector<std::vector<Param>>& params,
   launches_ = std::move(launches);
 }
 
-Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device device) const {
+std::vector<SegmentLaunch> Engine::make_launches(const Plan& plan, const Scalars& scalars,
+                                                 Device device, Impl impl) const {
+  std::vector<SegmentLaunch> launches;
+  for (std::size_t s = 0; s < plan.segments.size(); ++s)
+    launches.push_back({plan.view, scalars.view, plan.segments[s], plan.segment_dtypes[s], device,
+                        stream_, impl, plan.segment_tensors[s], host_groups_.data()});
+  return launches;
+}
+
+void Engine::set_impl(Impl impl, int num_temps) {
+  if (impl != Impl::Loop && impl != Impl::Foreach && impl != Impl::Fused)
+    throw_error("impl: unsupported value ", int(impl));
+  if (impl == impl_ && num_temps == num_temps_) return;
+  std::vector<const Group*> all;
+  for (const Group& g : groups_) all.push_back(&g);
+  Plan plan = build_plan(all, device_, impl, num_temps);
+  std::vector<SegmentLaunch> launches = make_launches(plan, scalars_, device_, impl);
+  // Commit: nothing below throws. The old plan's buffers are released stream-ordered.
+  plan_ = std::move(plan);
+  launches_ = std::move(launches);
+  impl_ = impl;
+  num_temps_ = num_temps;
+}
+
+Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device device, Impl impl,
+                                int num_temps) const {
   std::vector<kernels::TensorEntry> tensors;
   std::vector<kernels::ChunkEntry> chunks;
   Plan plan;
+  // Temporaries: temp k of a parameter at temps + k * all_elements + (its padded offset).
+  const int temps_needed = impl == Impl::Fused ? 0 : num_temps;
+  std::int64_t all_elements = 0;
+  std::vector<std::int64_t> group_offset;
+  for (const Group* g : groups) {
+    group_offset.push_back(all_elements);
+    for (const Param& p : g->params) all_elements += padded(p.value.numel);
+  }
+  plan.temps = Buffer(std::size_t(all_elements) * std::size_t(temps_needed) * sizeof(float),
+                      device, stream_);
+  auto* temps = static_cast<float*>(plan.temps.data());
   for (int s = 0; s < kNumSegments; ++s) {
+    std::vector<TensorInfo> infos;
     const DType dtype = kSegmentOrder[s];
     kernels::Segment segment{};
     segment.chunk_begin = std::int64_t(chunks.size());
@@ -183,6 +221,9 @@ Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device 
         entry.lists[1] = p.grad.data;
         for (int k = 0; k < group.config.num_states; ++k)
           entry.lists[2 + k] = state + std::int64_t(k) * total + slot;
+        for (int k = 0; k < temps_needed; ++k)
+          entry.lists[kernels::kFirstTempList + k] =
+              temps + std::int64_t(k) * all_elements + group_offset[g] + slot;
         entry.numel = p.value.numel;
         entry.group = std::int32_t(g);
         entry.param = std::int32_t(group.first_param + i);
@@ -190,6 +231,8 @@ Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device 
         if (n > INT32_MAX) throw_error(name_of(g, i, "value.numel"), " = ", p.value.numel, " is too large");
         const auto t = std::int32_t(tensors.size());
         tensors.push_back(entry);
+        infos.push_back({std::int64_t(chunks.size()), std::int64_t(chunks.size()) + n,
+                         p.value.numel, std::int32_t(g), group.config.num_states});
         for (std::int64_t c = 0; c < n; ++c) chunks.push_back({t, std::int32_t(c)});
       }
     }
@@ -201,6 +244,7 @@ Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device 
                   segment.chunk_end - segment.chunk_begin, " chunks, more than one launch allows");
     plan.segments.push_back(segment);
     plan.segment_dtypes.push_back(dtype);
+    plan.segment_tensors.push_back(std::move(infos));
   }
   const std::size_t tensor_bytes = tensors.size() * sizeof(kernels::TensorEntry);
   const std::size_t chunk_bytes = chunks.size() * sizeof(kernels::ChunkEntry);
@@ -260,6 +304,7 @@ void Engine::update_group(std::size_t group, const GroupConfig& config) {
   auto* slot = const_cast<kernels::GroupScalars*>(scalars_.view.groups) + group;
   copy_from_host(slot, &scalars, sizeof scalars, device_, stream_);
   groups_[group].config = config;
+  host_groups_[group] = scalars;
 }
 
 void Engine::zero_grad() const {
@@ -272,6 +317,7 @@ void Engine::set_stream(Stream stream) {
   stream_ = stream;
   for (Group& g : groups_) g.state.bind_stream(stream);
   plan_.buffer.bind_stream(stream);
+  plan_.temps.bind_stream(stream);
   scalars_.buffer.bind_stream(stream);
   for (SegmentLaunch& launch : launches_) launch.stream = stream;
 }

@@ -21,15 +21,24 @@ struct GroupConfig {
   std::array<double, kernels::kMaxHyper> hyper{};
   std::uint32_t flags = 0;
   int num_states = 0;  // float state tensors per parameter
-  std::array<float, kernels::kMaxLists - 2> state_init{};  // initial value of each state tensor
-  std::array<const char*, kernels::kMaxLists - 2> state_names{};  // torch's state keys
+  std::array<float, kernels::kMaxStates> state_init{};  // initial value of each state tensor
+  std::array<const char*, kernels::kMaxStates> state_names{};  // torch's state keys
 };
 
 /// Throws Error naming `name` unless `view` is a valid view (numel >= 0, known dtype, existing
 /// device, non-null and element-aligned data when numel > 0, memory of that device).
 void check_view(const TensorView& view, const std::string& name);
 
-/// Everything one launch needs.
+/// One tensor of a segment, host side: Impl::Loop launches per tensor, and the byte model.
+struct TensorInfo {
+  std::int64_t chunk_begin;  // its chunks in the plan: [chunk_begin, chunk_end)
+  std::int64_t chunk_end;
+  std::int64_t numel;
+  std::int32_t group;
+  int num_states;
+};
+
+/// Everything one dtype segment's step needs.
 struct SegmentLaunch {
   kernels::PlanView plan;
   kernels::StepScalars scalars;
@@ -37,6 +46,9 @@ struct SegmentLaunch {
   DType dtype;
   Device device;
   Stream stream;
+  Impl impl;
+  std::vector<TensorInfo> tensors;                // plan order
+  const kernels::GroupScalars* host_groups;       // host copy of every group's scalars
 };
 
 class Engine {
@@ -58,6 +70,10 @@ class Engine {
   Device device() const { return device_; }
   Stream stream() const { return stream_; }
   void set_stream(Stream stream);
+  /// Switches implementation; Loop and Foreach need `num_temps` fp32 temporaries per element,
+  /// allocated here (strong guarantee).
+  void set_impl(Impl impl, int num_temps);
+  Impl impl() const { return impl_; }
   /// Step count of a parameter (synchronizes).
   float step_count(std::size_t group, std::size_t index) const;
   /// Copy of state tensor `state` of a parameter (synchronizes).
@@ -73,21 +89,29 @@ class Engine {
   };
   struct Plan {
     Buffer buffer;  // TensorEntry[], then ChunkEntry[]
+    Buffer temps;   // Impl::Loop / Foreach: num_temps fp32 temporaries per element
     kernels::PlanView view{};
     std::vector<kernels::Segment> segments;
     std::vector<DType> segment_dtypes;
+    std::vector<std::vector<TensorInfo>> segment_tensors;
   };
   struct Scalars {
     Buffer buffer;  // GroupScalars[], then float steps[], then uint32 counters[]
     kernels::StepScalars view{};
   };
 
-  Plan build_plan(const std::vector<const Group*>& groups, Device device) const;
+  Plan build_plan(const std::vector<const Group*>& groups, Device device, Impl impl,
+                  int num_temps) const;
+  std::vector<SegmentLaunch> make_launches(const Plan& plan, const Scalars& scalars,
+                                           Device device, Impl impl) const;
   Scalars build_scalars(const std::vector<const Group*>& groups, std::size_t num_params,
                         Device device) const;
   kernels::GroupScalars group_scalars(const GroupConfig& config) const;
 
   std::vector<Group> groups_;
+  std::vector<kernels::GroupScalars> host_groups_;  // what scalars_ holds, for the host
+  Impl impl_ = Impl::Fused;
+  int num_temps_ = 0;
   std::size_t num_params_ = 0;
   Device device_ = Device::cpu();
   Stream stream_ = nullptr;

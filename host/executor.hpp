@@ -24,31 +24,112 @@ void dispatch_dtype(DType dtype, F&& f) {
   throw_error("dtype: unsupported value ", int(dtype));
 }
 
+/// Bitmask of the passes of `Op` that run for `group` (NOTE(passes)).
+template <class Op>
+std::uint32_t active_passes(const kernels::GroupScalars& group) {
+  std::uint32_t mask = 0;
+  for (int pass = 0; pass < Op::kNumPasses; ++pass)
+    if (kernels::group_pass_io<Op>(group, pass).writes != 0) mask |= 1u << pass;
+  return mask;
+}
+
+/// Passes that run for any group with tensors in the segment (Impl::Foreach launches these).
+template <class Op>
+std::uint32_t segment_passes(const SegmentLaunch& s) {
+  std::uint32_t mask = 0;
+  std::int32_t last_group = -1;
+  for (const TensorInfo& t : s.tensors) {
+    if (t.group == last_group) continue;  // tensors of a group are consecutive
+    last_group = t.group;
+    mask |= active_passes<Op>(s.host_groups[t.group]);
+  }
+  return mask;
+}
+
 namespace cpu {
 
-template <class Op, class T>
-void step(const SegmentLaunch& s) {
-  const std::int64_t first = s.segment.chunk_begin;
-  const std::int64_t count = s.segment.chunk_end - s.segment.chunk_begin;
+template <class F>
+void parallel_chunks(std::int64_t first, std::int64_t count, const F& f) {
 #pragma omp parallel for schedule(dynamic, 4) if (count > 1)
-  for (std::int64_t c = 0; c < count; ++c)
-    kernels::step_chunk<Op, T>(s.plan, s.scalars, first + c, /*lane=*/0, /*stride=*/1);
-  // Every chunk has read its step count: now advance them (NOTE(step-count)).
+  for (std::int64_t c = 0; c < count; ++c) f(first + c);
+}
+
+/// Every chunk has read its step count: now advance them (NOTE(step-count)).
+template <class Op>
+void finish(const SegmentLaunch& s) {
   for (std::int32_t t = s.segment.tensor_begin; t < s.segment.tensor_end; ++t)
     kernels::finish_param<Op>(s.plan, s.scalars, t);
 }
 
+template <class Op, class T>
+void step(const SegmentLaunch& s) {
+  const auto pass_over = [&](int pass, std::int64_t begin, std::int64_t end) {
+    parallel_chunks(begin, end - begin, [&](std::int64_t c) {
+      kernels::pass_chunk<Op, T>(s.plan, s.scalars, c, pass, /*lane=*/0, /*stride=*/1);
+    });
+  };
+  if (s.impl == Impl::Fused) {
+    parallel_chunks(s.segment.chunk_begin, s.segment.chunk_end - s.segment.chunk_begin,
+                    [&](std::int64_t c) {
+                      kernels::step_chunk<Op, T>(s.plan, s.scalars, c, /*lane=*/0, /*stride=*/1);
+                    });
+  } else if (s.impl == Impl::Foreach) {
+    const std::uint32_t passes = segment_passes<Op>(s);
+    for (int pass = 0; pass < Op::kNumPasses; ++pass)
+      if (passes >> pass & 1u) pass_over(pass, s.segment.chunk_begin, s.segment.chunk_end);
+  } else {
+    for (const TensorInfo& t : s.tensors) {
+      const std::uint32_t passes = active_passes<Op>(s.host_groups[t.group]);
+      for (int pass = 0; pass < Op::kNumPasses; ++pass)
+        if (passes >> pass & 1u) pass_over(pass, t.chunk_begin, t.chunk_end);
+    }
+  }
+  finish<Op>(s);
+}
+
 template <class T>
 void zero_grad(const SegmentLaunch& s) {
-  const std::int64_t first = s.segment.chunk_begin;
-  const std::int64_t count = s.segment.chunk_end - s.segment.chunk_begin;
-#pragma omp parallel for schedule(dynamic, 4) if (count > 1)
-  for (std::int64_t c = 0; c < count; ++c) kernels::zero_chunk<T>(s.plan, first + c, 0, 1);
+  parallel_chunks(s.segment.chunk_begin, s.segment.chunk_end - s.segment.chunk_begin,
+                  [&](std::int64_t c) { kernels::zero_chunk<T>(s.plan, c, 0, 1); });
 }
 
 }  // namespace cpu
 
-/// The optimizer step of `Op` over one segment.
+#if FUSEDOPT_WITH_CUDA
+namespace cuda {
+
+template <class Op, class T>
+void step(const SegmentLaunch& s) {
+  if (s.impl == Impl::Fused)
+    return kernels::launch_step<Op, T>(s.plan, s.scalars, s.segment, s.stream);
+  if (s.impl == Impl::Foreach) {
+    const std::uint32_t passes = segment_passes<Op>(s);
+    for (int pass = 0; pass < Op::kNumPasses; ++pass)
+      if (passes >> pass & 1u)
+        kernels::launch_pass<Op, T>(s.plan, s.scalars, s.segment.chunk_begin, s.segment.chunk_end,
+                                    pass, s.stream);
+  } else {
+    for (const TensorInfo& t : s.tensors) {
+      const std::uint32_t passes = active_passes<Op>(s.host_groups[t.group]);
+      for (int pass = 0; pass < Op::kNumPasses; ++pass)
+        if (passes >> pass & 1u)
+          kernels::launch_pass<Op, T>(s.plan, s.scalars, t.chunk_begin, t.chunk_end, pass, s.stream);
+    }
+  }
+  kernels::launch_finish<Op>(s.plan, s.scalars, s.segment, s.stream);
+}
+
+template <class T>
+void zero_grad(const SegmentLaunch& s) {
+  if (s.impl != Impl::Loop) return kernels::launch_zero_grad<T>(s.plan, s.segment, s.stream);
+  for (const TensorInfo& t : s.tensors)
+    kernels::launch_zero_grad_range<T>(s.plan, t.chunk_begin, t.chunk_end, s.stream);
+}
+
+}  // namespace cuda
+#endif
+
+/// The optimizer step of `Op` over one segment, with the segment's Impl.
 template <class Op>
 void run_step(const SegmentLaunch& s) {
   dispatch_dtype(s.dtype, [&](auto tag) {
@@ -56,7 +137,7 @@ void run_step(const SegmentLaunch& s) {
     if (s.device.is_cpu()) return cpu::step<Op, T>(s);
 #if FUSEDOPT_WITH_CUDA
     DeviceGuard guard(s.device);
-    kernels::launch_step<Op, T>(s.plan, s.scalars, s.segment, s.stream);
+    cuda::step<Op, T>(s);
 #endif
   });
 }
@@ -67,9 +148,43 @@ inline void run_zero_grad(const SegmentLaunch& s) {
     if (s.device.is_cpu()) return cpu::zero_grad<T>(s);
 #if FUSEDOPT_WITH_CUDA
     DeviceGuard guard(s.device);
-    kernels::launch_zero_grad<T>(s.plan, s.segment, s.stream);
+    cuda::zero_grad<T>(s);
 #endif
   });
+}
+
+/// What one step of `Op` over a segment costs (fusedopt::StepCost).
+template <class Op>
+StepCost step_cost(const SegmentLaunch& s) {
+  const double value_bytes = double(dtype_size(s.dtype));
+  const auto list_bytes = [&](std::uint32_t mask) {
+    double bytes = 0;
+    for (int list = 0; list < kernels::kMaxLists; ++list)
+      if (mask >> list & 1u) bytes += list < kernels::kFirstStateList ? value_bytes : 4.0;
+    return bytes;
+  };
+  StepCost cost;
+  for (const TensorInfo& t : s.tensors) {
+    const double n = double(t.numel);
+    if (s.impl == Impl::Fused) {  // loads p, g and every state; stores p and every state
+      cost.bytes += n * (3.0 * value_bytes + 8.0 * t.num_states);
+      continue;
+    }
+    const kernels::GroupScalars& group = s.host_groups[t.group];
+    for (int pass = 0; pass < Op::kNumPasses; ++pass) {
+      const kernels::PassIO io = kernels::group_pass_io<Op>(group, pass);
+      if (io.writes == 0) continue;
+      cost.bytes += n * (list_bytes(io.reads) + list_bytes(io.writes));
+      if (s.impl == Impl::Loop) ++cost.launches;
+    }
+  }
+  if (s.impl == Impl::Fused) {
+    cost.launches = 1;
+  } else {
+    if (s.impl == Impl::Foreach) cost.launches = __builtin_popcount(segment_passes<Op>(s));
+    cost.launches += 1;  // step counts
+  }
+  return cost;
 }
 
 }  // namespace fusedopt::detail

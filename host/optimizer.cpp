@@ -27,6 +27,19 @@ const std::vector<Param>& Optimizer::params(std::size_t group) const {
 
 std::size_t Optimizer::num_params() const { return engine_->num_params(); }
 
+void Optimizer::set_impl(Impl impl) { engine_->set_impl(impl, num_temps()); }
+Impl Optimizer::impl() const { return engine_->impl(); }
+
+StepCost Optimizer::step_cost() const {
+  StepCost total;
+  for (const detail::SegmentLaunch& segment : engine_->segments()) {
+    const StepCost cost = segment_cost(segment);
+    total.bytes += cost.bytes;
+    total.launches += cost.launches;
+  }
+  return total;
+}
+
 void Optimizer::set_stream(Stream stream) { engine_->set_stream(stream); }
 Stream Optimizer::stream() const { return engine_->stream(); }
 Device Optimizer::device() const { return engine_->device(); }

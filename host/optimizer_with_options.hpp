@@ -89,17 +89,33 @@ template <class Options>
 struct OptimizerTag {};
 }  // namespace detail
 
+// The functor-specific parts, found by ADL and defined by FUSEDOPT_DEFINE_OPTIMIZER below.
 template <class Options>
 void FusedOptimizer<Options>::launch(const detail::SegmentLaunch& segment) const {
-  fused_step(detail::OptimizerTag<Options>{}, segment);  // found by ADL, defined below
+  run_optimizer_step(detail::OptimizerTag<Options>{}, segment);
+}
+
+template <class Options>
+StepCost FusedOptimizer<Options>::segment_cost(const detail::SegmentLaunch& segment) const {
+  return optimizer_step_cost(detail::OptimizerTag<Options>{}, segment);
+}
+
+template <class Options>
+int FusedOptimizer<Options>::num_temps() const {
+  return optimizer_num_temps(detail::OptimizerTag<Options>{});
 }
 
 /// In host/<optimizer>.cpp: binds Options to its functor `Op` and instantiates the optimizer.
-#define FUSEDOPT_DEFINE_OPTIMIZER(Options, Op)                                          \
-  void fused_step(detail::OptimizerTag<Options>, const detail::SegmentLaunch& segment) { \
-    detail::run_step<Op>(segment);                                                     \
-  }                                                                                    \
-  template class OptimizerWithOptions<Options>;                                        \
+#define FUSEDOPT_DEFINE_OPTIMIZER(Options, Op)                                                  \
+  void run_optimizer_step(detail::OptimizerTag<Options>, const detail::SegmentLaunch& segment) { \
+    detail::run_step<Op>(segment);                                                             \
+  }                                                                                            \
+  StepCost optimizer_step_cost(detail::OptimizerTag<Options>,                                  \
+                               const detail::SegmentLaunch& segment) {                         \
+    return detail::step_cost<Op>(segment);                                                     \
+  }                                                                                            \
+  int optimizer_num_temps(detail::OptimizerTag<Options>) { return Op::kNumTemps; }             \
+  template class OptimizerWithOptions<Options>;                                                \
   template class FusedOptimizer<Options>
 
 }  // namespace fusedopt

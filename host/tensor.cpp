@@ -11,6 +11,15 @@ std::size_t dtype_size(DType dtype) {
   return 0;
 }
 
+const char* to_string(Impl impl) {
+  switch (impl) {
+    case Impl::Loop: return "loop";
+    case Impl::Foreach: return "foreach";
+    case Impl::Fused: return "fused";
+  }
+  return "unknown";
+}
+
 const char* to_string(DType dtype) {
   switch (dtype) {
     case DType::f32: return "f32";

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "config.h"
+#include "passes.h"
 #include "plan.h"
 
 namespace fusedopt::kernels {
@@ -34,16 +35,30 @@ struct AdadeltaOp {
     return 2;  // square_avg, acc_delta
   }
 
-  template <std::uint32_t Flags>
-  FUSEDOPT_HD static void update(float& p, float g, float* state, const Constants& c) {
-    if constexpr (Flags & kMaximize) g = -g;
-    if (c.weight_decay != 0.0f) g += c.weight_decay * p;
-    float& square_avg = state[0];
-    float& acc_delta = state[1];
-    square_avg = c.rho * square_avg + c.one_minus_rho * g * g;
-    const float delta = std::sqrt(acc_delta + c.eps) / std::sqrt(square_avg + c.eps) * g;
-    acc_delta = c.rho * acc_delta + c.one_minus_rho * delta * delta;
-    p -= c.lr * delta;
+  static constexpr int kNumPasses = 5;
+  static constexpr int kNumTemps = 2;  // the prepared gradient, delta
+
+  template <int P, std::uint32_t Flags>
+  FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
+    const GradientSource grad{(Flags & kMaximize) != 0, c.weight_decay};
+    if constexpr (P == 0) {  // g = -grad + wd * p
+      return grad.pass(e);
+    } else if constexpr (P == 1) {  // square_avg.mul_(rho).addcmul_(g, g, 1 - rho)
+      if (e) {
+        const float g = grad.read(*e);
+        e->s[0] = c.rho * e->s[0] + c.one_minus_rho * g * g;
+      }
+      return {state_list(0) | grad.list(), state_list(0)};
+    } else if constexpr (P == 2) {  // delta = sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g
+      if (e) e->t[1] = std::sqrt(e->s[1] + c.eps) / std::sqrt(e->s[0] + c.eps) * grad.read(*e);
+      return {state_list(0) | state_list(1) | grad.list(), kTemp1};
+    } else if constexpr (P == 3) {  // acc_delta.mul_(rho).addcmul_(delta, delta, 1 - rho)
+      if (e) e->s[1] = c.rho * e->s[1] + c.one_minus_rho * e->t[1] * e->t[1];
+      return {state_list(1) | kTemp1, state_list(1)};
+    } else {  // p.add_(delta, alpha=-lr)
+      if (e) e->p -= c.lr * e->t[1];
+      return {kParamList | kTemp1, kParamList};
+    }
   }
 };
 

@@ -3,5 +3,6 @@
 #include "multi_tensor.cuh"
 
 namespace fusedopt::kernels {
-template void launch_step<AdadeltaOp, float>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+FUSEDOPT_INSTANTIATE_STEP(AdadeltaOp, float);
+FUSEDOPT_INSTANTIATE_FINISH(AdadeltaOp);
 }  // namespace fusedopt::kernels

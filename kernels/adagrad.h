@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "config.h"
+#include "passes.h"
 #include "plan.h"
 
 namespace fusedopt::kernels {
@@ -33,13 +34,24 @@ struct AdagradOp {
     return 1;  // sum
   }
 
-  template <std::uint32_t Flags>
-  FUSEDOPT_HD static void update(float& p, float g, float* state, const Constants& c) {
-    if constexpr (Flags & kMaximize) g = -g;
-    if (c.weight_decay != 0.0f) g += c.weight_decay * p;
-    float& sum = state[0];
-    sum += g * g;
-    p -= c.clr * g / (std::sqrt(sum) + c.eps);
+  static constexpr int kNumPasses = 3;
+  static constexpr int kNumTemps = 1;  // the prepared gradient
+
+  template <int P, std::uint32_t Flags>
+  FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
+    const GradientSource grad{(Flags & kMaximize) != 0, c.weight_decay};
+    if constexpr (P == 0) {  // g = -grad + wd * p
+      return grad.pass(e);
+    } else if constexpr (P == 1) {  // sum.addcmul_(g, g)
+      if (e) {
+        const float g = grad.read(*e);
+        e->s[0] += g * g;
+      }
+      return {state_list(0) | grad.list(), state_list(0)};
+    } else {  // p.addcdiv_(g, sum.sqrt().add_(eps), -clr)
+      if (e) e->p -= c.clr * grad.read(*e) / (std::sqrt(e->s[0]) + c.eps);
+      return {kParamList | grad.list() | state_list(0), kParamList};
+    }
   }
 };
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "config.h"
+#include "passes.h"
 #include "plan.h"
 
 namespace fusedopt::kernels {
@@ -50,31 +51,46 @@ struct AdamOp {
     return (Flags & kAmsgrad) ? 3 : 2;  // exp_avg, exp_avg_sq[, max_exp_avg_sq]
   }
 
-  template <std::uint32_t Flags>
-  FUSEDOPT_HD static void update(float& p, float g, float* state, const Constants& c) {
-    if constexpr (Flags & kMaximize) g = -g;
-    if constexpr (!kDecoupledWeightDecay) {
-      if (c.weight_decay != 0.0f) g += c.weight_decay * p;
-    }
-    float& m = state[0];
-    float& v = state[1];
-    m = c.beta1 * m + c.one_minus_beta1 * g;
-    v = c.beta2 * v + c.one_minus_beta2 * g * g;
-    float second = v;
-    if constexpr (Flags & kAmsgrad) {
+  static constexpr int kNumPasses = 6;
+  static constexpr int kNumTemps = 2;  // the prepared gradient, the denominator
+
+  template <int P, std::uint32_t Flags>
+  FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
+    const GradientSource grad{(Flags & kMaximize) != 0,
+                              kDecoupledWeightDecay ? 0.0f : c.weight_decay};
+    constexpr std::uint32_t kSecond = (Flags & kAmsgrad) ? state_list(2) : state_list(1);
+    if constexpr (P == 0) {  // g = -grad + wd * p (Adam)
+      return grad.pass(e);
+    } else if constexpr (P == 1) {  // exp_avg.lerp_(g, 1 - beta1)
+      if (e) e->s[0] = c.beta1 * e->s[0] + c.one_minus_beta1 * grad.read(*e);
+      return {state_list(0) | grad.list(), state_list(0)};
+    } else if constexpr (P == 2) {  // exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2)
+      if (e) {
+        const float g = grad.read(*e);
+        e->s[1] = c.beta2 * e->s[1] + c.one_minus_beta2 * g * g;
+      }
+      return {state_list(1) | grad.list(), state_list(1)};
+    } else if constexpr (P == 3) {  // amsgrad: torch.maximum(max_exp_avg_sq, exp_avg_sq)
+      if constexpr (!(Flags & kAmsgrad)) return {};
       // NaN on either side propagates, as torch.maximum does.
-      state[2] = (state[2] > v || state[2] != state[2]) ? state[2] : v;
-      second = state[2];
-    }
-    const float denom = std::sqrt(second) / c.bias_correction2_sqrt + c.eps;
-    if constexpr (kDecoupledWeightDecay) {
+      if (e) e->s[2] = (e->s[2] > e->s[1] || e->s[2] != e->s[2]) ? e->s[2] : e->s[1];
+      return {state_list(1) | state_list(2), state_list(2)};
+    } else if constexpr (P == 4) {  // denom = sqrt(v) / sqrt(1 - beta2^t) + eps
+      if (e) {
+        const float second = (Flags & kAmsgrad) ? e->s[2] : e->s[1];
+        e->t[1] = std::sqrt(second) / c.bias_correction2_sqrt + c.eps;
+      }
+      return {kSecond, kTemp1};
+    } else {  // p.addcdiv_(exp_avg, denom, -step_size)
       // NOTE(decoupled-decay): torch computes p *= 1 - lr*wd, then p -= update. Rounding the
       // factor 1 - lr*wd to float biases every step the same way (up to 6e-8 relative, which
       // compounds); subtracting lr*wd*p together with the update rounds p once and keeps the
       // factor's error at lr*wd times smaller. Same formula, same theta_{t-1}.
-      p -= c.lr_weight_decay * p + c.step_size * m / denom;
-    } else {
-      p -= c.step_size * m / denom;
+      if (e) {
+        const float update = c.step_size * e->s[0] / e->t[1];
+        e->p -= kDecoupledWeightDecay ? c.lr_weight_decay * e->p + update : update;
+      }
+      return {kParamList | state_list(0) | kTemp1, kParamList};
     }
   }
 };

@@ -3,6 +3,6 @@
 #include "multi_tensor.cuh"
 
 namespace fusedopt::kernels {
-template void launch_step<AdamStepOp, BFloat16>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
-template void launch_step<AdamWStepOp, BFloat16>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+FUSEDOPT_INSTANTIATE_STEP(AdamStepOp, BFloat16);
+FUSEDOPT_INSTANTIATE_STEP(AdamWStepOp, BFloat16);
 }  // namespace fusedopt::kernels

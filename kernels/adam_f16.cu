@@ -3,6 +3,6 @@
 #include "multi_tensor.cuh"
 
 namespace fusedopt::kernels {
-template void launch_step<AdamStepOp, Half>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
-template void launch_step<AdamWStepOp, Half>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+FUSEDOPT_INSTANTIATE_STEP(AdamStepOp, Half);
+FUSEDOPT_INSTANTIATE_STEP(AdamWStepOp, Half);
 }  // namespace fusedopt::kernels

@@ -3,6 +3,8 @@
 #include "multi_tensor.cuh"
 
 namespace fusedopt::kernels {
-template void launch_step<AdamStepOp, float>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
-template void launch_step<AdamWStepOp, float>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+FUSEDOPT_INSTANTIATE_STEP(AdamStepOp, float);
+FUSEDOPT_INSTANTIATE_STEP(AdamWStepOp, float);
+FUSEDOPT_INSTANTIATE_FINISH(AdamStepOp);
+FUSEDOPT_INSTANTIATE_FINISH(AdamWStepOp);
 }  // namespace fusedopt::kernels

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "config.h"
+#include "passes.h"
 #include "plan.h"
 
 namespace fusedopt::kernels {
@@ -34,17 +35,28 @@ struct AdamaxOp {
     return 2;  // exp_avg, exp_inf
   }
 
-  template <std::uint32_t Flags>
-  FUSEDOPT_HD static void update(float& p, float g, float* state, const Constants& c) {
-    if constexpr (Flags & kMaximize) g = -g;
-    if (c.weight_decay != 0.0f) g += c.weight_decay * p;
-    float& exp_avg = state[0];
-    float& exp_inf = state[1];
-    exp_avg = c.beta1 * exp_avg + c.one_minus_beta1 * g;
-    const float decayed = c.beta2 * exp_inf;
-    const float fresh = std::fabs(g) + c.eps;
-    exp_inf = (decayed > fresh || decayed != decayed) ? decayed : fresh;
-    p -= c.clr * exp_avg / exp_inf;
+  static constexpr int kNumPasses = 4;
+  static constexpr int kNumTemps = 1;  // the prepared gradient
+
+  template <int P, std::uint32_t Flags>
+  FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
+    const GradientSource grad{(Flags & kMaximize) != 0, c.weight_decay};
+    if constexpr (P == 0) {  // g = -grad + wd * p
+      return grad.pass(e);
+    } else if constexpr (P == 1) {  // exp_avg.lerp_(g, 1 - beta1)
+      if (e) e->s[0] = c.beta1 * e->s[0] + c.one_minus_beta1 * grad.read(*e);
+      return {state_list(0) | grad.list(), state_list(0)};
+    } else if constexpr (P == 2) {  // exp_inf = max(beta2 * exp_inf, |g| + eps)
+      if (e) {
+        const float decayed = c.beta2 * e->s[1];
+        const float fresh = std::fabs(grad.read(*e)) + c.eps;
+        e->s[1] = (decayed > fresh || decayed != decayed) ? decayed : fresh;
+      }
+      return {state_list(1) | grad.list(), state_list(1)};
+    } else {  // p.addcdiv_(exp_avg, exp_inf, -clr)
+      if (e) e->p -= c.clr * e->s[0] / e->s[1];
+      return {kParamList | state_list(0) | state_list(1), kParamList};
+    }
   }
 };
 

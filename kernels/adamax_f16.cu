@@ -3,5 +3,5 @@
 #include "multi_tensor.cuh"
 
 namespace fusedopt::kernels {
-template void launch_step<AdamaxOp, Half>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+FUSEDOPT_INSTANTIATE_STEP(AdamaxOp, Half);
 }  // namespace fusedopt::kernels

@@ -3,5 +3,6 @@
 #include "multi_tensor.cuh"
 
 namespace fusedopt::kernels {
-template void launch_step<AdamaxOp, float>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+FUSEDOPT_INSTANTIATE_STEP(AdamaxOp, float);
+FUSEDOPT_INSTANTIATE_FINISH(AdamaxOp);
 }  // namespace fusedopt::kernels

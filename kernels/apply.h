@@ -1,16 +1,15 @@
-#pragma once
-// The multi-tensor engine's per-chunk body, shared by the CUDA kernel and the CPU executor.
+// The multi-tensor engine's per-chunk body, shared by the CUDA kernels and the CPU executor.
 //
 // An optimizer is an `Op` functor (see sgd.h, adam.h) with:
 //   static constexpr int kNumFlags;                       // mode bits in GroupScalars::flags
 //   static constexpr bool kHasParamState;                 // uses StepScalars::param_state
+//   static constexpr int kNumPasses, kNumTemps;           // NOTE(passes) in passes.h
 //   struct Constants;                                     // per-block derived scalars (float)
 //   static Constants prepare(const GroupScalars&, float step_before, double param_state);
 //   static double next_param_state(const GroupScalars&, float step_before, double param_state);
 //                                                         // (only when kHasParamState)
 //   template <uint32_t Flags> static constexpr int num_states();
-//   template <uint32_t Flags> static void update(float& p, float g, float* state,
-//                                                const Constants&);
+//   template <int P, uint32_t Flags> static PassIO pass(const Constants&, Element*);
 // `step_before` is the parameter's step count before this step (0 on the first step).
 // Loads, stores and dtype conversion live here; the Op only does per-element math in float.
 #include <cstdint>
@@ -18,6 +17,7 @@
 
 #include "config.h"
 #include "dtype.h"
+#include "passes.h"
 #include "plan.h"
 
 namespace fusedopt::kernels {
@@ -46,7 +46,7 @@ FUSEDOPT_HD void dispatch_flags(std::uint32_t flags, const F& f) {
   }
 }
 
-/// Updates elements [begin, end) of one tensor. Thread `lane` of `stride` threads takes every
+/// Impl::Fused: updates elements [begin, end) of one tensor with every pass in registers. Thread `lane` of `stride` threads takes every
 /// stride-th vector; vector loads when every list is aligned, a scalar path for the tail and
 /// for unaligned tensors.
 template <class Op, class T, std::uint32_t Flags>
@@ -72,23 +72,25 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
     for (int k = 0; k < kStates; ++k) sv[k] = *reinterpret_cast<const Pack<float, kVec>*>(s[k] + i);
 #pragma unroll
     for (int e = 0; e < kVec; ++e) {
-      float pe = to_float(pv.v[e]);
-      float se[kSlots];
-      for (int k = 0; k < kStates; ++k) se[k] = sv[k].v[e];
-      Op::template update<Flags>(pe, to_float(gv.v[e]), se, c);
-      pv.v[e] = from_float<T>(pe);
-      for (int k = 0; k < kStates; ++k) sv[k].v[e] = se[k];
+      Element x{};
+      x.p = to_float(pv.v[e]);
+      x.g = to_float(gv.v[e]);
+      for (int k = 0; k < kStates; ++k) x.s[k] = sv[k].v[e];
+      fused_update<Op, Flags>(x, c);
+      pv.v[e] = from_float<T>(x.p);
+      for (int k = 0; k < kStates; ++k) sv[k].v[e] = x.s[k];
     }
     *reinterpret_cast<Pack<T, kVec>*>(p + i) = pv;
     for (int k = 0; k < kStates; ++k) *reinterpret_cast<Pack<float, kVec>*>(s[k] + i) = sv[k];
   }
   for (std::int64_t i = vector_end + lane; i < n; i += stride) {
-    float pe = to_float(p[i]);
-    float se[kSlots];
-    for (int k = 0; k < kStates; ++k) se[k] = s[k][i];
-    Op::template update<Flags>(pe, to_float(g[i]), se, c);
-    p[i] = from_float<T>(pe);
-    for (int k = 0; k < kStates; ++k) s[k][i] = se[k];
+    Element x{};
+    x.p = to_float(p[i]);
+    x.g = to_float(g[i]);
+    for (int k = 0; k < kStates; ++k) x.s[k] = s[k][i];
+    fused_update<Op, Flags>(x, c);
+    p[i] = from_float<T>(x.p);
+    for (int k = 0; k < kStates; ++k) s[k][i] = x.s[k];
   }
 }
 
@@ -128,6 +130,147 @@ FUSEDOPT_HD void finish_param(const PlanView& plan, const StepScalars& scalars, 
     scalars.param_state[tensor.param] = Op::next_param_state(scalars.groups[tensor.group], before,
                                                              scalars.param_state[tensor.param]);
   scalars.steps[tensor.param] = before + 1.0f;
+}
+
+/// Loads list kList of elements [i, i + N) into x[0..N) (T for parameter and gradient, float
+/// for state and temporaries), for every list in `mask`.
+template <class T, int N, int kList = 0>
+FUSEDOPT_HD void load_lists(const TensorEntry& t, std::uint32_t mask, std::int64_t i, Element* x) {
+  if constexpr (kList < kMaxLists) {
+    if (mask >> kList & 1u) {
+      using Stored = std::conditional_t<(kList < kFirstStateList), T, float>;
+      const Stored* src = static_cast<const Stored*>(t.lists[kList]) + i;
+      if constexpr (N == 1) {
+        list_value<kList>(x[0]) = to_float(*src);
+      } else {
+        const Pack<Stored, N> v = *reinterpret_cast<const Pack<Stored, N>*>(src);
+        for (int e = 0; e < N; ++e) list_value<kList>(x[e]) = to_float(v.v[e]);
+      }
+    }
+    load_lists<T, N, kList + 1>(t, mask, i, x);
+  }
+}
+
+/// Stores x[0..N) into every list in `mask`, rounding parameter values to T.
+template <class T, int N, int kList = 0>
+FUSEDOPT_HD void store_lists(const TensorEntry& t, std::uint32_t mask, std::int64_t i, Element* x) {
+  if constexpr (kList < kMaxLists) {
+    if (mask >> kList & 1u) {
+      using Stored = std::conditional_t<(kList < kFirstStateList), T, float>;
+      Stored* dst = static_cast<Stored*>(t.lists[kList]) + i;
+      if constexpr (N == 1) {
+        *dst = from_float<Stored>(list_value<kList>(x[0]));
+      } else {
+        Pack<Stored, N> v;
+        for (int e = 0; e < N; ++e) v.v[e] = from_float<Stored>(list_value<kList>(x[e]));
+        *reinterpret_cast<Pack<Stored, N>*>(dst) = v;
+      }
+    }
+    store_lists<T, N, kList + 1>(t, mask, i, x);
+  }
+}
+
+/// True when every list in `mask` is vector-aligned at element `begin`.
+template <class T, int kList = 0>
+FUSEDOPT_HD bool lists_aligned(const TensorEntry& t, std::uint32_t mask, std::int64_t begin) {
+  if constexpr (kList < kMaxLists) {
+    using Stored = std::conditional_t<(kList < kFirstStateList), T, float>;
+    const bool aligned = !(mask >> kList & 1u) ||
+                         is_vector_aligned<Stored, vector_elements<T>()>(
+                             static_cast<const Stored*>(t.lists[kList]) + begin);
+    return aligned && lists_aligned<T, kList + 1>(t, mask, begin);
+  } else {
+    return true;
+  }
+}
+
+/// Impl::Loop and Impl::Foreach: pass P over elements [begin, end) of one tensor, through
+/// memory: only the lists the pass declares are loaded and stored.
+template <class Op, class T, std::uint32_t Flags, int P>
+FUSEDOPT_HD void pass_range(const TensorEntry& t, std::int64_t begin, std::int64_t end,
+                            const typename Op::Constants& c, int lane, int stride) {
+  const PassIO io = Op::template pass<P, Flags>(c, nullptr);
+  if (io.writes == 0) return;
+  constexpr int kVec = vector_elements<T>();
+  const std::int64_t n = end - begin;
+  const std::int64_t vector_end = lists_aligned<T>(t, io.reads | io.writes, begin) ? n - n % kVec : 0;
+  for (std::int64_t i = std::int64_t(lane) * kVec; i < vector_end; i += std::int64_t(stride) * kVec) {
+    Element x[kVec] = {};
+    load_lists<T, kVec>(t, io.reads, begin + i, x);
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) Op::template pass<P, Flags>(c, &x[e]);
+    store_lists<T, kVec>(t, io.writes, begin + i, x);
+  }
+  for (std::int64_t i = vector_end + lane; i < n; i += stride) {
+    Element x[1] = {};
+    load_lists<T, 1>(t, io.reads, begin + i, x);
+    Op::template pass<P, Flags>(c, &x[0]);
+    store_lists<T, 1>(t, io.writes, begin + i, x);
+  }
+}
+
+template <class Op, class T, std::uint32_t Flags>
+struct PassRangeUpdater {
+  const TensorEntry& tensor;
+  ChunkRange range;
+  const typename Op::Constants& constants;
+  int lane;
+  int stride;
+  template <int P>
+  FUSEDOPT_HD void operator()(std::integral_constant<int, P>) const {
+    pass_range<Op, T, Flags, P>(tensor, range.begin, range.end, constants, lane, stride);
+  }
+};
+
+template <class Op, class T>
+struct PassFlagsDispatch {
+  const TensorEntry& tensor;
+  ChunkRange range;
+  const typename Op::Constants& constants;
+  int pass;
+  int lane;
+  int stride;
+  template <std::uint32_t Flags>
+  FUSEDOPT_HD void operator()(std::integral_constant<std::uint32_t, Flags>) const {
+    dispatch_pass<Op::kNumPasses>(
+        pass, PassRangeUpdater<Op, T, Flags>{tensor, range, constants, lane, stride});
+  }
+};
+
+/// One pass of the step for one chunk (Impl::Loop, Impl::Foreach). Step counts advance after
+/// the last pass, in a separate launch (finish_param).
+template <class Op, class T>
+FUSEDOPT_HD void pass_chunk(const PlanView& plan, const StepScalars& scalars, std::int64_t chunk,
+                            int pass, int lane, int stride) {
+  const ChunkRange range = chunk_range(plan, chunk);
+  const TensorEntry& tensor = plan.tensors[range.tensor];
+  const GroupScalars& group = scalars.groups[tensor.group];
+  const typename Op::Constants constants =
+      Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);
+  dispatch_flags<Op::kNumFlags>(
+      group.flags, PassFlagsDispatch<Op, T>{tensor, range, constants, pass, lane, stride});
+}
+
+template <class Op>
+struct PassIOFlagsQuery {
+  const typename Op::Constants& constants;
+  int pass;
+  PassIO* io;
+  template <std::uint32_t Flags>
+  void operator()(std::integral_constant<std::uint32_t, Flags>) const {
+    *io = pass_io<Op, Flags>(pass, constants);
+  }
+};
+
+/// Host side: the IO of pass `pass` for a group, at a steady-state step (which passes run
+/// does not depend on the step, NOTE(passes); what a pass reads may, e.g. RAdam's rectification).
+template <class Op>
+PassIO group_pass_io(const GroupScalars& group, int pass) {
+  constexpr float kSteadyStep = 1000.0f;
+  const typename Op::Constants constants = Op::prepare(group, kSteadyStep, 0.5);
+  PassIO io;
+  dispatch_flags<Op::kNumFlags>(group.flags, PassIOFlagsQuery<Op>{constants, pass, &io});
+  return io;
 }
 
 /// zero_grad for one chunk: writes T zeros to the gradient list.

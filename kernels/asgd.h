@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "config.h"
+#include "passes.h"
 #include "plan.h"
 
 namespace fusedopt::kernels {
@@ -46,13 +47,21 @@ struct ASGDOp {
     return 1;  // ax
   }
 
-  template <std::uint32_t Flags>
-  FUSEDOPT_HD static void update(float& p, float g, float* state, const Constants& c) {
-    if constexpr (Flags & kMaximize) g = -g;
-    if (c.weight_decay != 0.0f) g += c.weight_decay * p;
-    p -= c.lambd_eta * p + c.eta * g;  // one rounding of p, as NOTE(decoupled-decay)
-    float& ax = state[0];
-    ax = c.copy_ax ? p : ax + (p - ax) * c.mu;
+  static constexpr int kNumPasses = 3;
+  static constexpr int kNumTemps = 1;  // the prepared gradient
+
+  template <int P, std::uint32_t Flags>
+  FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
+    const GradientSource grad{(Flags & kMaximize) != 0, c.weight_decay};
+    if constexpr (P == 0) {  // g = -grad + wd * p
+      return grad.pass(e);
+    } else if constexpr (P == 1) {  // p = p * (1 - lambd * eta) - eta * g, one rounding of p
+      if (e) e->p -= c.lambd_eta * e->p + c.eta * grad.read(*e);  // as NOTE(decoupled-decay)
+      return {kParamList | grad.list(), kParamList};
+    } else {  // ax = p (mu == 1) or ax += (p - ax) * mu
+      if (e) e->s[0] = c.copy_ax ? e->p : e->s[0] + (e->p - e->s[0]) * c.mu;
+      return {kParamList | (c.copy_ax ? 0u : state_list(0)), state_list(0)};
+    }
   }
 };
 

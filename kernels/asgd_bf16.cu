@@ -3,5 +3,5 @@
 #include "multi_tensor.cuh"
 
 namespace fusedopt::kernels {
-template void launch_step<ASGDOp, BFloat16>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+FUSEDOPT_INSTANTIATE_STEP(ASGDOp, BFloat16);
 }  // namespace fusedopt::kernels

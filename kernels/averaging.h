@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "config.h"
+#include "passes.h"
 #include "plan.h"
 
 namespace fusedopt::kernels {
@@ -33,13 +34,26 @@ struct AveragingOp {
     return 0;
   }
 
-  template <std::uint32_t Flags>
-  FUSEDOPT_HD static void update(float& averaged, float param, float*, const Constants& c) {
-    if (c.copy) {
-      averaged = param;
-    } else {
-      const float weight = (Flags & kSWA) ? c.swa_weight : c.ema_weight;
-      averaged += weight * (param - averaged);
+  static constexpr int kNumPasses = 2;
+  static constexpr int kNumTemps = 1;  // SWA: param - averaged
+
+  // List 0 (the "parameter") is the averaged copy, list 1 (the "gradient") the model's
+  // parameter; torch's foreach path is _foreach_lerp_ (EMA) or _foreach_sub then
+  // _foreach_addcdiv_ (SWA).
+  template <int P, std::uint32_t Flags>
+  FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
+    constexpr bool kIsSWA = Flags & kSWA;
+    if constexpr (P == 0) {  // SWA: diff = param - averaged
+      if constexpr (!kIsSWA) return {};
+      if (e) e->t[0] = e->g - e->p;
+      return {kParamList | kGradList, kTemp0};
+    } else {  // averaged = param on the first update, else averaged += weight * diff
+      if (c.copy) {
+        if (e) e->p = e->g;
+        return {kGradList, kParamList};
+      }
+      if (e) e->p += kIsSWA ? c.swa_weight * e->t[0] : c.ema_weight * (e->g - e->p);
+      return {kParamList | (kIsSWA ? kTemp0 : kGradList), kParamList};
     }
   }
 };

@@ -3,5 +3,5 @@
 #include "multi_tensor.cuh"
 
 namespace fusedopt::kernels {
-template void launch_step<AveragingOp, Half>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+FUSEDOPT_INSTANTIATE_STEP(AveragingOp, Half);
 }  // namespace fusedopt::kernels

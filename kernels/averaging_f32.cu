@@ -3,5 +3,6 @@
 #include "multi_tensor.cuh"
 
 namespace fusedopt::kernels {
-template void launch_step<AveragingOp, float>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+FUSEDOPT_INSTANTIATE_STEP(AveragingOp, float);
+FUSEDOPT_INSTANTIATE_FINISH(AveragingOp);
 }  // namespace fusedopt::kernels

@@ -25,8 +25,9 @@ constexpr int vector_elements() {
 /// Every state tensor starts at a multiple of this many floats, so that its vectors are aligned
 /// for any storage type (8 floats = 32 bytes, the state vector of a 2-byte dtype).
 constexpr int kStateAlignElements = 8;
-/// param, grad and up to four state tensors.
-constexpr int kMaxLists = 6;
+/// param, grad, up to four state tensors and two temporaries (Impl::Loop and Impl::Foreach).
+constexpr int kMaxLists = 8;
+constexpr int kMaxStates = 4;
 /// Numeric hyper-parameter slots per group (see each functor's Slot enum).
 constexpr int kMaxHyper = 8;
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "config.h"
+#include "passes.h"
 #include "plan.h"
 
 namespace fusedopt::kernels {
@@ -32,14 +33,25 @@ struct LionOp {
     return 1;  // exp_avg
   }
 
-  template <std::uint32_t Flags>
-  FUSEDOPT_HD static void update(float& p, float g, float* state, const Constants& c) {
-    if constexpr (Flags & kMaximize) g = -g;
-    float& exp_avg = state[0];
-    const float direction = c.beta1 * exp_avg + c.one_minus_beta1 * g;
-    const float sign = direction > 0.0f ? 1.0f : direction < 0.0f ? -1.0f : 0.0f;
-    p -= c.lr * sign + c.lr_weight_decay * p;
-    exp_avg = c.beta2 * exp_avg + c.one_minus_beta2 * g;
+  static constexpr int kNumPasses = 3;
+  static constexpr int kNumTemps = 1;  // the negated gradient (maximize)
+
+  template <int P, std::uint32_t Flags>
+  FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
+    const GradientSource grad{(Flags & kMaximize) != 0, 0.0f};
+    if constexpr (P == 0) {  // g = -grad
+      return grad.pass(e);
+    } else if constexpr (P == 1) {  // p -= lr * (sign(beta1 m + (1 - beta1) g) + wd * p)
+      if (e) {
+        const float direction = c.beta1 * e->s[0] + c.one_minus_beta1 * grad.read(*e);
+        const float sign = direction > 0.0f ? 1.0f : direction < 0.0f ? -1.0f : 0.0f;
+        e->p -= c.lr * sign + c.lr_weight_decay * e->p;
+      }
+      return {kParamList | state_list(0) | grad.list(), kParamList};
+    } else {  // exp_avg.lerp_(g, 1 - beta2)
+      if (e) e->s[0] = c.beta2 * e->s[0] + c.one_minus_beta2 * grad.read(*e);
+      return {state_list(0) | grad.list(), state_list(0)};
+    }
   }
 };
 

@@ -3,5 +3,5 @@
 #include "multi_tensor.cuh"
 
 namespace fusedopt::kernels {
-template void launch_step<LionOp, BFloat16>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+FUSEDOPT_INSTANTIATE_STEP(LionOp, BFloat16);
 }  // namespace fusedopt::kernels

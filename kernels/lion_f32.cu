@@ -3,5 +3,6 @@
 #include "multi_tensor.cuh"
 
 namespace fusedopt::kernels {
-template void launch_step<LionOp, float>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+FUSEDOPT_INSTANTIATE_STEP(LionOp, float);
+FUSEDOPT_INSTANTIATE_FINISH(LionOp);
 }  // namespace fusedopt::kernels

@@ -38,9 +38,35 @@ __global__ void __launch_bounds__(kThreads)
   finish_step<Op>(plan, scalars, segment);
 }
 
+/// Impl::Loop / Impl::Foreach: one pass over chunks [chunk_begin, chunk_begin + gridDim.x).
+template <class Op, class T>
+__global__ void __launch_bounds__(kThreads)
+    pass_kernel(PlanView plan, StepScalars scalars, std::int64_t chunk_begin, int pass) {
+  pass_chunk<Op, T>(plan, scalars, chunk_begin + blockIdx.x, pass, threadIdx.x, blockDim.x);
+}
+
+/// After the last pass: step counts (and per-parameter scalar state) += 1, as torch's
+/// _foreach_add_(state_steps, 1).
+template <class Op>
+__global__ void __launch_bounds__(kThreads) finish_kernel(PlanView plan, StepScalars scalars,
+                                                          Segment segment) {
+  for (std::int32_t t = segment.tensor_begin + std::int32_t(blockIdx.x * blockDim.x + threadIdx.x);
+       t < segment.tensor_end; t += std::int32_t(gridDim.x * blockDim.x))
+    finish_param<Op>(plan, scalars, t);
+}
+
 template <class T>
-__global__ void __launch_bounds__(kThreads) zero_grad_kernel(PlanView plan, Segment segment) {
-  zero_chunk<T>(plan, segment.chunk_begin + blockIdx.x, threadIdx.x, blockDim.x);
+__global__ void __launch_bounds__(kThreads) zero_grad_kernel(PlanView plan, std::int64_t chunk_begin) {
+  zero_chunk<T>(plan, chunk_begin + blockIdx.x, threadIdx.x, blockDim.x);
+}
+
+template <class T>
+void launch_zero_grad_range(const PlanView& plan, std::int64_t chunk_begin, std::int64_t chunk_end,
+                            CUstream_st* stream) {
+  const auto blocks = static_cast<unsigned>(chunk_end - chunk_begin);
+  if (blocks == 0) return;
+  zero_grad_kernel<T><<<blocks, kThreads, 0, stream>>>(plan, chunk_begin);
+  FUSEDOPT_CUDA_CHECK_LAUNCH();
 }
 
 template <class Op, class T>
@@ -52,12 +78,38 @@ void launch_step(const PlanView& plan, const StepScalars& scalars, const Segment
   FUSEDOPT_CUDA_CHECK_LAUNCH();
 }
 
-template <class T>
-void launch_zero_grad(const PlanView& plan, const Segment& segment, CUstream_st* stream) {
-  const auto blocks = static_cast<unsigned>(segment.chunk_end - segment.chunk_begin);
+template <class Op, class T>
+void launch_pass(const PlanView& plan, const StepScalars& scalars, std::int64_t chunk_begin,
+                 std::int64_t chunk_end, int pass, CUstream_st* stream) {
+  const auto blocks = static_cast<unsigned>(chunk_end - chunk_begin);
   if (blocks == 0) return;
-  zero_grad_kernel<T><<<blocks, kThreads, 0, stream>>>(plan, segment);
+  pass_kernel<Op, T><<<blocks, kThreads, 0, stream>>>(plan, scalars, chunk_begin, pass);
   FUSEDOPT_CUDA_CHECK_LAUNCH();
 }
 
+template <class Op>
+void launch_finish(const PlanView& plan, const StepScalars& scalars, const Segment& segment,
+                   CUstream_st* stream) {
+  const std::int64_t tensors = segment.tensor_end - segment.tensor_begin;
+  if (tensors <= 0) return;
+  const auto blocks = static_cast<unsigned>((tensors + kThreads - 1) / kThreads);
+  finish_kernel<Op><<<blocks, kThreads, 0, stream>>>(plan, scalars, segment);
+  FUSEDOPT_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void launch_zero_grad(const PlanView& plan, const Segment& segment, CUstream_st* stream) {
+  launch_zero_grad_range<T>(plan, segment.chunk_begin, segment.chunk_end, stream);
+}
+
 }  // namespace fusedopt::kernels
+
+/// In the per-optimizer, per-dtype .cu files: every implementation of Op for storage type T.
+#define FUSEDOPT_INSTANTIATE_STEP(Op, T)                                                      \
+  template void launch_step<Op, T>(const PlanView&, const StepScalars&, const Segment&,       \
+                                   CUstream_st*);                                             \
+  template void launch_pass<Op, T>(const PlanView&, const StepScalars&, std::int64_t,         \
+                                   std::int64_t, int, CUstream_st*)
+/// Once per Op (in its f32 file): the step-count launch of Impl::Loop and Impl::Foreach.
+#define FUSEDOPT_INSTANTIATE_FINISH(Op) \
+  template void launch_finish<Op>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*)

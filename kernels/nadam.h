@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "config.h"
+#include "passes.h"
 #include "plan.h"
 
 namespace fusedopt::kernels {
@@ -64,20 +65,35 @@ struct NAdamOp {
     return 2;  // exp_avg, exp_avg_sq
   }
 
-  template <std::uint32_t Flags>
-  FUSEDOPT_HD static void update(float& p, float g, float* state, const Constants& c) {
-    if constexpr (Flags & kMaximize) g = -g;
-    if constexpr (!(Flags & kDecoupled)) {
-      if (c.weight_decay != 0.0f) g += c.weight_decay * p;
+  static constexpr int kNumPasses = 5;
+  static constexpr int kNumTemps = 2;  // the prepared gradient, the denominator
+
+  template <int P, std::uint32_t Flags>
+  FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
+    constexpr bool kDecoupledDecay = Flags & kDecoupled;
+    const GradientSource grad{(Flags & kMaximize) != 0, kDecoupledDecay ? 0.0f : c.weight_decay};
+    if constexpr (P == 0) {  // g = -grad + wd * p (L2)
+      return grad.pass(e);
+    } else if constexpr (P == 1) {  // exp_avg.lerp_(g, 1 - beta1)
+      if (e) e->s[0] = c.beta1 * e->s[0] + c.one_minus_beta1 * grad.read(*e);
+      return {state_list(0) | grad.list(), state_list(0)};
+    } else if constexpr (P == 2) {  // exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2)
+      if (e) {
+        const float g = grad.read(*e);
+        e->s[1] = c.beta2 * e->s[1] + c.one_minus_beta2 * g * g;
+      }
+      return {state_list(1) | grad.list(), state_list(1)};
+    } else if constexpr (P == 3) {  // denom = sqrt(exp_avg_sq / (1 - beta2^t)) + eps
+      if (e) e->t[1] = std::sqrt(e->s[1] / c.bias_correction2) + c.eps;
+      return {state_list(1), kTemp1};
+    } else {  // p -= (grad_coef * g + exp_avg_coef * exp_avg) / denom [+ lr * wd * p]
+      if (e) {
+        float delta = (c.grad_coef * grad.read(*e) + c.exp_avg_coef * e->s[0]) / e->t[1];
+        if constexpr (kDecoupledDecay) delta += c.lr_weight_decay * e->p;  // NOTE(decoupled-decay)
+        e->p -= delta;
+      }
+      return {kParamList | grad.list() | state_list(0) | kTemp1, kParamList};
     }
-    float& exp_avg = state[0];
-    float& exp_avg_sq = state[1];
-    exp_avg = c.beta1 * exp_avg + c.one_minus_beta1 * g;
-    exp_avg_sq = c.beta2 * exp_avg_sq + c.one_minus_beta2 * g * g;
-    const float denom = std::sqrt(exp_avg_sq / c.bias_correction2) + c.eps;
-    float delta = (c.grad_coef * g + c.exp_avg_coef * exp_avg) / denom;
-    if constexpr (Flags & kDecoupled) delta += c.lr_weight_decay * p;  // NOTE(decoupled-decay)
-    p -= delta;
   }
 };
 

@@ -3,5 +3,5 @@
 #include "multi_tensor.cuh"
 
 namespace fusedopt::kernels {
-template void launch_step<NAdamOp, BFloat16>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+FUSEDOPT_INSTANTIATE_STEP(NAdamOp, BFloat16);
 }  // namespace fusedopt::kernels

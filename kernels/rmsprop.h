@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "config.h"
+#include "passes.h"
 #include "plan.h"
 
 namespace fusedopt::kernels {
@@ -35,26 +36,45 @@ struct RMSpropOp {
     return 1 + ((Flags & kCentered) ? 1 : 0) + ((Flags & kHasMomentum) ? 1 : 0);
   }
 
-  template <std::uint32_t Flags>
-  FUSEDOPT_HD static void update(float& p, float g, float* state, const Constants& c) {
-    if constexpr (Flags & kMaximize) g = -g;
-    if (c.weight_decay != 0.0f) g += c.weight_decay * p;
-    float& square_avg = state[0];
-    square_avg = c.alpha * square_avg + c.one_minus_alpha * g * g;
-    float avg;
-    if constexpr (Flags & kCentered) {
-      float& grad_avg = state[1];
-      grad_avg = c.alpha * grad_avg + c.one_minus_alpha * g;
-      avg = std::sqrt(square_avg - grad_avg * grad_avg) + c.eps;
-    } else {
-      avg = std::sqrt(square_avg) + c.eps;
-    }
-    if constexpr (Flags & kHasMomentum) {
-      float& buf = state[(Flags & kCentered) ? 2 : 1];
-      buf = c.momentum * buf + g / avg;
-      p -= c.lr * buf;
-    } else {
-      p -= c.lr * g / avg;
+  static constexpr int kNumPasses = 6;
+  static constexpr int kNumTemps = 2;  // the prepared gradient, avg
+
+  template <int P, std::uint32_t Flags>
+  FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
+    const GradientSource grad{(Flags & kMaximize) != 0, c.weight_decay};
+    constexpr bool kIsCentered = Flags & kCentered;
+    constexpr bool kMomentum = Flags & kHasMomentum;
+    constexpr int kBuf = kIsCentered ? 2 : 1;
+    if constexpr (P == 0) {  // g = -grad + wd * p
+      return grad.pass(e);
+    } else if constexpr (P == 1) {  // square_avg.mul_(alpha).addcmul_(g, g, 1 - alpha)
+      if (e) {
+        const float g = grad.read(*e);
+        e->s[0] = c.alpha * e->s[0] + c.one_minus_alpha * g * g;
+      }
+      return {state_list(0) | grad.list(), state_list(0)};
+    } else if constexpr (P == 2) {  // centered: grad_avg.lerp_(g, 1 - alpha)
+      if constexpr (!kIsCentered) return {};
+      if (e) e->s[1] = c.alpha * e->s[1] + c.one_minus_alpha * grad.read(*e);
+      return {state_list(1) | grad.list(), state_list(1)};
+    } else if constexpr (P == 3) {  // avg = sqrt(square_avg [- grad_avg^2]) + eps
+      if (e) {
+        const float variance = kIsCentered ? e->s[0] - e->s[1] * e->s[1] : e->s[0];
+        e->t[1] = std::sqrt(variance) + c.eps;
+      }
+      return {state_list(0) | (kIsCentered ? state_list(1) : 0u), kTemp1};
+    } else if constexpr (P == 4) {  // momentum: buf.mul_(momentum).addcdiv_(g, avg)
+      if constexpr (!kMomentum) return {};
+      if (e) e->s[kBuf] = c.momentum * e->s[kBuf] + grad.read(*e) / e->t[1];
+      return {state_list(kBuf) | grad.list() | kTemp1, state_list(kBuf)};
+    } else {  // p -= lr * buf, or p.addcdiv_(g, avg, -lr)
+      if constexpr (kMomentum) {
+        if (e) e->p -= c.lr * e->s[kBuf];
+        return {kParamList | state_list(kBuf), kParamList};
+      } else {
+        if (e) e->p -= c.lr * grad.read(*e) / e->t[1];
+        return {kParamList | grad.list() | kTemp1, kParamList};
+      }
     }
   }
 };

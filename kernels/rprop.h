@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "config.h"
+#include "passes.h"
 #include "plan.h"
 
 namespace fusedopt::kernels {
@@ -35,22 +36,44 @@ struct RpropOp {
     return 2;  // prev, step_size
   }
 
-  template <std::uint32_t Flags>
-  FUSEDOPT_HD static void update(float& p, float g, float* state, const Constants& c) {
-    if constexpr (Flags & kMaximize) g = -g;
-    float& prev = state[0];
-    float& step_size = state[1];
-    if (c.first_step) {
-      prev = 0.0f;
-      step_size = c.lr;
+  static constexpr int kNumPasses = 4;
+  static constexpr int kNumTemps = 1;  // the negated gradient (maximize)
+
+  /// g * prev, with prev = 0 on the first step (the state is initialised lazily; an infinite
+  /// gradient gives NaN, as in torch).
+  FUSEDOPT_HD static float sign_product(const Constants& c, float g, float prev) {
+    return g * (c.first_step ? 0.0f : prev);
+  }
+
+  template <int P, std::uint32_t Flags>
+  FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
+    const GradientSource grad{(Flags & kMaximize) != 0, 0.0f};
+    const std::uint32_t reads_prev = grad.list() | state_list(0);
+    if constexpr (P == 0) {  // g = -grad
+      return grad.pass(e);
+    } else if constexpr (P == 1) {  // step_size = clamp(step_size * factor(sign(g * prev)))
+      if (e) {
+        const float product = sign_product(c, grad.read(*e), e->s[0]);
+        const float factor = product > 0.0f ? c.eta_plus : product < 0.0f ? c.eta_minus : 1.0f;
+        const float step_size = c.first_step ? c.lr : e->s[1];
+        e->s[1] = min_of(max_of(step_size * factor, c.step_size_min), c.step_size_max);
+      }
+      return {reads_prev | state_list(1), state_list(1)};
+    } else if constexpr (P == 2) {  // p -= sign(g) * step_size, g = 0 where the sign flipped
+      if (e) {
+        const float g = grad.read(*e);
+        const float masked = sign_product(c, g, e->s[0]) < 0.0f ? 0.0f : g;
+        const float sign = masked > 0.0f ? 1.0f : masked < 0.0f ? -1.0f : 0.0f;
+        e->p -= sign * e->s[1];
+      }
+      return {kParamList | reads_prev | state_list(1), kParamList};
+    } else {  // prev = masked g
+      if (e) {
+        const float g = grad.read(*e);
+        e->s[0] = sign_product(c, g, e->s[0]) < 0.0f ? 0.0f : g;
+      }
+      return {reads_prev, state_list(0)};
     }
-    const float product = g * prev;
-    const float factor = product > 0.0f ? c.eta_plus : product < 0.0f ? c.eta_minus : 1.0f;
-    step_size = min_of(max_of(step_size * factor, c.step_size_min), c.step_size_max);
-    if (product < 0.0f) g = 0.0f;
-    const float sign = g > 0.0f ? 1.0f : g < 0.0f ? -1.0f : 0.0f;
-    p -= sign * step_size;
-    prev = g;
   }
 };
 

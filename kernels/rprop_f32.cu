@@ -3,5 +3,6 @@
 #include "multi_tensor.cuh"
 
 namespace fusedopt::kernels {
-template void launch_step<RpropOp, float>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+FUSEDOPT_INSTANTIATE_STEP(RpropOp, float);
+FUSEDOPT_INSTANTIATE_FINISH(RpropOp);
 }  // namespace fusedopt::kernels

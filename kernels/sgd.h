@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "config.h"
+#include "passes.h"
 #include "plan.h"
 
 namespace fusedopt::kernels {
@@ -31,16 +32,36 @@ struct SGDOp {
     return (Flags & kHasMomentum) ? 1 : 0;
   }
 
-  template <std::uint32_t Flags>
-  FUSEDOPT_HD static void update(float& p, float g, float* state, const Constants& c) {
-    if constexpr (Flags & kMaximize) g = -g;
-    if (c.weight_decay != 0.0f) g += c.weight_decay * p;
-    if constexpr (Flags & kHasMomentum) {
-      float& buf = state[0];
-      buf = c.first_step ? g : c.momentum * buf + c.one_minus_dampening * g;
-      g = (Flags & kNesterov) ? g + c.momentum * buf : buf;
+  static constexpr int kNumPasses = 4;
+  static constexpr int kNumTemps = 1;  // the prepared gradient, then the nesterov direction
+
+  template <int P, std::uint32_t Flags>
+  FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
+    const GradientSource grad{(Flags & kMaximize) != 0, c.weight_decay};
+    constexpr bool kMomentum = Flags & kHasMomentum;
+    constexpr bool kNesterovMomentum = kMomentum && (Flags & kNesterov);
+    if constexpr (P == 0) {  // g = -grad + wd * p
+      return grad.pass(e);
+    } else if constexpr (P == 1) {  // buf = first ? g : momentum * buf + (1 - dampening) * g
+      if constexpr (!kMomentum) return {};
+      if (e) {
+        const float g = grad.read(*e);
+        e->s[0] = c.first_step ? g : c.momentum * e->s[0] + c.one_minus_dampening * g;
+      }
+      return {state_list(0) | grad.list(), state_list(0)};
+    } else if constexpr (P == 2) {  // nesterov: g = g + momentum * buf
+      if constexpr (!kNesterovMomentum) return {};
+      if (e) e->t[0] = grad.read(*e) + c.momentum * e->s[0];
+      return {grad.list() | state_list(0), kTemp0};
+    } else {  // p -= lr * direction
+      const std::uint32_t direction =
+          kNesterovMomentum ? kTemp0 : kMomentum ? state_list(0) : grad.list();
+      if (e) {
+        const float d = kNesterovMomentum ? e->t[0] : kMomentum ? e->s[0] : grad.read(*e);
+        e->p -= c.lr * d;
+      }
+      return {kParamList | direction, kParamList};
     }
-    p -= c.lr * g;
   }
 };
 

@@ -3,5 +3,5 @@
 #include "sgd.h"
 
 namespace fusedopt::kernels {
-template void launch_step<SGDOp, BFloat16>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+FUSEDOPT_INSTANTIATE_STEP(SGDOp, BFloat16);
 }  // namespace fusedopt::kernels

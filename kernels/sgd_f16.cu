@@ -3,5 +3,5 @@
 #include "sgd.h"
 
 namespace fusedopt::kernels {
-template void launch_step<SGDOp, Half>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+FUSEDOPT_INSTANTIATE_STEP(SGDOp, Half);
 }  // namespace fusedopt::kernels

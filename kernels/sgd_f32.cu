@@ -3,5 +3,6 @@
 #include "sgd.h"
 
 namespace fusedopt::kernels {
-template void launch_step<SGDOp, float>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*);
+FUSEDOPT_INSTANTIATE_STEP(SGDOp, float);
+FUSEDOPT_INSTANTIATE_FINISH(SGDOp);
 }  // namespace fusedopt::kernels

@@ -38,8 +38,13 @@ class AveragedModel {
   AveragedModel(const AveragedModel&) = delete;
   AveragedModel& operator=(const AveragedModel&) = delete;
 
-  /// torch's update_parameters(model): one fused launch over every parameter.
+  /// torch's update_parameters(model): one fused launch over every parameter (Impl::Fused).
   void update();
+  /// As Optimizer::set_impl: Loop and Foreach launch per op (and per tensor), as torch's
+  /// for-loop and multi_avg_fn paths.
+  void set_impl(Impl impl);
+  Impl impl() const;
+  StepCost update_cost() const;
   /// Views of the averaged copies, in the order of the parameters.
   const std::vector<TensorView>& averaged() const;
   /// Updates so far (reads device memory: synchronizes the stream).

@@ -72,6 +72,14 @@ class Optimizer {
   std::optional<double> initial_lr(std::size_t group) const;
   void set_initial_lr(std::size_t group, double lr);
 
+  /// How step() launches (Impl::Fused unless changed). Loop and Foreach allocate fp32
+  /// temporaries the size of the parameters (1 or 2 per element); state, step counts and
+  /// hyper-parameters carry over. On error nothing changes.
+  void set_impl(Impl impl);
+  Impl impl() const;
+  /// Bytes moved and launches made by one step() with the current Impl.
+  StepCost step_cost() const;
+
   /// Runs later steps on `stream`. Waits for work already queued on the previous stream.
   void set_stream(Stream stream);
   Stream stream() const;
@@ -97,6 +105,9 @@ class Optimizer {
   void update_group(std::size_t group, const detail::GroupConfig& config);
   /// Runs the optimizer's functor over one dtype segment of the plan.
   virtual void launch(const detail::SegmentLaunch& segment) const = 0;
+  virtual StepCost segment_cost(const detail::SegmentLaunch& segment) const = 0;
+  /// fp32 temporaries per element that Impl::Loop and Impl::Foreach need.
+  virtual int num_temps() const = 0;
 
  private:
   std::unique_ptr<detail::Engine> engine_;
@@ -148,6 +159,8 @@ class FusedOptimizer : public OptimizerWithOptions<Options> {
 
  protected:
   void launch(const detail::SegmentLaunch& segment) const override;
+  StepCost segment_cost(const detail::SegmentLaunch& segment) const override;
+  int num_temps() const override;
 };
 
 }  // namespace fusedopt

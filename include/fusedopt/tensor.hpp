@@ -44,6 +44,22 @@ struct Param {
   TensorView grad;
 };
 
+/// How a step is launched, as torch.optim's three paths:
+///   Loop:    per tensor, one elementwise kernel per op (torch's for-loop, foreach=False);
+///   Foreach: one multi-tensor kernel per op over all tensors (foreach=True);
+///   Fused:   one kernel for the whole step over all tensors (fused=True; the default).
+/// All three compute the same update (see NOTE(passes) in kernels/passes.h); Loop and Foreach
+/// keep their intermediate values in fp32 temporaries the size of the parameters.
+enum class Impl { Loop, Foreach, Fused };
+const char* to_string(Impl impl);
+
+/// What one step costs with the current Impl: bytes of global memory read and written (every
+/// list each kernel touches, at its storage size; the benchmarks' byte model) and launches.
+struct StepCost {
+  double bytes = 0;
+  std::int64_t launches = 0;
+};
+
 /// True when CUDA support was compiled in and at least one device is visible.
 bool cuda_available();
 /// Number of visible CUDA devices (0 without CUDA support or without a driver).
