@@ -73,6 +73,8 @@ TEST_P(Api, AddParamGroupStartsItsOwnStepCount) {
 TEST_P(Api, ZeroGradWritesZerosEverywhereAndNothingElse) {
   const Device device = GetParam();
   FUSEDOPT_SKIP_WITHOUT_DEVICE(device);
+  for (Impl impl : {Impl::Loop, Impl::Foreach, Impl::Fused}) {
+  SCOPED_TRACE(to_string(impl));
   std::vector<std::unique_ptr<GuardedTensor>> tensors;
   std::vector<Param> params;
   int k = 0;
@@ -85,11 +87,87 @@ TEST_P(Api, ZeroGradWritesZerosEverywhereAndNothingElse) {
       params.push_back({value.view(), tensors.back()->view()});
     }
   SGD opt(params);
+  opt.set_impl(impl);
   opt.zero_grad();
   for (std::size_t t = 1; t < tensors.size(); t += 2) {
     for (double x : tensors[t]->get()) ASSERT_EQ(x, 0.0) << "gradient " << t / 2;
     EXPECT_TRUE(tensors[t]->guards_intact()) << "gradient " << t / 2;
   }
+  }
+}
+
+// Switching implementation between steps keeps state and step counts: the run matches an
+// all-fused run over the same gradients.
+TEST_P(Api, SwitchingImplBetweenStepsContinuesTheTrajectory) {
+  const Device device = GetParam();
+  FUSEDOPT_SKIP_WITHOUT_DEVICE(device);
+  std::mt19937_64 rng(fresh_seed());
+  const std::vector<std::int64_t> lengths = {3, 1000, 70000};
+  std::vector<std::unique_ptr<GuardedTensor>> switched, fused, grads;
+  std::vector<Param> switched_params, fused_params;
+  for (std::int64_t n : lengths) {
+    const auto values = random_values(rng, n, 1.0, DType::f32);
+    for (auto* list : {&switched, &fused}) {
+      list->push_back(std::make_unique<GuardedTensor>(n, DType::f32, device));
+      list->back()->set(values);
+    }
+    grads.push_back(std::make_unique<GuardedTensor>(n, DType::f32, device));
+    switched_params.push_back({switched.back()->view(), grads.back()->view()});
+    fused_params.push_back({fused.back()->view(), grads.back()->view()});
+  }
+  const AdamOptions options = AdamOptions().lr(1e-2).weight_decay(1.0 / 1024).amsgrad(true);
+  Adam a(switched_params, options), b(fused_params, options);
+  const Impl order[] = {Impl::Loop, Impl::Foreach, Impl::Fused, Impl::Loop};
+  for (int step = 0; step < 8; ++step) {
+    a.set_impl(order[step / 2]);
+    for (auto& g : grads) g->set(random_values(rng, g->numel(), 0.5, DType::f32));
+    a.step();
+    b.step();
+  }
+  EXPECT_EQ(a.step_count(0, 2), 8.0);
+  for (std::size_t t = 0; t < lengths.size(); ++t) {
+    const auto x = switched[t]->get(), y = fused[t]->get();
+    for (std::size_t i = 0; i < x.size(); ++i)
+      ASSERT_NEAR(x[i], y[i], 1e-6 * std::max(1.0, std::abs(y[i]))) << "tensor " << t << " element " << i;
+    const auto sx = a.state(0, t, "max_exp_avg_sq"), sy = b.state(0, t, "max_exp_avg_sq");
+    for (std::size_t i = 0; i < sx.size(); ++i) ASSERT_NEAR(sx[i], sy[i], 1e-6 * std::abs(sy[i]));
+  }
+}
+
+// The byte model and launch counts follow the passes each Impl runs (kernels/passes.h).
+TEST_P(Api, StepCostFollowsThePasses) {
+  const Device device = GetParam();
+  FUSEDOPT_SKIP_WITHOUT_DEVICE(device);
+  std::vector<std::unique_ptr<GuardedTensor>> tensors;
+  std::vector<Param> params;
+  for (std::int64_t n : {100, 200, 700}) {
+    tensors.push_back(std::make_unique<GuardedTensor>(n, DType::f32, device));
+    tensors.push_back(std::make_unique<GuardedTensor>(n, DType::f32, device));
+    params.push_back({tensors[tensors.size() - 2]->view(), tensors.back()->view()});
+  }
+  const double n = 1000;
+  SGD sgd(params, SGDOptions().lr(0.1));  // one pass: p -= lr * g
+  EXPECT_EQ(sgd.step_cost().launches, 1);
+  EXPECT_EQ(sgd.step_cost().bytes, n * 12);  // read p, g; write p
+  sgd.set_impl(Impl::Foreach);
+  EXPECT_EQ(sgd.step_cost().launches, 2);  // the pass, then the step counts
+  EXPECT_EQ(sgd.step_cost().bytes, n * 12);
+  sgd.set_impl(Impl::Loop);
+  EXPECT_EQ(sgd.step_cost().launches, 4);  // per tensor, then the step counts
+
+  AdamW adamw(params);  // weight_decay 1e-2: decoupled, no gradient preamble
+  EXPECT_EQ(adamw.step_cost().bytes, n * (12 + 16));  // + exp_avg, exp_avg_sq read and written
+  adamw.set_impl(Impl::Foreach);
+  // exp_avg (12), exp_avg_sq (12), denom (8), param (16 bytes per element); + step counts.
+  EXPECT_EQ(adamw.step_cost().bytes, n * 48);
+  EXPECT_EQ(adamw.step_cost().launches, 5);
+  adamw.set(0, "weight_decay", 0.0);
+  adamw.set_options(0, AdamWOptions().maximize(true));  // preamble: -grad into a temporary
+  EXPECT_EQ(adamw.step_cost().launches, 6);
+  EXPECT_EQ(adamw.step_cost().bytes, n * (48 + 8));
+
+  EXPECT_THROW(adamw.set_impl(static_cast<Impl>(7)), Error);
+  EXPECT_EQ(adamw.impl(), Impl::Foreach);
 }
 
 TEST_P(Api, MaximizeFlagChangesWithoutRebuild) {

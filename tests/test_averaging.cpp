@@ -1,5 +1,5 @@
 // AveragedModel (torch.optim.swa_utils semantics) against the reference: EMA and SWA, every
-// dtype, both executors, the chunking's edge lengths, guard zones, n_averaged, set_decay.
+// dtype, both executors, every Impl, the chunking's edge lengths, guard zones, n_averaged, set_decay.
 #include <gtest/gtest.h>
 
 #include "reference/more.hpp"
@@ -12,11 +12,13 @@ struct AveragingCase {
   bool ema;
   DType dtype;
   Device device;
+  Impl impl;
 };
 
 std::string averaging_name(const ::testing::TestParamInfo<AveragingCase>& info) {
   const AveragingCase& c = info.param;
-  return std::string(c.ema ? "EMA_" : "SWA_") + to_string(c.dtype) + (c.device.is_cuda() ? "_cuda" : "_cpu");
+  return std::string(c.ema ? "EMA_" : "SWA_") + to_string(c.dtype) + "_" + to_string(c.impl) +
+         (c.device.is_cuda() ? "_cuda" : "_cpu");
 }
 
 class Averaging : public ::testing::TestWithParam<AveragingCase> {};
@@ -41,6 +43,8 @@ TEST_P(Averaging, MatchesReferenceOver20Updates) {
   }
   const double decay = 0.75;
   AveragedModel model(views, c.ema ? ema_decay(decay) : swa_average());
+  model.set_impl(c.impl);
+  ASSERT_EQ(model.impl(), c.impl);
   // Before any update the copies equal the parameters (torch deep-copies the model).
   for (std::size_t i = 0; i < lengths.size(); ++i) {
     EXPECT_EQ(model.averaged()[i].dtype, c.dtype);
@@ -78,7 +82,9 @@ std::vector<AveragingCase> averaging_cases() {
   std::vector<AveragingCase> cases;
   for (Device device : all_devices())
     for (DType dtype : {DType::f32, DType::f16, DType::bf16})
-      for (bool ema : {true, false}) cases.push_back({ema, dtype, device});
+      for (bool ema : {true, false})
+        for (Impl impl : {Impl::Loop, Impl::Foreach, Impl::Fused})
+          cases.push_back({ema, dtype, device, impl});
   return cases;
 }
 

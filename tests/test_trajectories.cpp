@@ -1,4 +1,5 @@
-// Every optimizer x option combination x dtype x executor against the double reference over
+// Every optimizer x option combination x dtype x executor x implementation (Loop, Foreach,
+// Fused: three optimizers side by side on the same gradients) against the double reference over
 // 20-step trajectories: three param groups (group 1 overrides lr, group 2 flips `maximize`),
 // the chunking's edge lengths (0, 1, not a multiple of the vector width, chunk + 3,
 // 2 chunks + 1), misaligned tensors (scalar path), fresh random data each step, guard zones
@@ -330,8 +331,11 @@ TEST_P(TrajectoryTest, MatchesReferenceOver20Steps) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);
 
+  constexpr Impl kImpls[] = {Impl::Loop, Impl::Foreach, Impl::Fused};
+  constexpr std::size_t kNumImpls = std::size(kImpls);
   struct Tensor {
-    std::unique_ptr<GuardedTensor> value, grad;
+    std::unique_ptr<GuardedTensor> value[kNumImpls];  // one copy per implementation
+    std::unique_ptr<GuardedTensor> grad;              // read by all three
     std::size_t group, index;
     ReferenceParam ref;
     Vec ref_value;
@@ -340,12 +344,12 @@ TEST_P(TrajectoryTest, MatchesReferenceOver20Steps) {
     std::vector<char> ambiguous;
   };
   std::vector<Tensor> tensors;
-  std::vector<std::vector<Param>> groups(kGroups.size());
+  std::vector<std::vector<std::vector<Param>>> groups(
+      kNumImpls, std::vector<std::vector<Param>>(kGroups.size()));
   for (std::size_t g = 0; g < kGroups.size(); ++g)
     for (std::size_t i = 0; i < kGroups[g].size(); ++i) {
       const TensorSpec& spec = kGroups[g][i];
       Tensor t;
-      t.value = std::make_unique<GuardedTensor>(spec.numel, c.dtype, c.device, spec.misalign);
       t.grad = std::make_unique<GuardedTensor>(spec.numel, c.dtype, c.device, spec.misalign);
       t.group = g;
       t.index = i;
@@ -353,11 +357,19 @@ TEST_P(TrajectoryTest, MatchesReferenceOver20Steps) {
       t.ref_value = random_values(rng, spec.numel, 1.0, c.dtype);
       t.scale = max_abs(t.ref_value);
       t.ambiguous.assign(std::size_t(spec.numel), 0);
-      t.value->set(t.ref_value);
-      groups[g].push_back({t.value->view(), t.grad->view()});
+      for (std::size_t k = 0; k < kNumImpls; ++k) {
+        t.value[k] = std::make_unique<GuardedTensor>(spec.numel, c.dtype, c.device, spec.misalign);
+        t.value[k]->set(t.ref_value);
+        groups[k][g].push_back({t.value[k]->view(), t.grad->view()});
+      }
       tensors.push_back(std::move(t));
     }
-  std::unique_ptr<Optimizer> opt = c.make(groups);
+  std::unique_ptr<Optimizer> opts[kNumImpls];
+  for (std::size_t k = 0; k < kNumImpls; ++k) {
+    opts[k] = c.make(groups[k]);
+    opts[k]->set_impl(kImpls[k]);
+    ASSERT_EQ(opts[k]->impl(), kImpls[k]);
+  }
 
   const double rtol = tolerance(c.dtype);
   for (int step = 1; step <= kSteps; ++step) {
@@ -371,28 +383,34 @@ TEST_P(TrajectoryTest, MatchesReferenceOver20Steps) {
       for (const auto& [name, vec] : t.ref.state())
         t.state_scale[name] = std::max(t.state_scale[name], max_abs(*vec));
     }
-    opt->step();
+    for (auto& opt : opts) opt->step();
     if (step != 1 && step != 2 && step != kSteps) continue;
-    for (const Tensor& t : tensors) {
-      const std::string where = "step " + std::to_string(step) + " param_groups[" +
-                                std::to_string(t.group) + "].params[" + std::to_string(t.index) +
-                                "] (numel " + std::to_string(t.value->numel()) + ")";
-      expect_close(t.value->get(), t.ref_value, t.ambiguous, rtol, t.scale, where + " value");
-      for (const std::string& name : opt->state_names(t.group)) {
-        const auto ref_state = t.ref.state();
-        const auto found = ref_state.find(name);
-        ASSERT_NE(found, ref_state.end()) << "the reference has no state " << name;
-        if (found->second->empty()) continue;  // torch has not created it (e.g. no momentum)
-        const std::vector<float> got = opt->state(t.group, t.index, name);
-        expect_close(std::vector<double>(got.begin(), got.end()), *found->second, t.ambiguous,
-                     rtol, std::max(t.state_scale.at(name), 1e-30), where + " state " + name);
+    for (std::size_t k = 0; k < kNumImpls; ++k) {
+      const Optimizer& opt = *opts[k];
+      for (const Tensor& t : tensors) {
+        const std::string where = std::string("Impl::") + to_string(kImpls[k]) + " step " +
+                                  std::to_string(step) + " param_groups[" +
+                                  std::to_string(t.group) + "].params[" +
+                                  std::to_string(t.index) + "] (numel " +
+                                  std::to_string(t.grad->numel()) + ")";
+        expect_close(t.value[k]->get(), t.ref_value, t.ambiguous, rtol, t.scale, where + " value");
+        for (const std::string& name : opt.state_names(t.group)) {
+          const auto ref_state = t.ref.state();
+          const auto found = ref_state.find(name);
+          ASSERT_NE(found, ref_state.end()) << "the reference has no state " << name;
+          if (found->second->empty()) continue;  // torch has not created it (e.g. no momentum)
+          const std::vector<float> got = opt.state(t.group, t.index, name);
+          expect_close(std::vector<double>(got.begin(), got.end()), *found->second, t.ambiguous,
+                       rtol, std::max(t.state_scale.at(name), 1e-30), where + " state " + name);
+        }
+        ASSERT_FALSE(::testing::Test::HasFailure()) << "stopping at the first step that differs";
+        EXPECT_TRUE(t.value[k]->guards_intact()) << where << ": write outside the parameter";
+        EXPECT_TRUE(t.grad->guards_intact()) << where << ": write outside the gradient";
       }
-      ASSERT_FALSE(::testing::Test::HasFailure()) << "stopping at the first step that differs";
-      EXPECT_TRUE(t.value->guards_intact()) << where << ": write outside the parameter";
-      EXPECT_TRUE(t.grad->guards_intact()) << where << ": write outside the gradient";
     }
   }
-  for (const Tensor& t : tensors) EXPECT_EQ(opt->step_count(t.group, t.index), double(kSteps));
+  for (const auto& opt : opts)
+    for (const Tensor& t : tensors) EXPECT_EQ(opt->step_count(t.group, t.index), double(kSteps));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllOptions, TrajectoryTest, ::testing::ValuesIn(all_cases()),
