@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Times torch.optim's for-loop, foreach and fused paths on the configurations of a
+fusedopt_bench JSON file (same optimizer, options, dtype, tensor mix and device) and prints
+one table with fusedopt's times and the ratios.
+
+    python3 bench/compare_torch.py bench/results/<file>.json [--out torch.json] [--markdown]
+
+Method, as fusedopt_bench: parameters and gradients filled once; 3 warm-up steps; each
+iteration flushes the cache (a memset of 4x the L2 size on CUDA, 64 MiB on the CPU) and times
+one step() (CUDA events, or wall time on the CPU); each of 5 repetitions runs for at least 0.2 s
+and averages its iterations; the median of the repetitions is reported.
+
+Differences to keep in mind: torch keeps optimizer state in the parameters' dtype (bf16 state
+for bf16 parameters) where fusedopt keeps fp32 state, so for bf16 and f16 torch moves fewer
+bytes; ratios compare time per step. "n/a": torch has no such path (fused exists for SGD,
+Adam, AdamW and Adagrad only, Adagrad's on the CPU only).
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+
+try:
+    import torch
+except ImportError:  # pragma: no cover
+    sys.exit("compare_torch.py needs PyTorch: pip install torch")
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import report  # noqa: E402  (bench/report.py: reads fusedopt's JSON)
+
+DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
+
+
+def mix_sizes(name):
+    """The tensor mixes of bench/mixes.hpp."""
+    if name == "uniform":
+        return [16 << 20] * 8
+    if name == "gpt2":
+        embd, vocab, ctx = 768, 50257, 1024
+        sizes = [vocab * embd, ctx * embd]
+        for _ in range(12):
+            sizes += [embd, embd, embd * 3 * embd, 3 * embd, embd * embd, embd, embd, embd,
+                      embd * 4 * embd, 4 * embd, 4 * embd * embd, embd]
+        return sizes + [embd, embd]
+    if name == "small10k":
+        return [1024 << (i % 7) for i in range(10000)]
+    if name == "tensors1000":
+        return [1024 << (i % 7) for i in range(1000)]
+    if name.startswith("sweep") and name.endswith("M"):
+        return [(int(name[5:-1]) << 20) // 8] * 8
+    raise ValueError(f"unknown mix {name}")
+
+
+def make_optimizer(name, params, impl):
+    """torch.optim with the options fusedopt_bench uses; None when torch lacks the path."""
+    flags = {"loop": dict(foreach=False), "foreach": dict(foreach=True),
+             "fused": dict(fused=True)}[impl]
+    kinds = {
+        "SGD": (torch.optim.SGD, dict(lr=1e-2, momentum=0.9)),
+        "Adam": (torch.optim.Adam, {}), "AdamW": (torch.optim.AdamW, {}),
+        "RMSprop": (torch.optim.RMSprop, {}), "Adagrad": (torch.optim.Adagrad, {}),
+        "Adamax": (torch.optim.Adamax, {}), "NAdam": (torch.optim.NAdam, {}),
+        "RAdam": (torch.optim.RAdam, {}), "Adadelta": (torch.optim.Adadelta, {}),
+        "Rprop": (torch.optim.Rprop, {}), "ASGD": (torch.optim.ASGD, {}),
+    }
+    if name == "EMA":
+        if impl == "fused":
+            return None
+        from torch.optim.swa_utils import AveragedModel, get_ema_avg_fn, get_ema_multi_avg_fn
+        module = torch.nn.Module()
+        module.params = torch.nn.ParameterList(params)
+        if impl == "loop":
+            averaged = AveragedModel(module, avg_fn=get_ema_avg_fn(0.999))
+        else:
+            averaged = AveragedModel(module, multi_avg_fn=get_ema_multi_avg_fn(0.999))
+        return lambda: averaged.update_parameters(module)
+    if name not in kinds:
+        return None  # Lion is not in torch.optim
+    cls, options = kinds[name]
+    try:
+        opt = cls(params, **options, **flags)
+        opt.step()  # fused support is checked at the first step
+    except (RuntimeError, ValueError, TypeError):
+        return None
+    return opt.step
+
+
+def time_step(step, device, repetitions=5, min_time=0.2):
+    cuda = device == "cuda"
+    if cuda:
+        l2 = torch.cuda.get_device_properties(0).L2_cache_size
+        flush = torch.empty(max(64 << 20, 4 * l2), dtype=torch.uint8, device="cuda")
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    else:
+        flush = torch.empty(64 << 20, dtype=torch.uint8)
+    for _ in range(3):
+        step()
+    if cuda:
+        torch.cuda.synchronize()
+    means = []
+    for _ in range(repetitions):
+        times = []
+        while not times or sum(times) < min_time:
+            flush.fill_(0x11)
+            if cuda:
+                start.record()
+                step()
+                stop.record()
+                stop.synchronize()
+                times.append(start.elapsed_time(stop) * 1e-3)
+            else:
+                t0 = time.perf_counter()
+                step()
+                times.append(time.perf_counter() - t0)
+        means.append(statistics.fmean(times))
+    return statistics.median(means)
+
+
+def run_torch(optimizer, dtype, mix, device, impl):
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(n, dtype=DTYPES[dtype], device=device) * 0.01)
+              for n in mix_sizes(mix)]
+    for p in params:
+        p.grad = torch.randn_like(p) * 0.01
+    step = make_optimizer(optimizer, params, impl)
+    if step is None:
+        return None
+    with torch.no_grad():
+        return time_step(step, device)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json", help="fusedopt_bench --benchmark_out file")
+    parser.add_argument("--out", help="also write torch's times here (JSON, for plot.py)")
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    table, context = report.load(args.json)
+    if not table:
+        sys.exit(f"{args.json}: no median rows")
+    if any(key[3] == "cuda" for key in table) and not torch.cuda.is_available():
+        print("torch sees no CUDA device: the CUDA rows are skipped", file=sys.stderr)
+
+    print(f"torch {torch.__version__}; fusedopt rows from {args.json} "
+          f"(commit {context.get('commit', '?')})")
+    header = ["optimizer", "dtype", "mix", "device"]
+    for impl in report.IMPLS:
+        header += [f"fo {impl} ms", f"torch {impl} ms"]
+    header += ["fo fused vs torch fused", "fo fused vs torch foreach", "fo fused vs torch loop"]
+    rows, results = [], []
+    for (optimizer, dtype, mix, device), impls in sorted(table.items()):
+        if device == "cuda" and not torch.cuda.is_available():
+            continue
+        line = [optimizer, dtype, mix, device]
+        torch_times = {}
+        for impl in report.IMPLS:
+            ours = impls.get(impl)
+            theirs = run_torch(optimizer, dtype, mix, device, impl)
+            torch_times[impl] = theirs
+            results.append(dict(optimizer=optimizer, dtype=dtype, mix=mix, device=device,
+                                impl=impl, torch_seconds=theirs,
+                                fusedopt_seconds=report.seconds(ours) if ours else None))
+            line += [f"{report.seconds(ours) * 1e3:.3f}" if ours else "-",
+                     f"{theirs * 1e3:.3f}" if theirs else "n/a"]
+        fused = impls.get("fused")
+        for impl in ("fused", "foreach", "loop"):
+            theirs = torch_times.get(impl)
+            line.append(f"{theirs / report.seconds(fused):.2f}x" if fused and theirs else "n/a")
+        rows.append(line)
+        print("  " + " ".join(line), file=sys.stderr, flush=True)  # progress
+
+    if args.markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for line in rows:
+            print("| " + " | ".join(line) + " |")
+    else:
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+        print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
+        for line in rows:
+            print("  ".join(c.rjust(w) for c, w in zip(line, widths)))
+    print("ratios: torch time / fusedopt fused time (> 1: fusedopt is faster)")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(dict(torch=torch.__version__, rows=results), f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

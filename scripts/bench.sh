@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds the benchmarks (Release) and prints loop / foreach / fused side by side with the
+# memory-bandwidth ceiling measured in the same run: on the GPU when one is visible, else on the
+# CPU. The raw JSON goes to bench/results/<device>-<date>.json.
+#
+#   bash scripts/bench.sh                      # the default selection (below)
+#   bash scripts/bench.sh 'Lion/.*/bf16/gpt2'  # any --benchmark_filter regex
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake --preset bench >/dev/null
+cmake --build build/bench -j "$jobs"
+
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  device=cuda
+  # Every optimizer fused on GPT-2; AdamW and SGD all three ways on every mix; the size sweep.
+  default_filter='^[A-Za-z]+/fused/(f32|bf16)/gpt2/cuda|^(AdamW|SGD|EMA)/[a-z]+/(f32|bf16)/(uniform|gpt2|small10k|tensors1000)/cuda|^AdamW/[a-z]+/f32/sweep[0-9]+M/cuda'
+else
+  device=cpu
+  default_filter='^AdamW/[a-z]+/f32/(uniform|gpt2|small10k|tensors1000)/cpu|^(SGD|Adam)/fused/f32/gpt2/cpu'
+fi
+filter=${1:-$default_filter}
+mkdir -p bench/results
+out="bench/results/${device}-$(date -u +%Y%m%d-%H%M%S).json"
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+./build/bench/bench/fusedopt_bench --benchmark_filter="$filter" \
+  --benchmark_out="$out" --benchmark_out_format=json \
+  --benchmark_context=commit="$commit"
+echo
+echo "JSON: $out"
+python3 bench/report.py "$out"
