@@ -9,22 +9,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
-cmake --preset bench >/dev/null
-cmake --build build/bench -j "$jobs"
 
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   device=cuda
+  build=build/bench
+  cmake --preset bench >/dev/null
   # Every optimizer fused on GPT-2; AdamW and SGD all three ways on every mix; the size sweep.
   default_filter='^[A-Za-z]+/fused/(f32|bf16)/gpt2/cuda|^(AdamW|SGD|EMA)/[a-z]+/(f32|bf16)/(uniform|gpt2|small10k|tensors1000)/cuda|^AdamW/[a-z]+/f32/sweep[0-9]+M/cuda'
 else
-  device=cpu
+  device=cpu  # no GPU: skip compiling the CUDA kernels
+  build=build/bench-cpu
+  cmake --preset bench -B "$build" -DFUSEDOPT_ENABLE_CUDA=OFF >/dev/null
   default_filter='^AdamW/[a-z]+/f32/(uniform|gpt2|small10k|tensors1000)/cpu|^(SGD|Adam)/fused/f32/gpt2/cpu'
 fi
+cmake --build "$build" -j "$jobs"
 filter=${1:-$default_filter}
 mkdir -p bench/results
 out="bench/results/${device}-$(date -u +%Y%m%d-%H%M%S).json"
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-./build/bench/bench/fusedopt_bench --benchmark_filter="$filter" \
+"$build/bench/fusedopt_bench" --benchmark_filter="$filter" \
   --benchmark_out="$out" --benchmark_out_format=json \
   --benchmark_context=commit="$commit"
 echo
