@@ -57,7 +57,7 @@ def main():
     if "cuda_device" in context:
         title += f" ({context['cuda_device']}, copy {context.get('cuda_copy_GBps')} GB/s)"
     else:
-        title += f" (CPU triad {context.get('cpu_triad_GBps')} GB/s)"
+        title += f" (CPU in-place triad {context.get('cpu_ceiling_GBps')} GB/s)"
     ax.set_title(title, fontsize=10)
     ax.set_ylabel("% of ceiling")
     ax.set_xticks(range(len(keys)))

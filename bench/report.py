@@ -47,7 +47,7 @@ def main():
     ceilings = []
     if "cuda_device" in context:
         ceilings.append(f"CUDA: {context['cuda_device']}, copy ceiling {context.get('cuda_copy_GBps')} GB/s")
-    ceilings.append(f"CPU: triad ceiling {context.get('cpu_triad_GBps')} GB/s "
+    ceilings.append(f"CPU: in-place triad ceiling {context.get('cpu_ceiling_GBps')} GB/s "
                     f"({context.get('num_cpus')} CPUs)")
     for key in ("commit", "date", "host_name"):
         if key in context:
