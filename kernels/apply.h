@@ -94,6 +94,40 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
   }
 }
 
+#if !defined(__CUDA_ARCH__)
+/// The CPU executor's Impl::Fused range update: a plain element loop that the compiler
+/// vectorizes (every pass is branch-free on the element; see NOTE(passes)).
+template <class Op, class T, std::uint32_t Flags>
+void update_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
+                      const typename Op::Constants& c) {
+  constexpr int kStates = Op::template num_states<Flags>();
+  T* p = static_cast<T*>(t.lists[0]) + begin;
+  const T* g = static_cast<const T*>(t.lists[1]) + begin;
+  float* s[kMaxStates] = {};
+  for (int k = 0; k < kStates; ++k) s[k] = static_cast<float*>(t.lists[2 + k]) + begin;
+  float* s0 = s[0];
+  float* s1 = s[1];
+  float* s2 = s[2];
+  float* s3 = s[3];
+  const std::int64_t n = end - begin;
+  for (std::int64_t i = 0; i < n; ++i) {
+    Element x{};
+    x.p = to_float(p[i]);
+    x.g = to_float(g[i]);
+    if constexpr (kStates > 0) x.s[0] = s0[i];
+    if constexpr (kStates > 1) x.s[1] = s1[i];
+    if constexpr (kStates > 2) x.s[2] = s2[i];
+    if constexpr (kStates > 3) x.s[3] = s3[i];
+    fused_update<Op, Flags>(x, c);
+    p[i] = from_float<T>(x.p);
+    if constexpr (kStates > 0) s0[i] = x.s[0];
+    if constexpr (kStates > 1) s1[i] = x.s[1];
+    if constexpr (kStates > 2) s2[i] = x.s[2];
+    if constexpr (kStates > 3) s3[i] = x.s[3];
+  }
+}
+#endif
+
 template <class Op, class T>
 struct RangeUpdater {
   const TensorEntry& tensor;
@@ -103,6 +137,9 @@ struct RangeUpdater {
   int stride;
   template <std::uint32_t Flags>
   FUSEDOPT_HD void operator()(std::integral_constant<std::uint32_t, Flags>) const {
+#if !defined(__CUDA_ARCH__)
+    if (stride == 1) return update_range_cpu<Op, T, Flags>(tensor, range.begin, range.end, constants);
+#endif
     update_range<Op, T, Flags>(tensor, range.begin, range.end, constants, lane, stride);
   }
 };
@@ -209,6 +246,54 @@ FUSEDOPT_HD void pass_range(const TensorEntry& t, std::int64_t begin, std::int64
   }
 }
 
+#if !defined(__CUDA_ARCH__)
+/// The CPU executor's pass loop: blocks of kBlock elements staged as one float column per list,
+/// so that the per-element loop has no branches and vectorizes like the fused one.
+template <class Op, class T, std::uint32_t Flags, int P>
+void pass_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
+                    const typename Op::Constants& c) {
+  const PassIO io = Op::template pass<P, Flags>(c, nullptr);
+  if (io.writes == 0) return;
+  constexpr int kBlock = 256;
+  alignas(64) float column[kMaxLists][kBlock] = {};
+  for (std::int64_t i = begin; i < end; i += kBlock) {
+    const int m = int(min_of<std::int64_t>(kBlock, end - i));
+    for (int list = 0; list < kMaxLists; ++list) {
+      if (!(io.reads >> list & 1u)) continue;
+      if (list < kFirstStateList) {
+        const T* src = static_cast<const T*>(t.lists[list]) + i;
+        for (int e = 0; e < m; ++e) column[list][e] = to_float(src[e]);
+      } else {
+        const float* src = static_cast<const float*>(t.lists[list]) + i;
+        for (int e = 0; e < m; ++e) column[list][e] = src[e];
+      }
+    }
+    for (int e = 0; e < kBlock; ++e) {
+      Element x;
+      x.p = column[0][e];
+      x.g = column[1][e];
+      for (int k = 0; k < kMaxStates; ++k) x.s[k] = column[kFirstStateList + k][e];
+      for (int k = 0; k < kMaxTemps; ++k) x.t[k] = column[kFirstTempList + k][e];
+      Op::template pass<P, Flags>(c, &x);
+      column[0][e] = x.p;
+      column[1][e] = x.g;
+      for (int k = 0; k < kMaxStates; ++k) column[kFirstStateList + k][e] = x.s[k];
+      for (int k = 0; k < kMaxTemps; ++k) column[kFirstTempList + k][e] = x.t[k];
+    }
+    for (int list = 0; list < kMaxLists; ++list) {
+      if (!(io.writes >> list & 1u)) continue;
+      if (list < kFirstStateList) {
+        T* dst = static_cast<T*>(t.lists[list]) + i;
+        for (int e = 0; e < m; ++e) dst[e] = from_float<T>(column[list][e]);
+      } else {
+        float* dst = static_cast<float*>(t.lists[list]) + i;
+        for (int e = 0; e < m; ++e) dst[e] = column[list][e];
+      }
+    }
+  }
+}
+#endif
+
 template <class Op, class T, std::uint32_t Flags>
 struct PassRangeUpdater {
   const TensorEntry& tensor;
@@ -218,6 +303,9 @@ struct PassRangeUpdater {
   int stride;
   template <int P>
   FUSEDOPT_HD void operator()(std::integral_constant<int, P>) const {
+#if !defined(__CUDA_ARCH__)
+    if (stride == 1) return pass_range_cpu<Op, T, Flags, P>(tensor, range.begin, range.end, constants);
+#endif
     pass_range<Op, T, Flags, P>(tensor, range.begin, range.end, constants, lane, stride);
   }
 };

@@ -48,11 +48,12 @@ struct AveragingOp {
       if (e) e->t[0] = e->g - e->p;
       return {kParamList | kGradList, kTemp0};
     } else {  // averaged = param on the first update, else averaged += weight * diff
-      if (c.copy) {
-        if (e) e->p = e->g;
-        return {kGradList, kParamList};
+      if (e) {
+        const float diff = kIsSWA ? e->t[0] : e->g - e->p;
+        const float weight = kIsSWA ? c.swa_weight : c.ema_weight;
+        e->p = c.copy ? e->g : e->p + weight * diff;  // a select: the CPU loop vectorizes
       }
-      if (e) e->p += kIsSWA ? c.swa_weight * e->t[0] : c.ema_weight * (e->g - e->p);
+      if (c.copy) return {kGradList, kParamList};
       return {kParamList | (kIsSWA ? kTemp0 : kGradList), kParamList};
     }
   }

@@ -66,14 +66,15 @@ struct GradientSource {
   FUSEDOPT_HD bool in_temp() const { return negate || weight_decay != 0.0f; }
   FUSEDOPT_HD std::uint32_t list() const { return in_temp() ? kTemp0 : kGradList; }
   FUSEDOPT_HD float read(const Element& e) const { return in_temp() ? e.t[0] : e.g; }
-  /// The preamble as a pass.
+  /// The preamble as a pass. Branch-free on the element (selects, not jumps), so that the CPU
+  /// executor's fused loop vectorizes; in registers the unused temporary costs nothing.
   FUSEDOPT_HD PassIO pass(Element* e) const {
-    if (!in_temp()) return {};
     if (e) {
-      float g = negate ? -e->g : e->g;
-      if (weight_decay != 0.0f) g += weight_decay * e->p;
-      e->t[0] = g;
+      const float g = negate ? -e->g : e->g;
+      // A select, not g + 0 * p: with weight_decay 0 an infinite p must not turn g into NaN.
+      e->t[0] = weight_decay != 0.0f ? g + weight_decay * e->p : g;
     }
+    if (!in_temp()) return {};
     return {kGradList | (weight_decay != 0.0f ? kParamList : 0u), kTemp0};
   }
 };
