@@ -1,7 +1,11 @@
 #pragma once
-// Runs a functor over one segment of the plan on the segment's executor: the CUDA kernel
-// (kernels/multi_tensor.cuh, via launch.h) or the CPU executor below, which runs the very same
-// per-chunk functions with one task per chunk across threads.
+// Runs a functor over one segment of the plan on the segment's executor (the CUDA kernels of
+// kernels/multi_tensor.cuh via launch.h, or the CPU executor below, which runs the very same
+// per-chunk functions with one task per chunk across threads) and with the segment's Impl:
+//   Fused:   one launch (CPU: one parallel loop) for the whole step;
+//   Foreach: one launch per pass that runs for some group, over every chunk of the segment;
+//   Loop:    per tensor, one launch per pass that runs for its group;
+// Loop and Foreach then advance the step counts in one more launch (NOTE(passes)).
 #include <cstdint>
 
 #include "engine.hpp"
