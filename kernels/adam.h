@@ -26,6 +26,7 @@ struct AdamOp {
   struct Constants {
     float beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay;
     float lr_weight_decay;       // AdamW: lr * weight_decay (NOTE(decoupled-decay))
+    float one_minus_lr_weight_decay;
     float step_size;             // lr / (1 - beta1^t)
     float bias_correction2_sqrt;  // sqrt(1 - beta2^t)
   };
@@ -42,6 +43,7 @@ struct AdamOp {
             float(h[kEps]),
             float(h[kWeightDecay]),
             float(h[kLr] * h[kWeightDecay]),
+            float(1.0 - h[kLr] * h[kWeightDecay]),
             float(h[kLr] / bias_correction1),
             float(sqrt(bias_correction2))};
   }
@@ -62,7 +64,7 @@ struct AdamOp {
     if constexpr (P == 0) {  // g = -grad + wd * p (Adam)
       return grad.pass(e);
     } else if constexpr (P == 1) {  // exp_avg.lerp_(g, 1 - beta1)
-      if (e) e->s[0] = c.beta1 * e->s[0] + c.one_minus_beta1 * grad.read(*e);
+      if (e) e->s[0] = torch_lerp(e->s[0], grad.read(*e), c.one_minus_beta1);
       return {state_list(0) | grad.list(), state_list(0)};
     } else if constexpr (P == 2) {  // exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2)
       if (e) {
@@ -85,10 +87,13 @@ struct AdamOp {
       // NOTE(decoupled-decay): torch computes p *= 1 - lr*wd, then p -= update. Rounding the
       // factor 1 - lr*wd to float biases every step the same way (up to 6e-8 relative, which
       // compounds); subtracting lr*wd*p together with the update rounds p once and keeps the
-      // factor's error at lr*wd times smaller. Same formula, same theta_{t-1}.
+      // factor's error at lr*wd times smaller. Same formula, same theta_{t-1}; an infinite p
+      // takes torch's two-step form (decay_then_subtract in passes.h).
       if (e) {
         const float update = c.step_size * e->s[0] / e->t[1];
-        e->p -= kDecoupledWeightDecay ? c.lr_weight_decay * e->p + update : update;
+        e->p = kDecoupledWeightDecay ? decay_then_subtract(e->p, c.lr_weight_decay,
+                                                           c.one_minus_lr_weight_decay, update)
+                                     : e->p - update;
       }
       return {kParamList | state_list(0) | kTemp1, kParamList};
     }

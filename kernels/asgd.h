@@ -23,7 +23,7 @@ struct ASGDOp {
   static constexpr bool kHasParamState = true;  // eta
 
   struct Constants {
-    float eta, lambd_eta, mu, weight_decay;
+    float eta, lambd_eta, one_minus_lambd_eta, mu, weight_decay;
     bool copy_ax;  // mu == 1
   };
 
@@ -32,7 +32,8 @@ struct ASGDOp {
     if (step_before == 0.0f) eta = h[kLr];
     const double steps_past_t0 = double(step_before) - h[kT0];
     const double mu = 1.0 / (steps_past_t0 > 1.0 ? steps_past_t0 : 1.0);
-    return {float(eta), float(h[kLambd] * eta), float(mu), float(h[kWeightDecay]), mu == 1.0};
+    return {float(eta), float(h[kLambd] * eta), float(1.0 - h[kLambd] * eta), float(mu),
+            float(h[kWeightDecay]), mu == 1.0};
   }
 
   FUSEDOPT_HD static double next_param_state(const GroupScalars& group, float step_before,
@@ -56,7 +57,8 @@ struct ASGDOp {
     if constexpr (P == 0) {  // g = -grad + wd * p
       return grad.pass(e);
     } else if constexpr (P == 1) {  // p = p * (1 - lambd * eta) - eta * g, one rounding of p
-      if (e) e->p -= c.lambd_eta * e->p + c.eta * grad.read(*e);  // as NOTE(decoupled-decay)
+      if (e)  // as NOTE(decoupled-decay)
+        e->p = decay_then_subtract(e->p, c.lambd_eta, c.one_minus_lambd_eta, c.eta * grad.read(*e));
       return {kParamList | grad.list(), kParamList};
     } else {  // ax = p (mu == 1) or ax += (p - ax) * mu
       if (e) e->s[0] = c.copy_ax ? e->p : e->s[0] + (e->p - e->s[0]) * c.mu;

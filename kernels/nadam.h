@@ -26,7 +26,7 @@ struct NAdamOp {
 
   struct Constants {
     float beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, lr_weight_decay;
-    float grad_coef, exp_avg_coef, bias_correction2;
+    float grad_coef, exp_avg_coef, bias_correction2, one_minus_lr_weight_decay;
   };
 
   FUSEDOPT_HD static double mu(const double* h, double step) {
@@ -52,7 +52,8 @@ struct NAdamOp {
             float(h[kLr] * h[kWeightDecay]),
             float(h[kLr] * (1.0 - mu_t) / (1.0 - product)),
             float(h[kLr] * mu_next / (1.0 - product * mu_next)),
-            float(1.0 - pow(h[kBeta2], step))};
+            float(1.0 - pow(h[kBeta2], step)),
+            float(1.0 - h[kLr] * h[kWeightDecay])};
   }
 
   FUSEDOPT_HD static double next_param_state(const GroupScalars& group, float step_before,
@@ -75,7 +76,7 @@ struct NAdamOp {
     if constexpr (P == 0) {  // g = -grad + wd * p (L2)
       return grad.pass(e);
     } else if constexpr (P == 1) {  // exp_avg.lerp_(g, 1 - beta1)
-      if (e) e->s[0] = c.beta1 * e->s[0] + c.one_minus_beta1 * grad.read(*e);
+      if (e) e->s[0] = torch_lerp(e->s[0], grad.read(*e), c.one_minus_beta1);
       return {state_list(0) | grad.list(), state_list(0)};
     } else if constexpr (P == 2) {  // exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2)
       if (e) {
@@ -88,9 +89,10 @@ struct NAdamOp {
       return {state_list(1), kTemp1};
     } else {  // p -= (grad_coef * g + exp_avg_coef * exp_avg) / denom [+ lr * wd * p]
       if (e) {
-        float delta = (c.grad_coef * grad.read(*e) + c.exp_avg_coef * e->s[0]) / e->t[1];
-        if constexpr (kDecoupledDecay) delta += c.lr_weight_decay * e->p;  // NOTE(decoupled-decay)
-        e->p -= delta;
+        const float delta = (c.grad_coef * grad.read(*e) + c.exp_avg_coef * e->s[0]) / e->t[1];
+        e->p = kDecoupledDecay ? decay_then_subtract(e->p, c.lr_weight_decay,
+                                                     c.one_minus_lr_weight_decay, delta)
+                               : e->p - delta;
       }
       return {kParamList | grad.list() | state_list(0) | kTemp1, kParamList};
     }

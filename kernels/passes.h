@@ -13,6 +13,7 @@
 // values travel between passes through memory, as in torch. Whether a pass runs (writes != 0)
 // may depend on the flags and hyper-parameters but not on the step count, so the host can
 // decide which passes to launch.
+#include <cmath>
 #include <cstdint>
 #include <utility>
 
@@ -78,6 +79,22 @@ struct GradientSource {
     return {kGradList | (weight_decay != 0.0f ? kParamList : 0u), kTemp0};
   }
 };
+
+/// torch.lerp(start, end, weight) as torch computes it (and so exp_avg.lerp_(grad, 1 - beta1)):
+/// the two-sided form, which turns an infinite average into NaN on the next finite gradient
+/// (inf + w * (g - inf)) exactly as torch's for-loop and foreach paths do.
+FUSEDOPT_HD float torch_lerp(float start, float end, float weight) {
+  return std::fabs(weight) < 0.5f ? start + weight * (end - start)
+                                  : end - (end - start) * (1.0f - weight);
+}
+
+/// Decoupled decay then the update, p * (1 - decay) - update, with p rounded once
+/// (NOTE(decoupled-decay)): p - (decay * p + update). An infinite p takes torch's two-step
+/// result instead (inf * factor - update), where the one-rounding form would give inf - inf.
+FUSEDOPT_HD float decay_then_subtract(float p, float decay, float factor, float update) {
+  const bool infinite = std::fabs(p) > 3.402823466e38f;
+  return infinite ? p * factor - update : p - (decay * p + update);
+}
 
 /// Impl::Fused: every pass of `Op` on one element, in registers.
 template <class Op, std::uint32_t Flags, int... P>

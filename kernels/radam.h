@@ -24,7 +24,7 @@ struct RAdamOp {
 
   struct Constants {
     float beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, lr_weight_decay;
-    float step_size;
+    float step_size, one_minus_lr_weight_decay;
     bool rectify;
   };
 
@@ -44,7 +44,8 @@ struct RAdamOp {
                    sqrt(bias_correction2);
     return {float(h[kBeta1]), float(1.0 - h[kBeta1]),           float(h[kBeta2]),
             float(1.0 - h[kBeta2]), float(h[kEps]),               float(h[kWeightDecay]),
-            float(h[kLr] * h[kWeightDecay]), float(step_size), rectify};
+            float(h[kLr] * h[kWeightDecay]), float(step_size),
+            float(1.0 - h[kLr] * h[kWeightDecay]), rectify};
   }
 
   template <std::uint32_t Flags>
@@ -62,7 +63,7 @@ struct RAdamOp {
     if constexpr (P == 0) {  // g = -grad + wd * p (L2)
       return grad.pass(e);
     } else if constexpr (P == 1) {  // exp_avg.lerp_(g, 1 - beta1)
-      if (e) e->s[0] = c.beta1 * e->s[0] + c.one_minus_beta1 * grad.read(*e);
+      if (e) e->s[0] = torch_lerp(e->s[0], grad.read(*e), c.one_minus_beta1);
       return {state_list(0) | grad.list(), state_list(0)};
     } else if constexpr (P == 2) {  // exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2)
       if (e) {
@@ -72,10 +73,11 @@ struct RAdamOp {
       return {state_list(1) | grad.list(), state_list(1)};
     } else {  // p -= step_size * exp_avg [/ (sqrt(exp_avg_sq) + eps)] [+ lr * wd * p]
       if (e) {
-        float delta = c.rectify ? c.step_size * e->s[0] / (std::sqrt(e->s[1]) + c.eps)
-                                : c.step_size * e->s[0];
-        if constexpr (kDecoupledDecay) delta += c.lr_weight_decay * e->p;  // NOTE(decoupled-decay)
-        e->p -= delta;
+        const float delta = c.rectify ? c.step_size * e->s[0] / (std::sqrt(e->s[1]) + c.eps)
+                                      : c.step_size * e->s[0];
+        e->p = kDecoupledDecay ? decay_then_subtract(e->p, c.lr_weight_decay,
+                                                     c.one_minus_lr_weight_decay, delta)
+                               : e->p - delta;
       }
       return {kParamList | state_list(0) | (c.rectify ? state_list(1) : 0u), kParamList};
     }

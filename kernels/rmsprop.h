@@ -55,7 +55,7 @@ struct RMSpropOp {
       return {state_list(0) | grad.list(), state_list(0)};
     } else if constexpr (P == 2) {  // centered: grad_avg.lerp_(g, 1 - alpha)
       if constexpr (!kIsCentered) return {};
-      if (e) e->s[1] = c.alpha * e->s[1] + c.one_minus_alpha * grad.read(*e);
+      if (e) e->s[1] = torch_lerp(e->s[1], grad.read(*e), c.one_minus_alpha);
       return {state_list(1) | grad.list(), state_list(1)};
     } else if constexpr (P == 3) {  // avg = sqrt(square_avg [- grad_avg^2]) + eps
       if (e) {
