@@ -99,7 +99,10 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
 /// vectorizes (every pass is branch-free on the element; see NOTE(passes)).
 template <class Op, class T, std::uint32_t Flags>
 void update_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
-                      const typename Op::Constants& c) {
+                      const typename Op::Constants& constants) {
+  // A local copy: stores through the float lists cannot alias it, so its fields stay
+  // loop-invariant and the loop is unswitched and vectorized.
+  const typename Op::Constants c = constants;
   constexpr int kStates = Op::template num_states<Flags>();
   T* p = static_cast<T*>(t.lists[0]) + begin;
   const T* g = static_cast<const T*>(t.lists[1]) + begin;
@@ -251,7 +254,8 @@ FUSEDOPT_HD void pass_range(const TensorEntry& t, std::int64_t begin, std::int64
 /// so that the per-element loop has no branches and vectorizes like the fused one.
 template <class Op, class T, std::uint32_t Flags, int P>
 void pass_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
-                    const typename Op::Constants& c) {
+                    const typename Op::Constants& constants) {
+  const typename Op::Constants c = constants;  // as in update_range_cpu
   const PassIO io = Op::template pass<P, Flags>(c, nullptr);
   if (io.writes == 0) return;
   constexpr int kBlock = 256;
