@@ -170,16 +170,7 @@ def main():
         rows.append(line)
         print("  " + " ".join(line), file=sys.stderr, flush=True)  # progress
 
-    if args.markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "---|" * len(header))
-        for line in rows:
-            print("| " + " | ".join(line) + " |")
-    else:
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-        print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
-        for line in rows:
-            print("  ".join(c.rjust(w) for c, w in zip(line, widths)))
+    report.print_table(header, rows, args.markdown)
     print("ratios: torch time / fusedopt fused time (> 1: fusedopt is faster)")
     if args.out:
         with open(args.out, "w") as f:

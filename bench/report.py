@@ -35,6 +35,20 @@ def seconds(row):
     return row["real_time"] * scale
 
 
+def print_table(header, rows, markdown=False):
+    """Right-aligned columns, or a Markdown table."""
+    if markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for line in rows:
+            print("| " + " | ".join(line) + " |")
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
+    for line in rows:
+        print("  ".join(c.rjust(w) for c, w in zip(line, widths)))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("json")
@@ -78,17 +92,7 @@ def main():
         line.append(f"{fused['host_us']:.1f}" if "host_us" in fused else "-")
         rows.append(line)
 
-    if args.markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "---|" * len(header))
-        for line in rows:
-            print("| " + " | ".join(line) + " |")
-    else:
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-        print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
-        for line in rows:
-            print("  ".join(c.rjust(w) for c, w in zip(line, widths)))
-
+    print_table(header, rows, args.markdown)
 
 if __name__ == "__main__":
     main()

@@ -6,6 +6,7 @@
 //   Foreach: one launch per pass that runs for some group, over every chunk of the segment;
 //   Loop:    per tensor, one launch per pass that runs for its group;
 // Loop and Foreach then advance the step counts in one more launch (NOTE(passes)).
+#include <array>
 #include <cstdint>
 
 #include "engine.hpp"
@@ -28,27 +29,42 @@ void dispatch_dtype(DType dtype, F&& f) {
   throw_error("dtype: unsupported value ", int(dtype));
 }
 
-/// Bitmask of the passes of `Op` that run for `group` (NOTE(passes)).
+/// Which passes of `Op` run for the tensors of a segment (NOTE(passes)), evaluated once per
+/// group: a segment's tensors come group by group, so walking them in order recomputes only
+/// when the group changes.
 template <class Op>
-std::uint32_t active_passes(const kernels::GroupScalars& group) {
-  std::uint32_t mask = 0;
-  for (int pass = 0; pass < Op::kNumPasses; ++pass)
-    if (kernels::group_pass_io<Op>(group, pass).writes != 0) mask |= 1u << pass;
-  return mask;
-}
-
-/// Passes that run for any group with tensors in the segment (Impl::Foreach launches these).
-template <class Op>
-std::uint32_t segment_passes(const SegmentLaunch& s) {
-  std::uint32_t mask = 0;
-  std::int32_t last_group = -1;
-  for (const TensorInfo& t : s.tensors) {
-    if (t.group == last_group) continue;  // tensors of a group are consecutive
-    last_group = t.group;
-    mask |= active_passes<Op>(s.host_groups[t.group]);
+class GroupPasses {
+ public:
+  explicit GroupPasses(const SegmentLaunch& s) : s_(s) {}
+  /// The IO of every pass for `group`.
+  const std::array<kernels::PassIO, Op::kNumPasses>& io(std::int32_t group) {
+    if (group != group_) {
+      group_ = group;
+      io_ = kernels::group_pass_io<Op>(s_.host_groups[group]);
+      mask_ = 0;
+      for (int pass = 0; pass < Op::kNumPasses; ++pass)
+        if (io_[std::size_t(pass)].writes != 0) mask_ |= 1u << pass;
+    }
+    return io_;
   }
-  return mask;
-}
+  /// Bit `pass` set when that pass runs for `group`.
+  std::uint32_t mask(std::int32_t group) {
+    io(group);
+    return mask_;
+  }
+  /// Passes that run for some group of the segment (Impl::Foreach launches these).
+  std::uint32_t segment_mask() {
+    std::uint32_t mask = 0;
+    for (const TensorInfo& t : s_.tensors) mask |= this->mask(t.group);
+    return mask;
+  }
+
+ private:
+  const SegmentLaunch& s_;
+  std::int32_t group_ = -1;
+  std::array<kernels::PassIO, Op::kNumPasses> io_{};
+  std::uint32_t mask_ = 0;
+};
 
 namespace cpu {
 
@@ -78,12 +94,13 @@ void step(const SegmentLaunch& s) {
                       kernels::step_chunk<Op, T>(s.plan, s.scalars, c, /*lane=*/0, /*stride=*/1);
                     });
   } else if (s.impl == Impl::Foreach) {
-    const std::uint32_t passes = segment_passes<Op>(s);
+    const std::uint32_t passes = GroupPasses<Op>(s).segment_mask();
     for (int pass = 0; pass < Op::kNumPasses; ++pass)
       if (passes >> pass & 1u) pass_over(pass, s.segment.chunk_begin, s.segment.chunk_end);
   } else {
+    GroupPasses<Op> group_passes(s);
     for (const TensorInfo& t : s.tensors) {
-      const std::uint32_t passes = active_passes<Op>(s.host_groups[t.group]);
+      const std::uint32_t passes = group_passes.mask(t.group);
       for (int pass = 0; pass < Op::kNumPasses; ++pass)
         if (passes >> pass & 1u) pass_over(pass, t.chunk_begin, t.chunk_end);
     }
@@ -107,14 +124,15 @@ void step(const SegmentLaunch& s) {
   if (s.impl == Impl::Fused)
     return kernels::launch_step<Op, T>(s.plan, s.scalars, s.segment, s.stream);
   if (s.impl == Impl::Foreach) {
-    const std::uint32_t passes = segment_passes<Op>(s);
+    const std::uint32_t passes = GroupPasses<Op>(s).segment_mask();
     for (int pass = 0; pass < Op::kNumPasses; ++pass)
       if (passes >> pass & 1u)
         kernels::launch_pass<Op, T>(s.plan, s.scalars, s.segment.chunk_begin, s.segment.chunk_end,
                                     pass, s.stream);
   } else {
+    GroupPasses<Op> group_passes(s);
     for (const TensorInfo& t : s.tensors) {
-      const std::uint32_t passes = active_passes<Op>(s.host_groups[t.group]);
+      const std::uint32_t passes = group_passes.mask(t.group);
       for (int pass = 0; pass < Op::kNumPasses; ++pass)
         if (passes >> pass & 1u)
           kernels::launch_pass<Op, T>(s.plan, s.scalars, t.chunk_begin, t.chunk_end, pass, s.stream);
@@ -168,15 +186,14 @@ StepCost step_cost(const SegmentLaunch& s) {
     return bytes;
   };
   StepCost cost;
+  GroupPasses<Op> group_passes(s);
   for (const TensorInfo& t : s.tensors) {
     const double n = double(t.numel);
     if (s.impl == Impl::Fused) {  // loads p, g and every state; stores p and every state
       cost.bytes += n * (3.0 * value_bytes + 8.0 * t.num_states);
       continue;
     }
-    const kernels::GroupScalars& group = s.host_groups[t.group];
-    for (int pass = 0; pass < Op::kNumPasses; ++pass) {
-      const kernels::PassIO io = kernels::group_pass_io<Op>(group, pass);
+    for (const kernels::PassIO& io : group_passes.io(t.group)) {
       if (io.writes == 0) continue;
       cost.bytes += n * (list_bytes(io.reads) + list_bytes(io.writes));
       if (s.impl == Impl::Loop) ++cost.launches;
@@ -185,7 +202,7 @@ StepCost step_cost(const SegmentLaunch& s) {
   if (s.impl == Impl::Fused) {
     cost.launches = 1;
   } else {
-    if (s.impl == Impl::Foreach) cost.launches = __builtin_popcount(segment_passes<Op>(s));
+    if (s.impl == Impl::Foreach) cost.launches = __builtin_popcount(group_passes.segment_mask());
     cost.launches += 1;  // step counts
   }
   return cost;

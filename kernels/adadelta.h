@@ -44,11 +44,7 @@ struct AdadeltaOp {
     if constexpr (P == 0) {  // g = -grad + wd * p
       return grad.pass(e);
     } else if constexpr (P == 1) {  // square_avg.mul_(rho).addcmul_(g, g, 1 - rho)
-      if (e) {
-        const float g = grad.read(*e);
-        e->s[0] = c.rho * e->s[0] + c.one_minus_rho * g * g;
-      }
-      return {state_list(0) | grad.list(), state_list(0)};
+      return grad.square_average_pass<0>(c.rho, c.one_minus_rho, e);
     } else if constexpr (P == 2) {  // delta = sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g
       if (e) e->t[1] = std::sqrt(e->s[1] + c.eps) / std::sqrt(e->s[0] + c.eps) * grad.read(*e);
       return {state_list(0) | state_list(1) | grad.list(), kTemp1};

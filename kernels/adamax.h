@@ -44,8 +44,7 @@ struct AdamaxOp {
     if constexpr (P == 0) {  // g = -grad + wd * p
       return grad.pass(e);
     } else if constexpr (P == 1) {  // exp_avg.lerp_(g, 1 - beta1)
-      if (e) e->s[0] = torch_lerp(e->s[0], grad.read(*e), c.one_minus_beta1);
-      return {state_list(0) | grad.list(), state_list(0)};
+      return grad.lerp_pass<0>(c.one_minus_beta1, e);
     } else if constexpr (P == 2) {  // exp_inf = max(beta2 * exp_inf, |g| + eps)
       if (e) {
         const float decayed = c.beta2 * e->s[1];

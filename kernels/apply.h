@@ -12,6 +12,7 @@
 //   template <int P, uint32_t Flags> static PassIO pass(const Constants&, Element*);
 // `step_before` is the parameter's step count before this step (0 on the first step).
 // Loads, stores and dtype conversion live here; the Op only does per-element math in float.
+#include <array>
 #include <cstdint>
 #include <type_traits>
 
@@ -46,9 +47,9 @@ FUSEDOPT_HD void dispatch_flags(std::uint32_t flags, const F& f) {
   }
 }
 
-/// Impl::Fused: updates elements [begin, end) of one tensor with every pass in registers. Thread `lane` of `stride` threads takes every
-/// stride-th vector; vector loads when every list is aligned, a scalar path for the tail and
-/// for unaligned tensors.
+/// Impl::Fused: updates elements [begin, end) of one tensor with every pass in registers.
+/// Thread `lane` of `stride` threads takes every stride-th vector; vector loads when every list
+/// is aligned, a scalar path for the tail and for unaligned tensors.
 template <class Op, class T, std::uint32_t Flags>
 FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int64_t end,
                               const typename Op::Constants& c, int lane, int stride) {
@@ -346,22 +347,21 @@ FUSEDOPT_HD void pass_chunk(const PlanView& plan, const StepScalars& scalars, st
 template <class Op>
 struct PassIOFlagsQuery {
   const typename Op::Constants& constants;
-  int pass;
-  PassIO* io;
+  PassIO* io;  // Op::kNumPasses entries
   template <std::uint32_t Flags>
   void operator()(std::integral_constant<std::uint32_t, Flags>) const {
-    *io = pass_io<Op, Flags>(pass, constants);
+    for (int pass = 0; pass < Op::kNumPasses; ++pass) io[pass] = pass_io<Op, Flags>(pass, constants);
   }
 };
 
-/// Host side: the IO of pass `pass` for a group, at a steady-state step (which passes run
-/// does not depend on the step, NOTE(passes); what a pass reads may, e.g. RAdam's rectification).
+/// Host side: the IO of every pass for a group, at a steady-state step (which passes run does
+/// not depend on the step, NOTE(passes); what a pass reads may, e.g. RAdam's rectification).
 template <class Op>
-PassIO group_pass_io(const GroupScalars& group, int pass) {
+std::array<PassIO, Op::kNumPasses> group_pass_io(const GroupScalars& group) {
   constexpr float kSteadyStep = 1000.0f;
   const typename Op::Constants constants = Op::prepare(group, kSteadyStep, 0.5);
-  PassIO io;
-  dispatch_flags<Op::kNumFlags>(group.flags, PassIOFlagsQuery<Op>{constants, pass, &io});
+  std::array<PassIO, Op::kNumPasses> io{};
+  dispatch_flags<Op::kNumFlags>(group.flags, PassIOFlagsQuery<Op>{constants, io.data()});
   return io;
 }
 

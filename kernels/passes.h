@@ -58,6 +58,14 @@ FUSEDOPT_HD float& list_value(Element& e) {
   else return e.t[kList - kFirstTempList];
 }
 
+/// torch.lerp(start, end, weight) as torch computes it (and so exp_avg.lerp_(grad, 1 - beta1)):
+/// the two-sided form, which turns an infinite average into NaN on the next finite gradient
+/// (inf + w * (g - inf)) exactly as torch's for-loop and foreach paths do.
+FUSEDOPT_HD float torch_lerp(float start, float end, float weight) {
+  return std::fabs(weight) < 0.5f ? start + weight * (end - start)
+                                  : end - (end - start) * (1.0f - weight);
+}
+
 /// torch's gradient preamble, g = (maximize ? -grad : grad) + weight_decay * p. When there is
 /// nothing to do the pass does not run and later passes read the gradient in place, as torch
 /// reuses the grad tensor; otherwise the result lives in temporary 0.
@@ -78,15 +86,24 @@ struct GradientSource {
     if (!in_temp()) return {};
     return {kGradList | (weight_decay != 0.0f ? kParamList : 0u), kTemp0};
   }
-};
 
-/// torch.lerp(start, end, weight) as torch computes it (and so exp_avg.lerp_(grad, 1 - beta1)):
-/// the two-sided form, which turns an infinite average into NaN on the next finite gradient
-/// (inf + w * (g - inf)) exactly as torch's for-loop and foreach paths do.
-FUSEDOPT_HD float torch_lerp(float start, float end, float weight) {
-  return std::fabs(weight) < 0.5f ? start + weight * (end - start)
-                                  : end - (end - start) * (1.0f - weight);
-}
+  /// avg.lerp_(g, weight) on state tensor kState, as a pass (exp_avg, RMSprop's grad_avg).
+  template <int kState>
+  FUSEDOPT_HD PassIO lerp_pass(float weight, Element* e) const {
+    if (e) e->s[kState] = torch_lerp(e->s[kState], read(*e), weight);
+    return {state_list(kState) | list(), state_list(kState)};
+  }
+  /// avg.mul_(decay).addcmul_(g, g, 1 - decay) on state tensor kState, as a pass (exp_avg_sq,
+  /// square_avg).
+  template <int kState>
+  FUSEDOPT_HD PassIO square_average_pass(float decay, float one_minus_decay, Element* e) const {
+    if (e) {
+      const float g = read(*e);
+      e->s[kState] = decay * e->s[kState] + one_minus_decay * g * g;
+    }
+    return {state_list(kState) | list(), state_list(kState)};
+  }
+};
 
 /// Decoupled decay then the update, p * (1 - decay) - update, with p rounded once
 /// (NOTE(decoupled-decay)): p - (decay * p + update). An infinite p takes torch's two-step

@@ -63,14 +63,9 @@ struct RAdamOp {
     if constexpr (P == 0) {  // g = -grad + wd * p (L2)
       return grad.pass(e);
     } else if constexpr (P == 1) {  // exp_avg.lerp_(g, 1 - beta1)
-      if (e) e->s[0] = torch_lerp(e->s[0], grad.read(*e), c.one_minus_beta1);
-      return {state_list(0) | grad.list(), state_list(0)};
+      return grad.lerp_pass<0>(c.one_minus_beta1, e);
     } else if constexpr (P == 2) {  // exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2)
-      if (e) {
-        const float g = grad.read(*e);
-        e->s[1] = c.beta2 * e->s[1] + c.one_minus_beta2 * g * g;
-      }
-      return {state_list(1) | grad.list(), state_list(1)};
+      return grad.square_average_pass<1>(c.beta2, c.one_minus_beta2, e);
     } else {  // p -= step_size * exp_avg [/ (sqrt(exp_avg_sq) + eps)] [+ lr * wd * p]
       if (e) {
         const float delta = c.rectify ? c.step_size * e->s[0] / (std::sqrt(e->s[1]) + c.eps)

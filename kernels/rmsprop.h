@@ -48,15 +48,10 @@ struct RMSpropOp {
     if constexpr (P == 0) {  // g = -grad + wd * p
       return grad.pass(e);
     } else if constexpr (P == 1) {  // square_avg.mul_(alpha).addcmul_(g, g, 1 - alpha)
-      if (e) {
-        const float g = grad.read(*e);
-        e->s[0] = c.alpha * e->s[0] + c.one_minus_alpha * g * g;
-      }
-      return {state_list(0) | grad.list(), state_list(0)};
+      return grad.square_average_pass<0>(c.alpha, c.one_minus_alpha, e);
     } else if constexpr (P == 2) {  // centered: grad_avg.lerp_(g, 1 - alpha)
       if constexpr (!kIsCentered) return {};
-      if (e) e->s[1] = torch_lerp(e->s[1], grad.read(*e), c.one_minus_alpha);
-      return {state_list(1) | grad.list(), state_list(1)};
+      return grad.lerp_pass<1>(c.one_minus_alpha, e);
     } else if constexpr (P == 3) {  // avg = sqrt(square_avg [- grad_avg^2]) + eps
       if (e) {
         const float variance = kIsCentered ? e->s[0] - e->s[1] * e->s[1] : e->s[0];

@@ -5,27 +5,31 @@
 #
 #   bash scripts/bench.sh                      # the default selection (below)
 #   bash scripts/bench.sh 'Lion/.*/bf16/gpt2'  # any --benchmark_filter regex
+# Environment: FUSEDOPT_SKIP_DEPS=1 (no apt-get), FUSEDOPT_CMAKE_ARGS (extra configure
+# arguments), BENCH_RESULTS (output folder, default bench/results).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
+[[ ${FUSEDOPT_SKIP_DEPS:-0} == 1 ]] || bash scripts/deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
+read -r -a cmake_args <<< "${FUSEDOPT_CMAKE_ARGS:-}"
 
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   device=cuda
   build=build/bench
-  cmake --preset bench >/dev/null
+  cmake --preset bench "${cmake_args[@]}" >/dev/null
   # Every optimizer fused on GPT-2; AdamW and SGD all three ways on every mix; the size sweep.
   default_filter='^[A-Za-z]+/fused/(f32|bf16)/gpt2/cuda|^(AdamW|SGD|EMA)/[a-z]+/(f32|bf16)/(uniform|gpt2|small10k|tensors1000)/cuda|^AdamW/[a-z]+/f32/sweep[0-9]+M/cuda'
 else
   device=cpu  # no GPU: skip compiling the CUDA kernels
   build=build/bench-cpu
-  cmake --preset bench -B "$build" -DFUSEDOPT_ENABLE_CUDA=OFF >/dev/null
+  cmake --preset bench -B "$build" -DFUSEDOPT_ENABLE_CUDA=OFF "${cmake_args[@]}" >/dev/null
   default_filter='^AdamW/[a-z]+/f32/(uniform|gpt2|small10k|tensors1000)/cpu|^(SGD|Adam)/fused/f32/gpt2/cpu'
 fi
 cmake --build "$build" -j "$jobs"
 filter=${1:-$default_filter}
-mkdir -p bench/results
-out="bench/results/${device}-$(date -u +%Y%m%d-%H%M%S).json"
+results=${BENCH_RESULTS:-bench/results}
+mkdir -p "$results"
+out="$results/${device}-$(date -u +%Y%m%d-%H%M%S).json"
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 "$build/bench/fusedopt_bench" --benchmark_filter="$filter" \
   --benchmark_out="$out" --benchmark_out_format=json \

@@ -36,14 +36,11 @@ if [[ $what == all || $what == sanitize ]]; then
   done
 fi
 if [[ $what == all || $what == bench ]]; then
-  cmake --preset bench -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_CUDA_ARCHITECTURES=90 > "$out/bench-configure.log" 2>&1
-  cmake --build build/bench -j "$jobs" > "$out/bench-build.log" 2>&1 || { tail -n 40 "$out/bench-build.log"; exit 1; }
-  json="$out/cuda-$(date -u +%Y%m%d-%H%M%S).json"
-  filter='^[A-Za-z]+/fused/(f32|bf16)/gpt2/cuda|^(AdamW|SGD|EMA)/[a-z]+/(f32|bf16)/(uniform|gpt2|small10k|tensors1000)/cuda|^AdamW/[a-z]+/f32/sweep[0-9]+M/cuda'
-  build/bench/bench/fusedopt_bench --benchmark_filter="${BENCH_FILTER:-$filter}" \
-    --benchmark_out="$json" --benchmark_out_format=json \
-    --benchmark_context=commit="$(git rev-parse --short HEAD)" > "$out/bench.log" 2>&1
-  python3 bench/report.py "$json" | tee "$out/report.txt"
+  FUSEDOPT_SKIP_DEPS=1 BENCH_RESULTS="$out" \
+    FUSEDOPT_CMAKE_ARGS="-DCMAKE_PREFIX_PATH=$prefix -DCMAKE_CUDA_ARCHITECTURES=90" \
+    bash scripts/bench.sh ${BENCH_FILTER:+"$BENCH_FILTER"} 2>&1 | tee "$out/bench.log" | tail -n 30
+  json=$(ls -t "$out"/cuda-*.json 2>/dev/null | head -n 1)
+  [[ -n $json ]] || { echo "no CUDA benchmark JSON in $out"; exit 1; }
   python3 bench/compare_torch.py "$json" --out "${json%.json}-torch.json" > "${json%.json}-torch.txt" 2> "$out/compare.log"
   cat "${json%.json}-torch.txt"
   python3 bench/plot.py "$json" --torch "${json%.json}-torch.json" -o "${json%.json}.png" >> "$out/compare.log" 2>&1
