@@ -26,6 +26,7 @@ detail::GroupConfig make_group_config(const ASGDOptions& o) {
   config.flags = o.maximize() ? Op::kMaximize : 0u;
   config.num_states = 1;  // ax (eta is per-parameter scalar state, mu follows the step count)
   config.state_names = {"ax"};
+  config.param_state_name = "eta";
   return config;
 }
 

@@ -295,11 +295,22 @@ Engine::Scalars Engine::build_scalars(const std::vector<const Group*>& groups,
   return scalars;
 }
 
+std::string state_names_of(const GroupConfig& config) {
+  std::string out;
+  for (int k = 0; k < config.num_states; ++k)
+    out += std::string(k ? ", " : "") + config.state_names[std::size_t(k)];
+  return "[" + out + "]";
+}
+
+void check_same_state_layout(std::size_t group, const GroupConfig& now, const GroupConfig& next) {
+  if (state_names_of(now) != state_names_of(next))
+    throw_error("param_groups[", group, "]: these options need the state tensors ",
+                state_names_of(next), " instead of ", state_names_of(now),
+                "; the state layout of a group (amsgrad, momentum, centered) is fixed at creation");
+}
+
 void Engine::update_group(std::size_t group, const GroupConfig& config) {
-  if (config.num_states != groups_[group].config.num_states)
-    throw_error("param_groups[", group, "]: this change needs ", config.num_states,
-                " state tensors per parameter instead of ", groups_[group].config.num_states,
-                "; the state layout of a group is fixed at creation");
+  check_same_state_layout(group, groups_[group].config, config);
   const kernels::GroupScalars scalars = group_scalars(config);
   auto* slot = const_cast<kernels::GroupScalars*>(scalars_.view.groups) + group;
   copy_from_host(slot, &scalars, sizeof scalars, device_, stream_);
@@ -327,6 +338,50 @@ float Engine::step_count(std::size_t group, std::size_t index) const {
   copy_to_host(&step, scalars_.view.steps + groups_[group].first_param + index, sizeof step,
                device_, stream_);
   return step;
+}
+
+StateLayout Engine::state_layout(std::size_t group) const {
+  StateLayout layout;
+  for (const Param& p : groups_[group].params) {
+    layout.slots.push_back(layout.stride);
+    layout.stride += padded(p.value.numel);
+  }
+  return layout;
+}
+
+EngineState Engine::read_all() const {
+  EngineState out;
+  out.steps.resize(num_params_);
+  out.param_states.resize(num_params_);
+  if (num_params_ > 0) {
+    copy_to_host(out.steps.data(), scalars_.view.steps, num_params_ * sizeof(float), device_, stream_);
+    copy_to_host(out.param_states.data(), scalars_.view.param_state, num_params_ * sizeof(double),
+                 device_, stream_);
+  }
+  for (const Group& g : groups_) {
+    out.group_states.emplace_back(g.state.bytes() / sizeof(float));
+    if (g.state.bytes() > 0)
+      copy_to_host(out.group_states.back().data(), g.state.data(), g.state.bytes(), device_, stream_);
+  }
+  return out;
+}
+
+void Engine::write_all(const EngineState& state) {
+  if (state.steps.size() != num_params_ || state.param_states.size() != num_params_ ||
+      state.group_states.size() != groups_.size())
+    throw_error("internal: EngineState does not match the engine");
+  for (std::size_t g = 0; g < groups_.size(); ++g)
+    if (state.group_states[g].size() * sizeof(float) != groups_[g].state.bytes())
+      throw_error("internal: EngineState group ", g, " does not match the engine");
+  if (num_params_ > 0) {
+    copy_from_host(scalars_.view.steps, state.steps.data(), num_params_ * sizeof(float), device_, stream_);
+    copy_from_host(scalars_.view.param_state, state.param_states.data(),
+                   num_params_ * sizeof(double), device_, stream_);
+  }
+  for (std::size_t g = 0; g < groups_.size(); ++g)
+    if (groups_[g].state.bytes() > 0)
+      copy_from_host(groups_[g].state.data(), state.group_states[g].data(), groups_[g].state.bytes(),
+                     device_, stream_);
 }
 
 std::vector<float> Engine::read_state(std::size_t group, std::size_t index, int state) const {

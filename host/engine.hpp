@@ -8,6 +8,7 @@
 // next step sees it without a plan rebuild or a synchronisation.
 #include <array>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "fusedopt/optimizer.hpp"
@@ -23,7 +24,29 @@ struct GroupConfig {
   int num_states = 0;  // float state tensors per parameter
   std::array<float, kernels::kMaxStates> state_init{};  // initial value of each state tensor
   std::array<const char*, kernels::kMaxStates> state_names{};  // torch's state keys
+  const char* param_state_name = nullptr;  // torch's key of StepScalars::param_state, if used
 };
+
+/// Everything an Engine keeps per parameter, on the host: what state_dict() reads and
+/// load_state_dict() writes back.
+struct EngineState {
+  std::vector<float> steps;          // per parameter, in parameter order
+  std::vector<double> param_states;  // per parameter
+  std::vector<std::vector<float>> group_states;  // each group's state buffer (see StateLayout)
+};
+
+/// Where a group's state tensors live in its buffer: state k of parameter i starts at
+/// k * stride + slots[i].
+struct StateLayout {
+  std::int64_t stride = 0;
+  std::vector<std::int64_t> slots;
+};
+
+/// "[exp_avg, exp_avg_sq]": the state tensors a config gives each parameter.
+std::string state_names_of(const GroupConfig& config);
+/// Throws Error unless `next` keeps the state tensors of `now` (options may change a group's
+/// hyper-parameters but not which state it has).
+void check_same_state_layout(std::size_t group, const GroupConfig& now, const GroupConfig& next);
 
 /// Throws Error naming `name` unless `view` is a valid view (numel >= 0, known dtype, existing
 /// device, non-null and element-aligned data when numel > 0, memory of that device).
@@ -79,6 +102,11 @@ class Engine {
   /// Copy of state tensor `state` of a parameter (synchronizes).
   std::vector<float> read_state(std::size_t group, std::size_t index, int state) const;
   const GroupConfig& config(std::size_t group) const { return groups_[group].config; }
+  StateLayout state_layout(std::size_t group) const;
+  /// A host copy of every step count, scalar state and state tensor (synchronizes).
+  EngineState read_all() const;
+  /// Writes `state` back (stream-ordered). Its sizes must be those read_all() returns.
+  void write_all(const EngineState& state);
 
  private:
   struct Group {

@@ -19,6 +19,7 @@ detail::GroupConfig make_group_config(const NAdamOptions& o) {
                  (o.decoupled_weight_decay() ? Op::kDecoupled : 0u);
   config.num_states = 2;  // exp_avg, exp_avg_sq (mu_product is per-parameter scalar state)
   config.state_names = {"exp_avg", "exp_avg_sq"};
+  config.param_state_name = "mu_product";
   return config;
 }
 

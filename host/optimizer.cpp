@@ -1,6 +1,8 @@
 #include "fusedopt/optimizer.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "engine.hpp"
 #include "executor.hpp"
@@ -95,5 +97,140 @@ void Optimizer::set_initial_lr(std::size_t group, double lr) {
 void Optimizer::update_group(std::size_t group, const detail::GroupConfig& config) {
   engine_->update_group(group, config);
 }
+
+const detail::GroupConfig& Optimizer::group_config(std::size_t group) const {
+  return engine_->config(group);
+}
+
+StateDict Optimizer::state_dict() const {
+  StateDict out;
+  out.optimizer = name();
+  const detail::EngineState all = engine_->read_all();
+  std::int64_t id = 0;
+  for (std::size_t g = 0; g < engine_->num_groups(); ++g) {
+    GroupState group{group_options(g), initial_lr_[g], {}};
+    const detail::GroupConfig& config = engine_->config(g);
+    const detail::StateLayout layout = engine_->state_layout(g);
+    const std::vector<Param>& params = engine_->params(g);
+    for (std::size_t i = 0; i < params.size(); ++i, ++id) {
+      group.params.push_back(id);
+      if (all.steps[std::size_t(id)] == 0.0f) continue;  // as torch: no state before a step
+      ParamState& state = out.state[id];
+      state.step = all.steps[std::size_t(id)];
+      for (int k = 0; k < config.num_states; ++k) {
+        const float* begin = all.group_states[g].data() + k * layout.stride + layout.slots[i];
+        state.tensors[config.state_names[std::size_t(k)]].assign(begin, begin + params[i].value.numel);
+      }
+      if (config.param_state_name)
+        state.scalars[config.param_state_name] = all.param_states[std::size_t(id)];
+    }
+    out.param_groups.push_back(std::move(group));
+  }
+  return out;
+}
+
+namespace {
+// Largest integer step count an fp32 step counter holds exactly.
+constexpr double kMaxStep = 16777216.0;
+
+std::string param_name(std::int64_t id) { return "state[" + std::to_string(id) + "]"; }
+}  // namespace
+
+void Optimizer::load_state_dict(const StateDict& state) {
+  // 1. Structure: kind, groups, parameter ids (mapped by position, as torch does).
+  if (state.optimizer != name())
+    detail::throw_error("load_state_dict: the state is of a ", state.optimizer.empty() ? "nameless" : state.optimizer,
+                        " optimizer, not ", name());
+  const std::size_t num_groups = engine_->num_groups();
+  if (state.param_groups.size() != num_groups)
+    detail::throw_error("load_state_dict: the state has ", state.param_groups.size(),
+                        " param group(s), the optimizer ", num_groups);
+  std::map<std::int64_t, std::pair<std::size_t, std::size_t>> position;  // id -> (group, index)
+  for (std::size_t g = 0; g < num_groups; ++g) {
+    const GroupState& group = state.param_groups[g];
+    if (group.params.size() != engine_->params(g).size())
+      detail::throw_error("load_state_dict: param_groups[", g, "] has ", group.params.size(),
+                          " parameter(s) in the state, ", engine_->params(g).size(), " in the optimizer");
+    for (std::size_t i = 0; i < group.params.size(); ++i)
+      if (!position.emplace(group.params[i], std::make_pair(g, i)).second)
+        detail::throw_error("load_state_dict: parameter id ", group.params[i], " appears twice in param_groups");
+    if (group.initial_lr && (!std::isfinite(*group.initial_lr) || *group.initial_lr < 0))
+      detail::throw_error("load_state_dict: param_groups[", g, "].initial_lr = ", *group.initial_lr,
+                          " must be finite and >= 0");
+  }
+  // 2. Options (validated, same state layout); committed last.
+  const std::function<void()> commit_options = stage_options(state.param_groups);
+
+  // 3. Per-parameter state into a fresh host image of the engine's state.
+  detail::EngineState next;
+  next.steps.assign(engine_->num_params(), 0.0f);
+  next.param_states.assign(engine_->num_params(), 0.0);
+  std::vector<detail::StateLayout> layouts;
+  std::vector<std::size_t> first_param;
+  std::size_t count = 0;
+  for (std::size_t g = 0; g < num_groups; ++g) {
+    const detail::GroupConfig& config = engine_->config(g);
+    layouts.push_back(engine_->state_layout(g));
+    std::vector<float> buffer(std::size_t(layouts.back().stride) * std::size_t(config.num_states));
+    for (int k = 0; k < config.num_states; ++k)
+      std::fill(buffer.begin() + k * layouts.back().stride, buffer.begin() + (k + 1) * layouts.back().stride,
+                config.state_init[std::size_t(k)]);
+    next.group_states.push_back(std::move(buffer));
+    first_param.push_back(count);
+    count += engine_->params(g).size();
+  }
+  for (const auto& [id, param] : state.state) {
+    const auto at = position.find(id);
+    if (at == position.end())
+      detail::throw_error("load_state_dict: ", param_name(id), " belongs to no param group");
+    const auto [g, i] = at->second;
+    const detail::GroupConfig& config = engine_->config(g);
+    const std::int64_t numel = engine_->params(g)[i].value.numel;
+    if (!(param.step >= 0 && param.step <= kMaxStep && std::floor(param.step) == param.step))
+      detail::throw_error("load_state_dict: ", param_name(id), ".step = ", param.step,
+                          " must be an integer in [0, 2^24]");
+    if (param.tensors.size() != std::size_t(config.num_states))
+      detail::throw_error("load_state_dict: ", param_name(id), " has ", param.tensors.size(),
+                          " state tensor(s); ", name(), " param_groups[", g, "] keeps ",
+                          detail::state_names_of(config));
+    for (int k = 0; k < config.num_states; ++k) {
+      const char* key = config.state_names[std::size_t(k)];
+      const auto tensor = param.tensors.find(key);
+      if (tensor == param.tensors.end())
+        detail::throw_error("load_state_dict: ", param_name(id), " has no \"", key, "\"; ", name(),
+                            " param_groups[", g, "] keeps ", detail::state_names_of(config));
+      if (std::int64_t(tensor->second.size()) != numel)
+        detail::throw_error("load_state_dict: ", param_name(id), ".", key, " has ", tensor->second.size(),
+                            " elements, but param_groups[", g, "].params[", i, "] has ", numel);
+      std::copy(tensor->second.begin(), tensor->second.end(),
+                next.group_states[g].begin() + k * layouts[g].stride + layouts[g].slots[i]);
+    }
+    const std::size_t expected_scalars = config.param_state_name ? 1 : 0;
+    if (param.scalars.size() != expected_scalars ||
+        (expected_scalars && param.scalars.count(config.param_state_name) == 0))
+      detail::throw_error("load_state_dict: ", param_name(id), " must have ",
+                          expected_scalars ? std::string("the scalar \"") + config.param_state_name + "\""
+                                           : std::string("no scalar state"),
+                          " (", name(), ")");
+    const std::size_t flat = first_param[g] + i;
+    next.steps[flat] = float(param.step);
+    if (config.param_state_name) {
+      const double value = param.scalars.at(config.param_state_name);
+      if (!std::isfinite(value))
+        detail::throw_error("load_state_dict: ", param_name(id), ".", config.param_state_name, " = ", value,
+                            " must be finite");
+      next.param_states[flat] = value;
+    }
+  }
+
+  // 4. Commit. Only device copies remain, which fail only with a broken device.
+  commit_options();
+  for (std::size_t g = 0; g < num_groups; ++g) initial_lr_[g] = state.param_groups[g].initial_lr;
+  engine_->write_all(next);
+}
+
+void Optimizer::save(const std::string& path) const { write_state_dict(state_dict(), path); }
+
+void Optimizer::load(const std::string& path) { load_state_dict(read_state_dict(path)); }
 
 }  // namespace fusedopt

@@ -76,6 +76,33 @@ void OptimizerWithOptions<Options>::set(std::size_t group, std::string_view name
 }
 
 template <class Options>
+HyperMap OptimizerWithOptions<Options>::group_options(std::size_t group) const {
+  check_group(group);
+  return detail::options_to_map(options_[group]);
+}
+
+template <class Options>
+std::function<void()> OptimizerWithOptions<Options>::stage_options(
+    const std::vector<GroupState>& groups) {
+  std::vector<Options> staged;
+  std::vector<detail::GroupConfig> configs;
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    const std::string where = std::string(Options::kOptimizer) + " param_groups[" + std::to_string(g) + "]";
+    Options options = detail::options_from_map<Options>(groups[g].options, where);
+    options.validate(where);
+    configs.push_back(make_group_config(options));
+    detail::check_same_state_layout(g, this->group_config(g), configs.back());
+    staged.push_back(std::move(options));
+  }
+  return [this, staged = std::move(staged), configs = std::move(configs)]() {
+    for (std::size_t g = 0; g < staged.size(); ++g) {
+      this->update_group(g, configs[g]);
+      options_[g] = staged[g];
+    }
+  };
+}
+
+template <class Options>
 FusedOptimizer<Options>::FusedOptimizer(std::vector<Group> groups, Options defaults)
     : OptimizerWithOptions<Options>(std::move(groups), std::move(defaults)) {}
 

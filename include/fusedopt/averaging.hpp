@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "fusedopt/optimizer.hpp"
+#include "fusedopt/state_dict.hpp"
 
 namespace fusedopt {
 
@@ -56,6 +57,17 @@ class AveragedModel {
   void set_stream(Stream stream);
   Stream stream() const;
   void synchronize() const;
+
+  /// n_averaged and a copy of every averaged tensor (synchronizes), as torch's AveragedModel
+  /// state_dict() holds them.
+  AveragedState state_dict() const;
+  /// Restores a state_dict() of an AveragedModel over parameters of the same number, dtypes and
+  /// sizes; validated first, on Error nothing changes. The mode is not part of the state.
+  void load_state_dict(const AveragedState& state);
+  /// A safetensors file ("averaged.<i>" in each parameter's dtype; n_averaged in the metadata),
+  /// written atomically.
+  void save(const std::string& path) const;
+  void load(const std::string& path);
 
  private:
   struct State;

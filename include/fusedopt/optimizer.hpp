@@ -5,6 +5,7 @@
 // covering every tensor of every group; see NOTE(plan) in host/engine.hpp.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "fusedopt/error.hpp"
 #include "fusedopt/options.hpp"
+#include "fusedopt/state_dict.hpp"
 #include "fusedopt/tensor.hpp"
 
 struct CUstream_st;
@@ -96,6 +98,20 @@ class Optimizer {
   /// A copy of state tensor `name` of parameter `index` of `group`, in fp32 (synchronizes).
   std::vector<float> state(std::size_t group, std::size_t index, std::string_view name) const;
 
+  /// torch's state_dict(): every group's options and parameter ids, and the state of every
+  /// parameter that has taken a step (see NOTE(checkpoint) in state_dict.hpp). Synchronizes.
+  StateDict state_dict() const;
+  /// torch's load_state_dict(): the optimizer must be of the same kind, with as many groups
+  /// and as many parameters (of the same sizes) in each; the groups' options and initial_lr
+  /// are replaced, as in torch, but not the state layout (amsgrad, momentum, centered must
+  /// match). Parameters without state restart from their initial state. Everything is
+  /// validated before anything changes: on Error the optimizer is as it was.
+  void load_state_dict(const StateDict& state);
+  /// write_state_dict(state_dict(), path): a safetensors file, written atomically.
+  void save(const std::string& path) const;
+  /// load_state_dict(read_state_dict(path)).
+  void load(const std::string& path);
+
  protected:
   Optimizer();
   /// Validates `params` as new groups and commits them with their configs, atomically.
@@ -103,11 +119,17 @@ class Optimizer {
                   const std::vector<detail::GroupConfig>& configs);
   /// Writes a new config for an existing group (its state layout must not change).
   void update_group(std::size_t group, const detail::GroupConfig& config);
+  const detail::GroupConfig& group_config(std::size_t group) const;
   /// Runs the optimizer's functor over one dtype segment of the plan.
   virtual void launch(const detail::SegmentLaunch& segment) const = 0;
   virtual StepCost segment_cost(const detail::SegmentLaunch& segment) const = 0;
   /// fp32 temporaries per element that Impl::Loop and Impl::Foreach need.
   virtual int num_temps() const = 0;
+  /// Every option of `group` by torch name.
+  virtual HyperMap group_options(std::size_t group) const = 0;
+  /// Validates `groups[g].options` as group g's new options (types, ranges, the same state
+  /// layout) and returns what commits them.
+  virtual std::function<void()> stage_options(const std::vector<GroupState>& groups) = 0;
 
  private:
   std::unique_ptr<detail::Engine> engine_;
@@ -137,6 +159,8 @@ class OptimizerWithOptions : public Optimizer {
 
  protected:
   OptimizerWithOptions(std::vector<Group> groups, Options defaults);
+  HyperMap group_options(std::size_t group) const override;
+  std::function<void()> stage_options(const std::vector<GroupState>& groups) override;
 
  private:
   void add_groups_checked(std::vector<Group> groups, std::size_t first_index);

@@ -4,12 +4,16 @@
 // NOTE(option-inheritance): as in torch.optim, a param group inherits every option it does not
 // set from the optimizer's defaults. Each option therefore remembers whether it was set
 // explicitly; `inherit(defaults)` fills the rest.
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <variant>
+
+#include "fusedopt/error.hpp"
 
 namespace fusedopt {
 
@@ -61,6 +65,12 @@ Field(const char*, Setting<T> Owner::*) -> Field<Owner, T>;
 template <class Owner, class T>
 Field(const char*, Setting<T> Owner::*, const char*, const char*) -> Field<Owner, T>;
 
+/// One hyper-parameter as torch.optim keeps it in a param group: a number, a flag or a pair
+/// (betas, etas, step_sizes).
+using HyperValue = std::variant<double, bool, std::pair<double, double>>;
+/// A param group's options by torch name ("lr", "betas", "amsgrad", ...).
+using HyperMap = std::map<std::string, HyperValue>;
+
 /// Generic option handling over an options struct's `static auto fields()` table.
 /// NOTE(option-inheritance) is implemented by inherit_options.
 namespace detail {
@@ -110,6 +120,47 @@ bool set_option(Options& options, std::string_view name, double v) {
       },
       Options::fields());
   return found;
+}
+
+/// Every option of `options` by torch name.
+template <class Options>
+HyperMap options_to_map(const Options& options) {
+  HyperMap out;
+  std::apply([&](auto... f) { ((out[f.name] = HyperValue((options.*(f.member)).get())), ...); },
+             Options::fields());
+  return out;
+}
+
+/// The options `map` describes: it must hold every option of Options, each with its type, and
+/// nothing else. Throws Error naming `where` and the key. Every option comes out set
+/// explicitly. Not validated: call validate().
+template <class Options>
+Options options_from_map(const HyperMap& map, const std::string& where) {
+  Options options;
+  std::size_t known = 0;
+  std::apply(
+      [&](auto... f) {
+        auto one = [&](auto field) {
+          using T = std::decay_t<decltype((options.*(field.member)).get())>;
+          const auto it = map.find(field.name);
+          if (it == map.end()) throw_error(where, ": option \"", field.name, "\" is missing");
+          const T* value = std::get_if<T>(&it->second);
+          if (value == nullptr)
+            throw_error(where, ": option \"", field.name, "\" must be ",
+                        std::is_same_v<T, bool> ? "a bool" : std::is_same_v<T, double> ? "a number" : "a pair of numbers");
+          (options.*(field.member)).set(*value);
+          ++known;
+        };
+        (one(f), ...);
+      },
+      Options::fields());
+  if (known != map.size())
+    for (const auto& entry : map) {
+      bool ours = false;
+      std::apply([&](auto... f) { ours = ((entry.first == f.name) || ...); }, Options::fields());
+      if (!ours) throw_error(where, ": \"", entry.first, "\" is not an option of ", Options::kOptimizer);
+    }
+  return options;
 }
 }  // namespace detail
 

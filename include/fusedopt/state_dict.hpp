@@ -1,0 +1,63 @@
+#pragma once
+// torch.optim's state_dict() in memory, and its file form (safetensors with JSON metadata).
+//
+// NOTE(checkpoint): a StateDict has torch's structure: "param_groups" (each group's options
+// under torch's names, initial_lr when a scheduler set it, and the indices of its parameters)
+// and "state" (per parameter that has taken a step: "step" and the state tensors under torch's
+// names). A file written by save() is a safetensors file: every state tensor as
+// "state.<index>.<name>" (fp32, 1-D; step as a 0-d fp32 tensor; NAdam's mu_product and ASGD's
+// eta as 0-d fp64), and in the header's "__metadata__" the format tag, the optimizer's name and
+// the param_groups as a JSON string. tools/torch_state_dict.py converts to and from torch.save.
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fusedopt/options.hpp"
+#include "fusedopt/tensor.hpp"
+
+namespace fusedopt {
+
+/// torch's state_dict()["param_groups"][i].
+struct GroupState {
+  HyperMap options;                   // every option of the optimizer, by torch name
+  std::optional<double> initial_lr;   // set by LR schedulers
+  std::vector<std::int64_t> params;   // the group's parameter ids (0, 1, ... in order)
+};
+
+/// torch's state_dict()["state"][id]: a parameter's optimizer state.
+struct ParamState {
+  double step = 0;  // an integer (kept as fp32 on the device, as torch does)
+  std::map<std::string, std::vector<float>> tensors;  // "exp_avg", ...: numel elements each
+  /// Scalar state: NAdam's "mu_product", ASGD's "eta". (ASGD's "mu" is a function of step and
+  /// t0, recomputed every step, and not stored.)
+  std::map<std::string, double> scalars;
+};
+
+/// torch.optim.Optimizer.state_dict(), plus the optimizer's name.
+struct StateDict {
+  std::string optimizer;  // torch's class name: "AdamW"
+  std::vector<GroupState> param_groups;
+  std::map<std::int64_t, ParamState> state;  // parameters that have taken a step
+};
+
+/// Writes `state` to `path` as a safetensors file (NOTE(checkpoint)), atomically: into a
+/// temporary file beside it, flushed, then renamed over `path`. On error `path` is untouched.
+void write_state_dict(const StateDict& state, const std::string& path);
+/// Reads a file written by write_state_dict (or tools/torch_state_dict.py). Every length,
+/// offset, dtype and shape is checked; a damaged file throws Error.
+StateDict read_state_dict(const std::string& path);
+/// As read_state_dict, from the file's bytes in memory.
+StateDict parse_state_dict(const void* data, std::size_t size);
+
+/// AveragedModel's state: n_averaged and the averaged copies, each in its parameter's dtype
+/// (raw little-endian bytes).
+struct AveragedState {
+  std::int64_t n_averaged = 0;
+  std::vector<DType> dtypes;
+  std::vector<std::vector<unsigned char>> averaged;
+};
+
+}  // namespace fusedopt

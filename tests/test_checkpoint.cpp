@@ -1,0 +1,679 @@
+// Checkpoints: state_dict / load_state_dict, save / load (safetensors), exact resume for every
+// optimizer x executor x impl, schedulers and averaging resume, and hostile input.
+//
+// Exact resume: 10 steps uninterrupted against 5 steps, save, a fresh optimizer (made with a
+// different lr, so the file must restore it) over the same parameters, load, 5 more steps. The
+// parameters (bytes) and the state_dict (bits) must be identical.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "fusedopt/fusedopt.hpp"
+#include "host/safetensors.hpp"
+#include "test_util.hpp"
+
+namespace fusedopt::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// ---- every optimizer, each state layout -------------------------------------------------------
+
+struct OptimizerCase {
+  std::string name;
+  /// Builds the optimizer over three groups; `lr_scale` multiplies every lr (group 1 has its own).
+  std::function<std::unique_ptr<Optimizer>(const std::vector<std::vector<Param>>&, double lr_scale)> make;
+};
+
+template <class Options>
+OptimizerCase make_case(std::string name, Options defaults) {
+  return {std::move(name), [defaults](const std::vector<std::vector<Param>>& groups, double scale) {
+            using Opt = FusedOptimizer<Options>;
+            Options d = defaults;
+            d.lr(defaults.lr() * scale);
+            std::vector<typename Opt::Group> spec = {{groups[0], std::nullopt},
+                                                     {groups[1], Options().lr(defaults.lr() * 0.5 * scale)},
+                                                     {groups[2], Options().maximize(true)}};
+            return std::unique_ptr<Optimizer>(std::make_unique<Opt>(std::move(spec), d));
+          }};
+}
+
+std::vector<OptimizerCase> all_optimizers() {
+  return {
+      make_case("SGD", SGDOptions().lr(0.1)),
+      make_case("SGD_momentum", SGDOptions().lr(0.1).momentum(0.9).dampening(0.1).weight_decay(0.01)),
+      make_case("SGD_nesterov", SGDOptions().lr(0.1).momentum(0.9).nesterov(true)),
+      make_case("Adam", AdamOptions().lr(1e-2).weight_decay(0.01)),
+      make_case("Adam_amsgrad", AdamOptions().lr(1e-2).amsgrad(true)),
+      make_case("AdamW", AdamWOptions().lr(1e-2)),
+      make_case("AdamW_amsgrad", AdamWOptions().lr(1e-2).amsgrad(true)),
+      make_case("RMSprop", RMSpropOptions().lr(1e-2)),
+      make_case("RMSprop_momentum", RMSpropOptions().lr(1e-2).momentum(0.9)),
+      make_case("RMSprop_centered", RMSpropOptions().lr(1e-2).centered(true)),
+      make_case("RMSprop_centered_momentum", RMSpropOptions().lr(1e-2).centered(true).momentum(0.5)),
+      make_case("Adagrad", AdagradOptions().lr(0.1).lr_decay(0.01).initial_accumulator_value(0.1)),
+      make_case("Adamax", AdamaxOptions().lr(1e-2).weight_decay(0.01)),
+      make_case("NAdam", NAdamOptions().lr(1e-2)),
+      make_case("NAdam_decoupled", NAdamOptions().lr(1e-2).weight_decay(0.1).decoupled_weight_decay(true)),
+      make_case("RAdam", RAdamOptions().lr(1e-2).weight_decay(0.01)),
+      make_case("Adadelta", AdadeltaOptions().lr(1.0).weight_decay(0.01)),
+      make_case("Rprop", RpropOptions().lr(1e-2)),
+      make_case("ASGD", ASGDOptions().lr(1e-2).t0(3)),
+      make_case("Lion", LionOptions().lr(1e-3).weight_decay(0.1)),
+  };
+}
+
+// ---- a small model: three groups of mixed sizes and dtypes ------------------------------------
+
+struct TensorSpec {
+  std::int64_t numel;
+  DType dtype;
+};
+const std::vector<std::vector<TensorSpec>> kModel = {
+    {{0, DType::f32}, {1, DType::f32}, {1000, DType::f32}, {65539, DType::f32}},
+    {{7, DType::bf16}, {4099, DType::bf16}},
+    {{33, DType::f16}, {5, DType::f32}},
+};
+constexpr int kSteps = 10;
+
+/// Parameters, their gradients and every step's gradient values, deterministic per seed.
+class Model {
+ public:
+  Model(Device device, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    for (const auto& group : kModel) {
+      std::vector<Param> params;
+      for (const TensorSpec& spec : group) {
+        values_.push_back(std::make_unique<GuardedTensor>(spec.numel, spec.dtype, device));
+        grads_.push_back(std::make_unique<GuardedTensor>(spec.numel, spec.dtype, device));
+        values_.back()->set(random_values(rng, spec.numel, 1.0, spec.dtype));
+        std::vector<std::vector<double>> steps;
+        for (int s = 0; s < kSteps; ++s) steps.push_back(random_values(rng, spec.numel, 0.5, spec.dtype));
+        step_grads_.push_back(std::move(steps));
+        params.push_back({values_.back()->view(), grads_.back()->view()});
+      }
+      groups_.push_back(std::move(params));
+    }
+  }
+  const std::vector<std::vector<Param>>& groups() const { return groups_; }
+  void load_grads(int step) {
+    for (std::size_t t = 0; t < grads_.size(); ++t) grads_[t]->set(step_grads_[t][std::size_t(step)]);
+  }
+  /// The parameters' values, exactly (storage precision, as doubles).
+  std::vector<std::vector<double>> values() const {
+    std::vector<std::vector<double>> out;
+    for (const auto& v : values_) out.push_back(v->get());
+    return out;
+  }
+
+ private:
+  std::vector<std::unique_ptr<GuardedTensor>> values_, grads_;
+  std::vector<std::vector<std::vector<double>>> step_grads_;
+  std::vector<std::vector<Param>> groups_;
+};
+
+void run_steps(Optimizer& opt, Model& model, int from, int to) {
+  for (int s = from; s < to; ++s) {
+    model.load_grads(s);
+    opt.step();
+  }
+  opt.synchronize();
+}
+
+std::string temp_path(const std::string& name) {
+  return (fs::path(::testing::TempDir()) / ("fusedopt_" + name + "_" + std::to_string(::getpid()) + ".safetensors"))
+      .string();
+}
+
+// Bitwise equality (NaN-safe, and -0 differs from +0).
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
+}
+
+/// Empty when equal bit for bit, else what differs first.
+std::string difference(const StateDict& a, const StateDict& b) {
+  if (a.optimizer != b.optimizer) return "optimizer " + a.optimizer + " vs " + b.optimizer;
+  if (a.param_groups.size() != b.param_groups.size()) return "group count";
+  for (std::size_t g = 0; g < a.param_groups.size(); ++g) {
+    const GroupState &x = a.param_groups[g], &y = b.param_groups[g];
+    if (x.options != y.options) return "param_groups[" + std::to_string(g) + "] options";
+    if (x.initial_lr != y.initial_lr) return "param_groups[" + std::to_string(g) + "] initial_lr";
+    if (x.params != y.params) return "param_groups[" + std::to_string(g) + "] params";
+  }
+  if (a.state.size() != b.state.size())
+    return "state has " + std::to_string(a.state.size()) + " vs " + std::to_string(b.state.size()) + " entries";
+  for (const auto& [id, p] : a.state) {
+    const auto it = b.state.find(id);
+    if (it == b.state.end()) return "state[" + std::to_string(id) + "] missing";
+    const ParamState& q = it->second;
+    if (!same_bits(p.step, q.step)) return "state[" + std::to_string(id) + "].step";
+    if (p.tensors.size() != q.tensors.size() || p.scalars.size() != q.scalars.size())
+      return "state[" + std::to_string(id) + "] keys";
+    for (const auto& [name, values] : p.tensors)
+      if (q.tensors.count(name) == 0 || !same_bits(values, q.tensors.at(name)))
+        return "state[" + std::to_string(id) + "]." + name;
+    for (const auto& [name, value] : p.scalars)
+      if (q.scalars.count(name) == 0 || !same_bits(value, q.scalars.at(name)))
+        return "state[" + std::to_string(id) + "]." + name;
+  }
+  return "";
+}
+
+std::string difference(const std::vector<std::vector<double>>& a, const std::vector<std::vector<double>>& b) {
+  for (std::size_t t = 0; t < a.size(); ++t)
+    if (!same_bits(a[t], b[t])) return "parameter " + std::to_string(t);
+  return "";
+}
+
+// ---- exact resume -----------------------------------------------------------------------------
+
+struct ResumeCase {
+  OptimizerCase optimizer;
+  Device device;
+  Impl impl;
+};
+void PrintTo(const ResumeCase& c, std::ostream* os) { *os << c.optimizer.name; }
+
+class ExactResume : public ::testing::TestWithParam<ResumeCase> {};
+
+TEST_P(ExactResume, TenStepsEqualFiveSaveLoadFive) {
+  const ResumeCase& c = GetParam();
+  FUSEDOPT_SKIP_WITHOUT_DEVICE(c.device);
+  const std::uint64_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+
+  Model straight(c.device, seed);
+  auto uninterrupted = c.optimizer.make(straight.groups(), 1.0);
+  uninterrupted->set_impl(c.impl);
+  run_steps(*uninterrupted, straight, 0, kSteps);
+
+  Model resumed(c.device, seed);
+  const std::string path = temp_path(c.optimizer.name);
+  StateDict in_memory;
+  {
+    auto first = c.optimizer.make(resumed.groups(), 1.0);
+    first->set_impl(c.impl);
+    run_steps(*first, resumed, 0, kSteps / 2);
+    first->set_initial_lr(0, 0.125);  // as a scheduler would
+    first->save(path);
+    in_memory = first->state_dict();
+  }
+  auto second = c.optimizer.make(resumed.groups(), 3.0);  // different lrs: load restores them
+  second->set_impl(c.impl);
+  second->load(path);
+  EXPECT_EQ(difference(second->state_dict(), in_memory), "") << "the file lost something";
+  EXPECT_EQ(second->initial_lr(0), 0.125);
+  run_steps(*second, resumed, kSteps / 2, kSteps);
+
+  EXPECT_EQ(difference(resumed.values(), straight.values()), "");
+  StateDict expected = uninterrupted->state_dict();
+  expected.param_groups[0].initial_lr = 0.125;
+  EXPECT_EQ(difference(second->state_dict(), expected), "");
+  std::remove(path.c_str());
+
+  // In memory, into a third optimizer, continuing from the same point.
+  Model again(c.device, seed);
+  auto third = c.optimizer.make(again.groups(), 1.0);
+  third->set_impl(c.impl);
+  run_steps(*third, again, 0, kSteps / 2);
+  auto fourth = c.optimizer.make(again.groups(), 2.0);
+  fourth->set_impl(c.impl);
+  fourth->load_state_dict(third->state_dict());
+  third.reset();
+  run_steps(*fourth, again, kSteps / 2, kSteps);
+  EXPECT_EQ(difference(again.values(), straight.values()), "");
+}
+
+std::vector<ResumeCase> resume_cases() {
+  std::vector<ResumeCase> out;
+  for (const OptimizerCase& o : all_optimizers())
+    for (Device device : all_devices())
+      for (Impl impl : {Impl::Fused, Impl::Foreach, Impl::Loop}) out.push_back({o, device, impl});
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryOptimizer, ExactResume, ::testing::ValuesIn(resume_cases()),
+                         [](const ::testing::TestParamInfo<ResumeCase>& info) {
+                           return info.param.optimizer.name + "_" + to_string(info.param.impl) + "_" +
+                                  (info.param.device.is_cuda() ? "cuda" : "cpu");
+                         });
+
+// ---- state_dict has torch's structure ------------------------------------------------------
+
+TEST(StateDict, HasTorchStructureAndNames) {
+  Model model(Device::cpu(), 7);
+  AdamW opt({{model.groups()[0], std::nullopt}, {model.groups()[1], AdamWOptions().lr(0.5)},
+             {model.groups()[2], std::nullopt}},
+            AdamWOptions().amsgrad(true));
+  StateDict before = opt.state_dict();
+  EXPECT_EQ(before.optimizer, "AdamW");
+  EXPECT_TRUE(before.state.empty()) << "as torch, no state before the first step";
+  ASSERT_EQ(before.param_groups.size(), 3u);
+  EXPECT_EQ(before.param_groups[1].params, (std::vector<std::int64_t>{4, 5}));
+  EXPECT_EQ(std::get<double>(before.param_groups[1].options.at("lr")), 0.5);
+  EXPECT_EQ(std::get<bool>(before.param_groups[0].options.at("amsgrad")), true);
+  const Pair betas = std::get<Pair>(before.param_groups[0].options.at("betas"));
+  EXPECT_EQ(betas, Pair(0.9, 0.999));
+  run_steps(opt, model, 0, 2);
+  const StateDict after = opt.state_dict();
+  ASSERT_EQ(after.state.size(), 8u);
+  const ParamState& p = after.state.at(3);
+  EXPECT_EQ(p.step, 2.0);
+  EXPECT_EQ(p.tensors.size(), 3u);
+  EXPECT_EQ(p.tensors.at("exp_avg").size(), 65539u);
+  EXPECT_TRUE(same_bits(p.tensors.at("max_exp_avg_sq"), opt.state(0, 3, "max_exp_avg_sq")));
+  EXPECT_TRUE(p.scalars.empty());
+
+  Model m2(Device::cpu(), 7);
+  NAdam nadam(m2.groups()[0]);
+  ASGD asgd(m2.groups()[1]);
+  run_steps(nadam, m2, 0, 1);
+  run_steps(asgd, m2, 0, 1);
+  EXPECT_EQ(nadam.state_dict().state.at(2).scalars.count("mu_product"), 1u);
+  EXPECT_EQ(asgd.state_dict().state.at(1).scalars.count("eta"), 1u);
+}
+
+TEST(StateDict, LoadIntoDifferentLayoutIsRejected) {
+  Model model(Device::cpu(), 3);
+  Adam plain(model.groups()[0]);
+  run_steps(plain, model, 0, 1);
+  StateDict state = plain.state_dict();
+  Model other(Device::cpu(), 3);
+  Adam ams(other.groups()[0], AdamOptions().amsgrad(true));
+  state.param_groups[0].options["amsgrad"] = true;  // the options match ams, the state does not
+  EXPECT_THROW(ams.load_state_dict(state), Error) << "the state lacks max_exp_avg_sq";
+  state.param_groups[0].options["amsgrad"] = false;
+  EXPECT_THROW(ams.load_state_dict(state), Error) << "amsgrad cannot change on load";
+}
+
+// ---- schedulers and averaging resume with the optimizer ---------------------------------------
+
+TEST(ResumeWithSchedulerAndAveraging, IsBitIdentical) {
+  for (Device device : all_devices()) {
+    if (device.is_cuda() && !cuda_available()) continue;
+    const std::uint64_t seed = fresh_seed();
+    SCOPED_TRACE("seed " + std::to_string(seed) + " on " + device.str());
+    auto make = [](Model& m) { return std::make_unique<AdamW>(m.groups()[0], AdamWOptions().lr(1e-3)); };
+    auto sched_of = [](Optimizer& o) { return std::make_unique<OneCycleLR>(o, 1e-2, kSteps); };
+
+    Model straight(device, seed);
+    auto a = make(straight);
+    auto sa = sched_of(*a);
+    AveragedModel ema_a(straight.groups()[0], ema_decay(0.9));
+    for (int s = 0; s < kSteps; ++s) {
+      run_steps(*a, straight, s, s + 1);
+      sa->step();
+      ema_a.update();
+    }
+
+    Model resumed(device, seed);
+    const std::string opt_path = temp_path("sched_opt"), avg_path = temp_path("sched_avg");
+    SchedulerState sched_state;
+    {
+      auto b = make(resumed);
+      auto sb = sched_of(*b);
+      AveragedModel ema_b(resumed.groups()[0], ema_decay(0.9));
+      for (int s = 0; s < kSteps / 2; ++s) {
+        run_steps(*b, resumed, s, s + 1);
+        sb->step();
+        ema_b.update();
+      }
+      b->save(opt_path);
+      ema_b.save(avg_path);
+      sched_state = sb->state_dict();
+    }
+    // torch's order: optimizer, scheduler, then optimizer.load_state_dict, scheduler's.
+    auto c = make(resumed);
+    auto sc = sched_of(*c);
+    AveragedModel ema_c(resumed.groups()[0], ema_decay(0.9));
+    c->load(opt_path);
+    sc->load_state_dict(sched_state);
+    ema_c.load(avg_path);
+    for (int s = kSteps / 2; s < kSteps; ++s) {
+      run_steps(*c, resumed, s, s + 1);
+      sc->step();
+      ema_c.update();
+    }
+    EXPECT_EQ(difference(resumed.values(), straight.values()), "");
+    EXPECT_EQ(difference(c->state_dict(), a->state_dict()), "");
+    EXPECT_EQ(sc->state_dict(), sa->state_dict());
+    EXPECT_EQ(c->lr(0), a->lr(0));
+    EXPECT_EQ(c->get(0, "beta1"), a->get(0, "beta1")) << "OneCycleLR cycles beta1";
+    EXPECT_EQ(ema_c.n_averaged(), ema_a.n_averaged());
+    const AveragedState x = ema_c.state_dict(), y = ema_a.state_dict();
+    EXPECT_EQ(x.averaged, y.averaged);
+    std::remove(opt_path.c_str());
+    std::remove(avg_path.c_str());
+  }
+}
+
+TEST(AveragedModelState, RejectsMismatchesAndKeepsItself) {
+  Model model(Device::cpu(), 11);
+  AveragedModel avg(model.groups()[0], ema_decay(0.5));
+  avg.update();
+  const AveragedState good = avg.state_dict();
+  AveragedState bad = good;
+  bad.averaged.pop_back();
+  EXPECT_THROW(avg.load_state_dict(bad), Error);
+  bad = good;
+  bad.dtypes[1] = DType::bf16;
+  EXPECT_THROW(avg.load_state_dict(bad), Error);
+  bad = good;
+  bad.averaged[2].resize(3);
+  EXPECT_THROW(avg.load_state_dict(bad), Error);
+  bad = good;
+  bad.n_averaged = -1;
+  EXPECT_THROW(avg.load_state_dict(bad), Error);
+  const AveragedState now = avg.state_dict();
+  EXPECT_EQ(now.averaged, good.averaged);
+  EXPECT_EQ(now.n_averaged, good.n_averaged);
+  const std::string path = temp_path("avg_bad");
+  { std::ofstream(path, std::ios::binary) << "not a safetensors file"; }
+  EXPECT_THROW(avg.load(path), Error);
+  std::remove(path.c_str());
+}
+
+// ---- hostile input: every rejection leaves the optimizer as it was -----------------------------
+
+class HostileInput : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model_ = std::make_unique<Model>(Device::cpu(), 5);
+    opt_ = std::make_unique<Adam>(
+        std::vector<Adam::Group>{{model_->groups()[0], std::nullopt}, {model_->groups()[1], AdamOptions().lr(0.5)}},
+        AdamOptions().lr(1e-2).amsgrad(true));
+    run_steps(*opt_, *model_, 0, 3);
+    good_ = opt_->state_dict();
+    path_ = temp_path("hostile");
+    opt_->save(path_);
+    bytes_ = detail::read_file(path_);
+    // Change the optimizer after saving, so that a load that wrongly succeeds shows.
+    run_steps(*opt_, *model_, 3, 4);
+    opt_->set_lr(0, 0.25);
+    before_ = opt_->state_dict();
+  }
+  void TearDown() override { std::remove(path_.c_str()); }
+
+  /// Writes `bytes` to the file; load(path) must throw Error and change nothing.
+  void expect_rejected_file(const std::vector<unsigned char>& bytes, const std::string& what) {
+    {
+      std::ofstream out(path_, std::ios::binary | std::ios::trunc);
+      out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    }
+    EXPECT_THROW(opt_->load(path_), Error) << what;
+    EXPECT_EQ(difference(opt_->state_dict(), before_), "") << what << ": the optimizer changed";
+  }
+  void expect_rejected(const StateDict& state, const std::string& what) {
+    EXPECT_THROW(opt_->load_state_dict(state), Error) << what;
+    EXPECT_EQ(difference(opt_->state_dict(), before_), "") << what << ": the optimizer changed";
+    // And through a file, where the value can be written at all.
+    try {
+      write_state_dict(state, path_);
+    } catch (const Error&) {
+      return;
+    }
+    EXPECT_THROW(opt_->load(path_), Error) << what << " (from a file)";
+    EXPECT_EQ(difference(opt_->state_dict(), before_), "") << what << ": the optimizer changed";
+  }
+  detail::SafeTensors decoded() const { return detail::decode_safetensors(bytes_.data(), bytes_.size()); }
+
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<Adam> opt_;
+  StateDict good_, before_;
+  std::string path_;
+  std::vector<unsigned char> bytes_;
+};
+
+TEST_F(HostileInput, TheGoodFileLoads) {
+  opt_->load(path_);
+  EXPECT_EQ(difference(opt_->state_dict(), good_), "");
+}
+
+TEST_F(HostileInput, TruncatedFiles) {
+  for (std::size_t size : {std::size_t(0), std::size_t(4), std::size_t(8), std::size_t(20), bytes_.size() / 2,
+                           bytes_.size() - 4, bytes_.size() - 1})
+    expect_rejected_file({bytes_.begin(), bytes_.begin() + std::ptrdiff_t(size)},
+                         "truncated to " + std::to_string(size) + " bytes");
+  std::vector<unsigned char> longer = bytes_;
+  longer.push_back(0);
+  expect_rejected_file(longer, "one trailing byte");
+}
+
+TEST_F(HostileInput, WrongHeaderLength) {
+  for (std::uint64_t length : {std::uint64_t(0), std::uint64_t(1), std::uint64_t(bytes_.size()),
+                               std::uint64_t(1) << 40, ~std::uint64_t(0)}) {
+    std::vector<unsigned char> bytes = bytes_;
+    for (int i = 0; i < 8; ++i) bytes[std::size_t(i)] = static_cast<unsigned char>(length >> (8 * i));
+    expect_rejected_file(bytes, "header length " + std::to_string(length));
+  }
+  std::uint64_t real = 0;
+  for (int i = 7; i >= 0; --i) real = (real << 8) | bytes_[std::size_t(i)];
+  for (std::uint64_t length : {real - 1, real + 1}) {
+    std::vector<unsigned char> bytes = bytes_;
+    for (int i = 0; i < 8; ++i) bytes[std::size_t(i)] = static_cast<unsigned char>(length >> (8 * i));
+    expect_rejected_file(bytes, "header length off by one: " + std::to_string(length));
+  }
+}
+
+TEST_F(HostileInput, WrongDtypeShapeAndOffsets) {
+  {
+    detail::SafeTensors file = decoded();
+    auto& t = file.tensors.at("state.2.exp_avg");  // the same bytes as twice as many F16
+    t.dtype = "F16";
+    t.shape = {2 * t.shape[0]};
+    expect_rejected_file(detail::encode_safetensors(file), "exp_avg as F16");
+  }
+  {
+    detail::SafeTensors file = decoded();
+    auto& t = file.tensors.at("state.2.exp_avg_sq");
+    t.dtype = "F64";
+    t.shape = {std::int64_t(t.bytes.size() / 8)};
+    expect_rejected_file(detail::encode_safetensors(file), "exp_avg_sq as F64");
+  }
+  {
+    detail::SafeTensors file = decoded();
+    file.tensors.at("state.1.step").dtype = "I32";
+    expect_rejected_file(detail::encode_safetensors(file), "unsupported dtype I32");
+  }
+  {
+    detail::SafeTensors file = decoded();
+    auto& t = file.tensors.at("state.2.exp_avg");
+    t.shape = {t.shape[0] / 2, 2};  // rank 2 (numel 999 + padding aside)
+    t.bytes.resize(std::size_t(t.shape[0] * 2) * 4);
+    expect_rejected_file(detail::encode_safetensors(file), "rank-2 state tensor");
+  }
+  {
+    detail::SafeTensors file = decoded();
+    file.tensors.at("state.2.exp_avg").shape = {999};  // 1000 elements of bytes
+    expect_rejected_file(detail::encode_safetensors(file), "shape disagrees with data_offsets");
+  }
+  {
+    detail::SafeTensors file = decoded();
+    file.tensors["state.1.bogus"] = {"F32", {1}, std::vector<unsigned char>(4)};
+    expect_rejected_file(detail::encode_safetensors(file), "an unknown state tensor");
+  }
+  {
+    detail::SafeTensors file = decoded();
+    file.tensors.erase("state.3.max_exp_avg_sq");
+    expect_rejected_file(detail::encode_safetensors(file), "a missing state tensor");
+  }
+  {
+    detail::SafeTensors file = decoded();
+    file.tensors.erase("state.3.step");
+    expect_rejected_file(detail::encode_safetensors(file), "a missing step");
+  }
+  {
+    detail::SafeTensors file = decoded();
+    file.tensors["weird"] = {"F32", {1}, std::vector<unsigned char>(4)};
+    expect_rejected_file(detail::encode_safetensors(file), "a tensor not named state.<id>.<key>");
+  }
+  {
+    detail::SafeTensors file = decoded();
+    file.metadata["format"] = "something.else";
+    expect_rejected_file(detail::encode_safetensors(file), "wrong format tag");
+  }
+  {
+    detail::SafeTensors file = decoded();
+    file.metadata["param_groups"] = "[{\"lr\": 0.1,";
+    expect_rejected_file(detail::encode_safetensors(file), "broken param_groups JSON");
+  }
+  {
+    detail::SafeTensors file = decoded();
+    file.metadata.erase("param_groups");
+    expect_rejected_file(detail::encode_safetensors(file), "no param_groups");
+  }
+  // Overlapping and out-of-range offsets, written by hand.
+  for (const char* header :
+       {R"({"state.0.step":{"dtype":"F32","shape":[],"data_offsets":[0,4]},"state.0.x":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})",
+        R"({"state.0.step":{"dtype":"F32","shape":[],"data_offsets":[0,400]}})",
+        R"({"state.0.step":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})",
+        R"({"state.0.step":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})",
+        R"({"state.0.step":{"dtype":"F32","shape":[],"data_offsets":[4,0]}})",
+        R"({"state.0.step":{"dtype":"F32","shape":[],"data_offsets":[0,4],"extra":1}})",
+        R"({"__metadata__":{"format":1}})", R"([1,2,3])", R"("text")", R"({"a":)"}) {
+    const std::string text = header;
+    std::vector<unsigned char> bytes(8 + text.size() + 8, 0);
+    for (int i = 0; i < 8; ++i) bytes[std::size_t(i)] = static_cast<unsigned char>(std::uint64_t(text.size()) >> (8 * i));
+    std::memcpy(bytes.data() + 8, text.data(), text.size());
+    expect_rejected_file(bytes, std::string("header ") + header);
+  }
+}
+
+TEST_F(HostileInput, WrongOptimizerGroupsAndParameters) {
+  StateDict s = good_;
+  s.optimizer = "AdamW";
+  expect_rejected(s, "another optimizer type");
+  s = good_;
+  s.param_groups.pop_back();
+  expect_rejected(s, "one group fewer");
+  s = good_;
+  s.param_groups.push_back(s.param_groups.back());
+  expect_rejected(s, "one group more");
+  s = good_;
+  s.param_groups[1].params.pop_back();
+  expect_rejected(s, "one parameter fewer");
+  s = good_;
+  s.param_groups[1].params.push_back(99);
+  expect_rejected(s, "one parameter more");
+  s = good_;
+  s.param_groups[1].params[0] = 0;
+  expect_rejected(s, "a parameter id twice");
+  s = good_;
+  s.state[42] = s.state.at(1);
+  expect_rejected(s, "state of an unknown parameter id");
+  s = good_;
+  s.state.at(2).tensors.at("exp_avg").pop_back();
+  expect_rejected(s, "wrong numel");
+  s = good_;
+  s.state.at(2).tensors.at("exp_avg").push_back(1.0f);
+  expect_rejected(s, "wrong numel (one more)");
+  s = good_;
+  s.state.at(2).scalars["mu_product"] = 0.5;
+  expect_rejected(s, "scalar state Adam does not have");
+  for (double step : {-1.0, 0.5, 1e9, std::nan(""), HUGE_VAL}) {
+    s = good_;
+    s.state.at(2).step = step;
+    expect_rejected(s, "step " + std::to_string(step));
+  }
+}
+
+TEST_F(HostileInput, BadOrNonFiniteHyperParameters) {
+  const double inf = std::numeric_limits<double>::infinity();
+  for (const auto& [key, value] : std::vector<std::pair<std::string, HyperValue>>{
+           {"lr", std::nan("")}, {"lr", inf}, {"lr", -1.0}, {"eps", -inf}, {"weight_decay", std::nan("")},
+           {"betas", std::make_pair(0.9, inf)}, {"betas", std::make_pair(std::nan(""), 0.9)},
+           {"betas", std::make_pair(1.0, 0.9)}, {"lr", true}, {"amsgrad", 1.0}, {"betas", 0.9}}) {
+    StateDict s = good_;
+    s.param_groups[1].options[key] = value;
+    expect_rejected(s, "param_groups[1]." + key);
+  }
+  StateDict s = good_;
+  s.param_groups[0].options.erase("eps");
+  expect_rejected(s, "a missing option");
+  s = good_;
+  s.param_groups[0].options["momentum"] = 0.9;
+  expect_rejected(s, "an option Adam does not have");
+  s = good_;
+  s.param_groups[0].initial_lr = std::nan("");
+  expect_rejected(s, "non-finite initial_lr");
+  // JSON written by hand: null, strings and nested objects where numbers belong.
+  for (const char* groups : {R"([{"lr":null,"betas":[0.9,0.999],"eps":1e-8,"weight_decay":0,"amsgrad":true,"maximize":false,"params":[0,1,2,3]},{"lr":0.5,"betas":[0.9,0.999],"eps":1e-8,"weight_decay":0,"amsgrad":true,"maximize":false,"params":[4,5]}])",
+                             R"([{"lr":"0.1","params":[0,1,2,3]}])", R"([{"lr":{"a":1},"params":[0]}])",
+                             R"([{"params":[0.5]}])", R"([{"lr":0.1}])", R"({})", R"([1])"}) {
+    detail::SafeTensors file = decoded();
+    file.metadata["param_groups"] = groups;
+    expect_rejected_file(detail::encode_safetensors(file), std::string("param_groups ") + groups);
+  }
+}
+
+TEST_F(HostileInput, RandomBytesAndMutationsNeverCrash) {
+  std::mt19937_64 rng(fresh_seed());
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (int round = 0; round < 200; ++round) {
+    std::vector<unsigned char> bytes(std::size_t(rng() % 512));
+    for (unsigned char& b : bytes) b = static_cast<unsigned char>(byte(rng));
+    expect_rejected_file(bytes, "random bytes, round " + std::to_string(round));
+  }
+  // Mutations of the good file: either the load succeeds (a flipped data byte is a valid
+  // state) or it throws Error and changes nothing; it never crashes.
+  for (int round = 0; round < 300; ++round) {
+    std::vector<unsigned char> bytes = bytes_;
+    const int flips = 1 + int(rng() % 4);
+    for (int f = 0; f < flips; ++f) {
+      const std::size_t at = rng() % (round % 2 ? bytes.size() : std::min<std::size_t>(bytes.size(), 600));
+      bytes[at] = static_cast<unsigned char>(byte(rng));
+    }
+    {
+      std::ofstream out(path_, std::ios::binary | std::ios::trunc);
+      out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    }
+    const StateDict now = opt_->state_dict();
+    try {
+      opt_->load(path_);
+    } catch (const Error&) {
+      EXPECT_EQ(difference(opt_->state_dict(), now), "") << "round " << round;
+    }
+  }
+}
+
+TEST(Save, IsAtomicAndReportsErrors) {
+  Model model(Device::cpu(), 2);
+  SGD opt(model.groups()[0], SGDOptions().momentum(0.9));
+  run_steps(opt, model, 0, 1);
+  const fs::path dir = fs::path(::testing::TempDir()) / ("fusedopt_save_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "opt.safetensors").string();
+  { std::ofstream(path) << "old contents"; }
+  opt.save(path);
+  // Only the target: no temporary file is left behind.
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
+  EXPECT_NO_THROW(opt.load(path));
+  // A directory in the way: rename fails, the directory and its contents stay.
+  fs::create_directories(dir / "blocked" / "inside");
+  EXPECT_THROW(opt.save((dir / "blocked").string()), Error);
+  EXPECT_TRUE(fs::is_directory(dir / "blocked" / "inside"));
+  EXPECT_THROW(opt.save((dir / "no_such_dir" / "x.safetensors").string()), Error);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 2);
+  EXPECT_THROW(opt.load((dir / "missing.safetensors").string()), Error);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace fusedopt::testing
