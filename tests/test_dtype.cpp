@@ -26,10 +26,8 @@ bool same_float(float a, float b) { return (std::isnan(a) && std::isnan(b)) || a
 
 TEST(DType, HalfToFloatIsExactForEveryBitPattern) {
   for (std::uint32_t bits = 0; bits < 65536; ++bits) {
-    _Float16 h;
     const auto b = std::uint16_t(bits);
-    std::memcpy(&h, &b, 2);
-    const float want = static_cast<float>(h);
+    const float want = f16_value(b);
     const float got = kernels::to_float(Half{b});
     ASSERT_TRUE(same_float(got, want)) << "bits 0x" << std::hex << bits;
     if (!std::isnan(want)) ASSERT_EQ(std::signbit(got), std::signbit(want));
@@ -48,11 +46,33 @@ TEST(DType, FloatToHalfRoundsToNearestEven) {
       EXPECT_TRUE(std::isnan(kernels::to_float(kernels::from_float<Half>(x))));
       continue;
     }
+    const std::uint16_t want_bits = f16_bits(x);
+    ASSERT_EQ(kernels::from_float<Half>(x).bits, want_bits) << "x = " << x;
+  }
+}
+
+// The software f16 reference (used by compilers without _Float16) against _Float16.
+TEST(DType, SoftwareHalfReferenceMatchesFloat16) {
+#if FUSEDOPT_TEST_HAS_FLOAT16
+  for (std::uint32_t bits = 0; bits < 65536; ++bits) {
+    const auto b = std::uint16_t(bits);
+    _Float16 h;
+    std::memcpy(&h, &b, 2);
+    ASSERT_TRUE(same_float(soft_f16_value(b), static_cast<float>(h))) << "bits 0x" << std::hex << bits;
+    if (!std::isnan(static_cast<float>(h))) ASSERT_EQ(soft_f16_bits(static_cast<float>(h)), b);
+  }
+  std::mt19937 rng(4242);
+  for (int i = 0; i < 1000000; ++i) {
+    const float x = bits_to_float(rng());
+    if (std::isnan(x)) continue;
     const _Float16 want = static_cast<_Float16>(x);
     std::uint16_t want_bits;
     std::memcpy(&want_bits, &want, 2);
-    ASSERT_EQ(kernels::from_float<Half>(x).bits, want_bits) << "x = " << x;
+    ASSERT_EQ(soft_f16_bits(soft_round_f16(x)), want_bits) << "x = " << x;
   }
+#else
+  GTEST_SKIP() << "this compiler has no _Float16 to check the software f16 reference against";
+#endif
 }
 
 TEST(DType, BFloat16RoundTripAndRounding) {

@@ -25,11 +25,87 @@ namespace fusedopt::testing {
 
 // ---- storage dtypes, independent of kernels/dtype.h -----------------------------------------
 
+// The compiler's _Float16 is the f16 reference where it exists (GCC >= 12 on x86-64). Clang 14
+// (the sanitizer and fuzzer build) has none on x86-64: there, f16 rounding is done with exact
+// double arithmetic (nearbyint rounds ties to even), still independent of kernels/dtype.h.
+#if defined(__FLT16_MANT_DIG__)
+#define FUSEDOPT_TEST_HAS_FLOAT16 1
+#else
+#define FUSEDOPT_TEST_HAS_FLOAT16 0
+#endif
+
+/// The f16 value nearest to `f` (ties to even), as a float; +-inf beyond the f16 range.
+/// Exact double arithmetic, used where the compiler has no _Float16.
+inline float soft_round_f16(float f) {
+  if (!std::isfinite(f)) return f;
+  const double a = std::fabs(double(f));
+  if (a >= 65520.0) return std::copysign(HUGE_VALF, f);  // 65504 + half an ulp ties up to 2^16
+  int exponent = 0;
+  std::frexp(a, &exponent);
+  const int lead = exponent - 1 < -14 ? -14 : exponent - 1;  // subnormals: ulp 2^-24
+  const double ulp = std::ldexp(1.0, lead - 10);
+  return float(std::copysign(std::nearbyint(a / ulp) * ulp, double(f)));
+}
+
+/// The bits of an f16 value (`v` must be one, e.g. from soft_round_f16).
+inline std::uint16_t soft_f16_bits(float v) {
+  const std::uint16_t sign = std::signbit(v) ? 0x8000u : 0u;
+  if (std::isnan(v)) return std::uint16_t(sign | 0x7e00u);
+  if (std::isinf(v)) return std::uint16_t(sign | 0x7c00u);
+  const double a = std::fabs(double(v));
+  if (a == 0.0) return sign;
+  int exponent = 0;
+  std::frexp(a, &exponent);
+  const int lead = exponent - 1;
+  if (lead < -14) return std::uint16_t(sign | std::uint16_t(std::ldexp(a, 24)));
+  const auto mantissa = std::uint16_t(std::ldexp(a, 10 - lead) - 1024.0);
+  return std::uint16_t(sign | std::uint16_t((lead + 15) << 10) | mantissa);
+}
+
+inline float soft_f16_value(std::uint16_t bits) {
+  const float sign = (bits & 0x8000u) ? -1.0f : 1.0f;
+  const int exponent = (bits >> 10) & 0x1f;
+  const int mantissa = bits & 0x3ff;
+  if (exponent == 31) return mantissa ? std::copysign(std::nanf(""), sign) : sign * HUGE_VALF;
+  if (exponent == 0) return sign * float(std::ldexp(double(mantissa), -24));
+  return sign * float(std::ldexp(double(1024 + mantissa), exponent - 25));
+}
+
+inline float round_f16(float f) {
+#if FUSEDOPT_TEST_HAS_FLOAT16
+  return static_cast<float>(static_cast<_Float16>(f));
+#else
+  return soft_round_f16(f);
+#endif
+}
+
+/// The bits of the f16 nearest to `f`.
+inline std::uint16_t f16_bits(float f) {
+#if FUSEDOPT_TEST_HAS_FLOAT16
+  const _Float16 h = static_cast<_Float16>(f);
+  std::uint16_t bits;
+  std::memcpy(&bits, &h, 2);
+  return bits;
+#else
+  return soft_f16_bits(soft_round_f16(f));
+#endif
+}
+
+inline float f16_value(std::uint16_t bits) {
+#if FUSEDOPT_TEST_HAS_FLOAT16
+  _Float16 h;
+  std::memcpy(&h, &bits, 2);
+  return static_cast<float>(h);
+#else
+  return soft_f16_value(bits);
+#endif
+}
+
 /// Rounds a double to the nearest value representable in `dtype` (nearest-even).
 inline double round_to(DType dtype, double x) {
   switch (dtype) {
     case DType::f32: return double(float(x));
-    case DType::f16: return double(static_cast<_Float16>(float(x)));  // GCC >= 12 on x86-64
+    case DType::f16: return double(round_f16(float(x)));
     case DType::bf16: {
       const float f = float(x);
       std::uint32_t u;
@@ -50,7 +126,7 @@ inline void encode(DType dtype, double x, void* dst) {
   if (dtype == DType::f32) {
     std::memcpy(dst, &f, 4);
   } else if (dtype == DType::f16) {
-    const _Float16 h = static_cast<_Float16>(f);
+    const std::uint16_t h = f16_bits(f);
     std::memcpy(dst, &h, 2);
   } else {
     std::uint32_t u;
@@ -67,9 +143,9 @@ inline double decode(DType dtype, const void* src) {
     return f;
   }
   if (dtype == DType::f16) {
-    _Float16 h;
+    std::uint16_t h;
     std::memcpy(&h, src, 2);
-    return double(static_cast<float>(h));
+    return double(f16_value(h));
   }
   std::uint16_t b;
   std::memcpy(&b, src, 2);
