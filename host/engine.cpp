@@ -284,6 +284,8 @@ Engine::Scalars Engine::build_scalars(const std::vector<const Group*>& groups,
   scalars.view.steps = reinterpret_cast<float*>(base + group_bytes + state_bytes);
   scalars.view.done_blocks =
       reinterpret_cast<std::uint32_t*>(base + group_bytes + state_bytes + step_bytes);
+  scalars.view.grad_scale = scalars_.view.grad_scale;  // NOTE(amp): kept across rebuilds
+  scalars.view.found_inf = scalars_.view.found_inf;
   // Existing parameters keep their step counts and scalar state; new ones start at 0 (the
   // buffer is zeroed).
   if (num_params_ > 0) {
@@ -316,6 +318,18 @@ void Engine::update_group(std::size_t group, const GroupConfig& config) {
   copy_from_host(slot, &scalars, sizeof scalars, device_, stream_);
   groups_[group].config = config;
   host_groups_[group] = scalars;
+}
+
+void Engine::set_amp(const float* grad_scale, const float* found_inf) {
+  for (const auto& [pointer, name] : {std::make_pair(grad_scale, "grad_scale"), std::make_pair(found_inf, "found_inf")}) {
+    if (pointer == nullptr) continue;
+    if (reinterpret_cast<std::uintptr_t>(pointer) % alignof(float) != 0)
+      throw_error(name, " = ", static_cast<const void*>(pointer), " is not aligned to a float");
+    check_pointer(pointer, device_, name);
+  }
+  scalars_.view.grad_scale = grad_scale;
+  scalars_.view.found_inf = found_inf;
+  for (SegmentLaunch& launch : launches_) launch.scalars = scalars_.view;
 }
 
 void Engine::zero_grad() const {

@@ -86,6 +86,10 @@ class Engine {
   /// no host allocation.
   const std::vector<SegmentLaunch>& segments() const { return launches_; }
   void zero_grad() const;
+  /// NOTE(amp) in kernels/plan.h: fp32 scalars on the device, or nullptr.
+  void set_amp(const float* grad_scale, const float* found_inf);
+  const float* grad_scale() const { return scalars_.view.grad_scale; }
+  const float* found_inf() const { return scalars_.view.found_inf; }
 
   std::size_t num_groups() const { return groups_.size(); }
   std::size_t num_params() const { return num_params_; }

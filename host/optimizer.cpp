@@ -42,6 +42,12 @@ StepCost Optimizer::step_cost() const {
   return total;
 }
 
+void Optimizer::set_grad_scaling(const float* grad_scale, const float* found_inf) {
+  if ((grad_scale || found_inf) && engine_->num_groups() == 0)
+    detail::throw_error("set_grad_scaling: the optimizer has no parameters");
+  engine_->set_amp(grad_scale, found_inf);
+}
+
 void Optimizer::set_stream(Stream stream) { engine_->set_stream(stream); }
 Stream Optimizer::stream() const { return engine_->stream(); }
 Device Optimizer::device() const { return engine_->device(); }

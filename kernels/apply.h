@@ -52,7 +52,8 @@ FUSEDOPT_HD void dispatch_flags(std::uint32_t flags, const F& f) {
 /// is aligned, a scalar path for the tail and for unaligned tensors.
 template <class Op, class T, std::uint32_t Flags>
 FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int64_t end,
-                              const typename Op::Constants& c, int lane, int stride) {
+                              const typename Op::Constants& c, float grad_divisor, int lane,
+                              int stride) {
   constexpr int kStates = Op::template num_states<Flags>();
   constexpr int kSlots = kStates > 0 ? kStates : 1;
   constexpr int kVec = vector_elements<T>();  // 16-byte parameter and gradient vectors
@@ -75,7 +76,7 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
     for (int e = 0; e < kVec; ++e) {
       Element x{};
       x.p = to_float(pv.v[e]);
-      x.g = to_float(gv.v[e]);
+      x.g = to_float(gv.v[e]) / grad_divisor;
       for (int k = 0; k < kStates; ++k) x.s[k] = sv[k].v[e];
       fused_update<Op, Flags>(x, c);
       pv.v[e] = from_float<T>(x.p);
@@ -87,7 +88,7 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
   for (std::int64_t i = vector_end + lane; i < n; i += stride) {
     Element x{};
     x.p = to_float(p[i]);
-    x.g = to_float(g[i]);
+    x.g = to_float(g[i]) / grad_divisor;
     for (int k = 0; k < kStates; ++k) x.s[k] = s[k][i];
     fused_update<Op, Flags>(x, c);
     p[i] = from_float<T>(x.p);
@@ -98,9 +99,9 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
 #if !defined(__CUDA_ARCH__)
 /// The CPU executor's Impl::Fused range update: a plain element loop that the compiler
 /// vectorizes (every pass is branch-free on the element; see NOTE(passes)).
-template <class Op, class T, std::uint32_t Flags>
+template <class Op, class T, std::uint32_t Flags, bool kUnscale>
 void update_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
-                      const typename Op::Constants& constants) {
+                      const typename Op::Constants& constants, float grad_divisor) {
   // A local copy: stores through the float lists cannot alias it, so its fields stay
   // loop-invariant and the loop is unswitched and vectorized.
   const typename Op::Constants c = constants;
@@ -118,6 +119,7 @@ void update_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end
     Element x{};
     x.p = to_float(p[i]);
     x.g = to_float(g[i]);
+    if constexpr (kUnscale) x.g = x.g / grad_divisor;  // a separate loop: no division without AMP
     if constexpr (kStates > 0) x.s[0] = s0[i];
     if constexpr (kStates > 1) x.s[1] = s1[i];
     if constexpr (kStates > 2) x.s[2] = s2[i];
@@ -137,14 +139,19 @@ struct RangeUpdater {
   const TensorEntry& tensor;
   ChunkRange range;
   const typename Op::Constants& constants;
+  float grad_divisor;
   int lane;
   int stride;
   template <std::uint32_t Flags>
   FUSEDOPT_HD void operator()(std::integral_constant<std::uint32_t, Flags>) const {
 #if !defined(__CUDA_ARCH__)
-    if (stride == 1) return update_range_cpu<Op, T, Flags>(tensor, range.begin, range.end, constants);
+    if (stride == 1) {
+      if (grad_divisor == 1.0f)
+        return update_range_cpu<Op, T, Flags, false>(tensor, range.begin, range.end, constants, 1.0f);
+      return update_range_cpu<Op, T, Flags, true>(tensor, range.begin, range.end, constants, grad_divisor);
+    }
 #endif
-    update_range<Op, T, Flags>(tensor, range.begin, range.end, constants, lane, stride);
+    update_range<Op, T, Flags>(tensor, range.begin, range.end, constants, grad_divisor, lane, stride);
   }
 };
 
@@ -153,18 +160,20 @@ struct RangeUpdater {
 template <class Op, class T>
 FUSEDOPT_HD void step_chunk(const PlanView& plan, const StepScalars& scalars, std::int64_t chunk,
                             int lane, int stride) {
+  if (skip_step(scalars)) return;  // NOTE(amp)
   const ChunkRange range = chunk_range(plan, chunk);
   const TensorEntry& tensor = plan.tensors[range.tensor];
   const GroupScalars& group = scalars.groups[tensor.group];
   const typename Op::Constants constants =
       Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);
-  dispatch_flags<Op::kNumFlags>(group.flags,
-                                RangeUpdater<Op, T>{tensor, range, constants, lane, stride});
+  dispatch_flags<Op::kNumFlags>(
+      group.flags, RangeUpdater<Op, T>{tensor, range, constants, grad_divisor(scalars), lane, stride});
 }
 
 /// After every chunk of a step has run: advance tensor `t`'s per-parameter scalars (NOTE(step-count)).
 template <class Op>
 FUSEDOPT_HD void finish_param(const PlanView& plan, const StepScalars& scalars, std::int32_t t) {
+  if (skip_step(scalars)) return;  // NOTE(amp)
   const TensorEntry& tensor = plan.tensors[t];
   const float before = scalars.steps[tensor.param];
   if constexpr (Op::kHasParamState)
@@ -175,8 +184,10 @@ FUSEDOPT_HD void finish_param(const PlanView& plan, const StepScalars& scalars, 
 
 /// Loads list kList of elements [i, i + N) into x[0..N) (T for parameter and gradient, float
 /// for state and temporaries), for every list in `mask`.
+/// Gradients are divided by `grad_divisor` (NOTE(amp)).
 template <class T, int N, int kList = 0>
-FUSEDOPT_HD void load_lists(const TensorEntry& t, std::uint32_t mask, std::int64_t i, Element* x) {
+FUSEDOPT_HD void load_lists(const TensorEntry& t, std::uint32_t mask, std::int64_t i, Element* x,
+                            float grad_divisor) {
   if constexpr (kList < kMaxLists) {
     if (mask >> kList & 1u) {
       using Stored = std::conditional_t<(kList < kFirstStateList), T, float>;
@@ -187,8 +198,10 @@ FUSEDOPT_HD void load_lists(const TensorEntry& t, std::uint32_t mask, std::int64
         const Pack<Stored, N> v = *reinterpret_cast<const Pack<Stored, N>*>(src);
         for (int e = 0; e < N; ++e) list_value<kList>(x[e]) = to_float(v.v[e]);
       }
+      if constexpr (kList == kGradListIndex)
+        for (int e = 0; e < N; ++e) x[e].g = x[e].g / grad_divisor;
     }
-    load_lists<T, N, kList + 1>(t, mask, i, x);
+    load_lists<T, N, kList + 1>(t, mask, i, x, grad_divisor);
   }
 }
 
@@ -229,7 +242,8 @@ FUSEDOPT_HD bool lists_aligned(const TensorEntry& t, std::uint32_t mask, std::in
 /// memory: only the lists the pass declares are loaded and stored.
 template <class Op, class T, std::uint32_t Flags, int P>
 FUSEDOPT_HD void pass_range(const TensorEntry& t, std::int64_t begin, std::int64_t end,
-                            const typename Op::Constants& c, int lane, int stride) {
+                            const typename Op::Constants& c, float grad_divisor, int lane,
+                            int stride) {
   const PassIO io = Op::template pass<P, Flags>(c, nullptr);
   if (io.writes == 0) return;
   constexpr int kVec = vector_elements<T>();
@@ -237,14 +251,14 @@ FUSEDOPT_HD void pass_range(const TensorEntry& t, std::int64_t begin, std::int64
   const std::int64_t vector_end = lists_aligned<T>(t, io.reads | io.writes, begin) ? n - n % kVec : 0;
   for (std::int64_t i = std::int64_t(lane) * kVec; i < vector_end; i += std::int64_t(stride) * kVec) {
     Element x[kVec] = {};
-    load_lists<T, kVec>(t, io.reads, begin + i, x);
+    load_lists<T, kVec>(t, io.reads, begin + i, x, grad_divisor);
 #pragma unroll
     for (int e = 0; e < kVec; ++e) Op::template pass<P, Flags>(c, &x[e]);
     store_lists<T, kVec>(t, io.writes, begin + i, x);
   }
   for (std::int64_t i = vector_end + lane; i < n; i += stride) {
     Element x[1] = {};
-    load_lists<T, 1>(t, io.reads, begin + i, x);
+    load_lists<T, 1>(t, io.reads, begin + i, x, grad_divisor);
     Op::template pass<P, Flags>(c, &x[0]);
     store_lists<T, 1>(t, io.writes, begin + i, x);
   }
@@ -255,7 +269,7 @@ FUSEDOPT_HD void pass_range(const TensorEntry& t, std::int64_t begin, std::int64
 /// so that the per-element loop has no branches and vectorizes like the fused one.
 template <class Op, class T, std::uint32_t Flags, int P>
 void pass_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
-                    const typename Op::Constants& constants) {
+                    const typename Op::Constants& constants, float grad_divisor) {
   const typename Op::Constants c = constants;  // as in update_range_cpu
   const PassIO io = Op::template pass<P, Flags>(c, nullptr);
   if (io.writes == 0) return;
@@ -268,6 +282,8 @@ void pass_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
       if (list < kFirstStateList) {
         const T* src = static_cast<const T*>(t.lists[list]) + i;
         for (int e = 0; e < m; ++e) column[list][e] = to_float(src[e]);
+        if (list == kGradListIndex && grad_divisor != 1.0f)
+          for (int e = 0; e < m; ++e) column[list][e] = column[list][e] / grad_divisor;
       } else {
         const float* src = static_cast<const float*>(t.lists[list]) + i;
         for (int e = 0; e < m; ++e) column[list][e] = src[e];
@@ -304,14 +320,16 @@ struct PassRangeUpdater {
   const TensorEntry& tensor;
   ChunkRange range;
   const typename Op::Constants& constants;
+  float grad_divisor;
   int lane;
   int stride;
   template <int P>
   FUSEDOPT_HD void operator()(std::integral_constant<int, P>) const {
 #if !defined(__CUDA_ARCH__)
-    if (stride == 1) return pass_range_cpu<Op, T, Flags, P>(tensor, range.begin, range.end, constants);
+    if (stride == 1)
+      return pass_range_cpu<Op, T, Flags, P>(tensor, range.begin, range.end, constants, grad_divisor);
 #endif
-    pass_range<Op, T, Flags, P>(tensor, range.begin, range.end, constants, lane, stride);
+    pass_range<Op, T, Flags, P>(tensor, range.begin, range.end, constants, grad_divisor, lane, stride);
   }
 };
 
@@ -320,13 +338,14 @@ struct PassFlagsDispatch {
   const TensorEntry& tensor;
   ChunkRange range;
   const typename Op::Constants& constants;
+  float grad_divisor;
   int pass;
   int lane;
   int stride;
   template <std::uint32_t Flags>
   FUSEDOPT_HD void operator()(std::integral_constant<std::uint32_t, Flags>) const {
     dispatch_pass<Op::kNumPasses>(
-        pass, PassRangeUpdater<Op, T, Flags>{tensor, range, constants, lane, stride});
+        pass, PassRangeUpdater<Op, T, Flags>{tensor, range, constants, grad_divisor, lane, stride});
   }
 };
 
@@ -335,13 +354,15 @@ struct PassFlagsDispatch {
 template <class Op, class T>
 FUSEDOPT_HD void pass_chunk(const PlanView& plan, const StepScalars& scalars, std::int64_t chunk,
                             int pass, int lane, int stride) {
+  if (skip_step(scalars)) return;  // NOTE(amp)
   const ChunkRange range = chunk_range(plan, chunk);
   const TensorEntry& tensor = plan.tensors[range.tensor];
   const GroupScalars& group = scalars.groups[tensor.group];
   const typename Op::Constants constants =
       Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);
   dispatch_flags<Op::kNumFlags>(
-      group.flags, PassFlagsDispatch<Op, T>{tensor, range, constants, pass, lane, stride});
+      group.flags,
+      PassFlagsDispatch<Op, T>{tensor, range, constants, grad_divisor(scalars), pass, lane, stride});
 }
 
 template <class Op>

@@ -29,6 +29,7 @@ enum ListBit : std::uint32_t {
   kTemp0 = 1u << 6,
   kTemp1 = 1u << 7,
 };
+constexpr int kGradListIndex = 1;  // the list kGradList names
 constexpr int kFirstStateList = 2;
 constexpr int kFirstTempList = 6;
 constexpr int kMaxTemps = 2;

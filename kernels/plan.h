@@ -42,7 +42,22 @@ struct StepScalars {
   double* param_state;         // per parameter, one scalar of optimizer state (NAdam's
                                // mu_product, ASGD's eta); 0 before the first step
   std::uint32_t* done_blocks;  // one counter per segment, see NOTE(step-count) in multi_tensor.cuh
+  // NOTE(amp): torch's fused grad_scale / found_inf, fp32 scalars on the parameters' device
+  // (nullptr when unused), read by every block at run time. The gradient is divided by
+  // *grad_scale as it is loaded; when *found_inf != 0 the step changes nothing at all (no
+  // parameter, state or step count), as torch's fused optimizers skip it.
+  const float* grad_scale;
+  const float* found_inf;
 };
+
+/// NOTE(amp): true when this step is to be skipped.
+FUSEDOPT_HD bool skip_step(const StepScalars& s) {
+  return s.found_inf != nullptr && *s.found_inf != 0.0f;
+}
+/// NOTE(amp): what gradients are divided by (1 without AMP: x / 1 == x, NaN included).
+FUSEDOPT_HD float grad_divisor(const StepScalars& s) {
+  return s.grad_scale != nullptr ? *s.grad_scale : 1.0f;
+}
 
 struct PlanView {
   const TensorEntry* tensors;

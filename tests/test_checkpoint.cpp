@@ -1,5 +1,6 @@
 // Checkpoints: state_dict / load_state_dict, save / load (safetensors), exact resume for every
-// optimizer x executor x impl, schedulers and averaging resume, and hostile input.
+// optimizer x executor x impl, schedulers and averaging resume, and hostile input; and the AMP
+// step (grad_scale / found_inf), which must leave a run exactly as without it.
 //
 // Exact resume: 10 steps uninterrupted against 5 steps, save, a fresh optimizer (made with a
 // different lr, so the file must restore it) over the same parameters, load, 5 more steps. The
@@ -108,8 +109,16 @@ class Model {
     }
   }
   const std::vector<std::vector<Param>>& groups() const { return groups_; }
-  void load_grads(int step) {
-    for (std::size_t t = 0; t < grads_.size(); ++t) grads_[t]->set(step_grads_[t][std::size_t(step)]);
+  /// Step `step`'s gradients, times `factor` (a power of two keeps them exact).
+  void load_grads(int step, double factor = 1.0) {
+    for (std::size_t t = 0; t < grads_.size(); ++t) {
+      std::vector<double> g = step_grads_[t][std::size_t(step)];
+      for (double& x : g) x *= factor;
+      grads_[t]->set(g);
+    }
+  }
+  void poison_grads(double value) {
+    for (auto& g : grads_) g->set(std::vector<double>(std::size_t(g->numel()), value));
   }
   /// The parameters' values, exactly (storage precision, as doubles).
   std::vector<std::vector<double>> values() const {
@@ -254,6 +263,77 @@ INSTANTIATE_TEST_SUITE_P(EveryOptimizer, ExactResume, ::testing::ValuesIn(resume
                                   (info.param.device.is_cuda() ? "cuda" : "cpu");
                          });
 
+// ---- AMP: grad_scale and found_inf (NOTE(amp) in kernels/plan.h) -----------------------------
+
+class AmpScaling : public ::testing::TestWithParam<ResumeCase> {};
+
+// Gradients scaled by 2^10 with grad_scale = 2^10 give the unscaled run bit for bit; a step with
+// found_inf = 1 (and NaN gradients) changes nothing at all; the run then continues unchanged.
+TEST_P(AmpScaling, UnscalesExactlyAndSkipsOnFoundInf) {
+  const ResumeCase& c = GetParam();
+  FUSEDOPT_SKIP_WITHOUT_DEVICE(c.device);
+  const std::uint64_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  constexpr double kScale = 1024.0;
+
+  Model plain(c.device, seed);
+  auto reference = c.optimizer.make(plain.groups(), 1.0);
+  reference->set_impl(c.impl);
+  run_steps(*reference, plain, 0, kSteps);
+
+  Model scaled(c.device, seed);
+  auto opt = c.optimizer.make(scaled.groups(), 1.0);
+  opt->set_impl(c.impl);
+  GuardedTensor grad_scale(1, DType::f32, c.device), found_inf(1, DType::f32, c.device);
+  grad_scale.set({kScale});
+  found_inf.set({0.0});
+  opt->set_grad_scaling(static_cast<const float*>(grad_scale.view().data),
+                        static_cast<const float*>(found_inf.view().data));
+  for (int s = 0; s < kSteps; ++s) {
+    if (s == kSteps / 2) {  // an overflowing step: skipped entirely
+      const StateDict before = opt->state_dict();
+      const auto values = scaled.values();
+      scaled.poison_grads(std::nan(""));
+      found_inf.set({1.0});
+      opt->step();
+      opt->synchronize();
+      EXPECT_EQ(difference(opt->state_dict(), before), "") << "a found_inf step changed the state";
+      EXPECT_EQ(difference(scaled.values(), values), "") << "a found_inf step changed parameters";
+      found_inf.set({0.0});
+    }
+    scaled.load_grads(s, kScale);
+    opt->step();
+  }
+  opt->synchronize();
+  EXPECT_EQ(difference(scaled.values(), plain.values()), "");
+  EXPECT_EQ(difference(opt->state_dict(), reference->state_dict()), "");
+
+  // Turned off again: plain gradients, plain steps.
+  opt->set_grad_scaling(nullptr, nullptr);
+  EXPECT_THROW(opt->set_grad_scaling(reinterpret_cast<const float*>(std::uintptr_t(grad_scale.view().data) + 1),
+                                     nullptr),
+               Error);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryOptimizer, AmpScaling, ::testing::ValuesIn(resume_cases()),
+                         [](const ::testing::TestParamInfo<ResumeCase>& info) {
+                           return info.param.optimizer.name + "_" + to_string(info.param.impl) + "_" +
+                                  (info.param.device.is_cuda() ? "cuda" : "cpu");
+                         });
+
+// Without found_inf, NaN gradients propagate (as torch; tests/test_nonfinite.cpp has the exact
+// values): the same NaN step that found_inf skips poisons the parameters here.
+TEST(Amp, WithoutFoundInfNaNPropagates) {
+  Model model(Device::cpu(), 9);
+  AdamW opt(model.groups()[0]);
+  float scale = 1.0f;
+  opt.set_grad_scaling(&scale, nullptr);
+  model.poison_grads(std::nan(""));
+  opt.step();
+  const auto values = model.values();
+  EXPECT_TRUE(std::isnan(values[1][0]));
+}
+
 // ---- state_dict has torch's structure ------------------------------------------------------
 
 TEST(StateDict, HasTorchStructureAndNames) {
@@ -300,6 +380,18 @@ TEST(StateDict, LoadIntoDifferentLayoutIsRejected) {
   EXPECT_THROW(ams.load_state_dict(state), Error) << "the state lacks max_exp_avg_sq";
   state.param_groups[0].options["amsgrad"] = false;
   EXPECT_THROW(ams.load_state_dict(state), Error) << "amsgrad cannot change on load";
+}
+
+// RMSprop with momentum and RMSprop centered both keep two state tensors, but different ones:
+// set_options must compare the layout by name, not by count.
+TEST(StateDict, SetOptionsKeepsTheStateLayoutByName) {
+  Model model(Device::cpu(), 4);
+  RMSprop opt(model.groups()[0], RMSpropOptions().momentum(0.9));
+  run_steps(opt, model, 0, 1);
+  const StateDict before = opt.state_dict();
+  EXPECT_THROW(opt.set_options(0, RMSpropOptions().momentum(0.0).centered(true)), Error);
+  EXPECT_EQ(difference(opt.state_dict(), before), "");
+  EXPECT_NO_THROW(opt.set_options(0, RMSpropOptions().momentum(0.5)));
 }
 
 // ---- schedulers and averaging resume with the optimizer ---------------------------------------

@@ -82,6 +82,13 @@ class Optimizer {
   /// Bytes moved and launches made by one step() with the current Impl.
   StepCost step_cost() const;
 
+  /// AMP, as torch's fused optimizers take GradScaler's scale and found_inf: two fp32 scalars
+  /// in memory of the optimizer's device, read by every later step when it runs (so a captured
+  /// step follows them). Each gradient is divided by *grad_scale as it is read (the gradient
+  /// memory is not written); when *found_inf != 0 the step changes nothing: no parameter,
+  /// state or step count. nullptr turns either off (the default). Not compatible with the
+  /// pointers' memory going away: set nullptr first.
+  void set_grad_scaling(const float* grad_scale, const float* found_inf);
   /// Runs later steps on `stream`. Waits for work already queued on the previous stream.
   void set_stream(Stream stream);
   Stream stream() const;

@@ -33,7 +33,9 @@ struct Tensors {
 
 struct Targets {
   Tensors a{{0, 3, 5}}, b{{4, 1}}, c{{2}}, d{{3, 3}};
-  fo::Adam adam{{{a.params[0], a.params[1]}, {a.params[2]}}, fo::AdamOptions().amsgrad(true)};
+  fo::Adam adam{std::vector<fo::Adam::Group>{{{a.params[0], a.params[1]}, std::nullopt},
+                                             {{a.params[2]}, fo::AdamOptions().lr(0.5)}},
+                fo::AdamOptions().amsgrad(true)};
   fo::NAdam nadam{b.params};
   fo::ASGD asgd{c.params};
   fo::SGD sgd{d.params, fo::SGDOptions().momentum(0.9)};

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The CPU executor under AddressSanitizer + UndefinedBehaviorSanitizer (clang, preset
+# "sanitize"): a subset of the unit tests (below), then the checkpoint-loader fuzzer for a bounded
+# time from its committed corpus. Called by scripts/test.sh; FUSEDOPT_FUZZ_SECONDS sets the
+# fuzzing time (default 60).
+#
+# Under the sanitizers the tests run ~20x slower, so this runs a subset that still reaches every
+# code path: the trajectory sweep's f32 cases with weight decay and maximize on (each case also
+# has a group with maximize flipped), exact resume and AMP for the fused and loop impls (foreach
+# shares loop's pass code), averaging in f32, and every other test whole. Two processes, one per
+# core.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc 2>/dev/null || echo 2)
+build=build/sanitize
+cmake --preset sanitize >/dev/null
+cmake --build "$build" -j "$jobs" --target fusedopt_tests fuzz_load
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+tests="$build/tests/fusedopt_tests"
+"$tests" --gtest_brief=1 \
+  --gtest_filter='-AllOptions/TrajectoryTest.*:*ExactResume*foreach*:*AmpScaling*foreach*:Modes/Averaging.*f16*' \
+  > "$build/sanitize-a.log" 2>&1 &
+first=$!
+"$tests" --gtest_brief=1 \
+  --gtest_filter='AllOptions/TrajectoryTest.*wd1_max1_f32_cpu:AllOptions/TrajectoryTest.*Rprop*max1_f32_cpu:AllOptions/TrajectoryTest.*ASGD*max1_f32_cpu' \
+  > "$build/sanitize-b.log" 2>&1 &
+second=$!
+status=0
+wait $first || status=1
+wait $second || status=1
+grep -v "Skipped\|no CUDA device\|^$" "$build/sanitize-a.log" "$build/sanitize-b.log" | tail -40
+if [ $status -ne 0 ]; then
+  echo "sanitize.sh: a test failed or a sanitizer reported an error (logs: $build/sanitize-{a,b}.log)"
+  exit 1
+fi
+
+seconds=${FUSEDOPT_FUZZ_SECONDS:-60}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# New inputs go to $work; the committed seeds in tests/fuzz/corpus are only read.
+"$build/tests/fuzz/fuzz_load" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 \
+  -print_final_stats=1 -artifact_prefix="$build/fuzz-" "$work" tests/fuzz/corpus 2>&1 | tail -15
+echo "sanitize.sh: unit tests and ${seconds}s of fuzzing passed under ASan + UBSan"
