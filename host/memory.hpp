@@ -18,7 +18,7 @@ class DeviceGuard {
   DeviceGuard& operator=(const DeviceGuard&) = delete;
 
  private:
-  int previous_ = -1;
+  [[maybe_unused]] int previous_ = -1;  // unused without CUDA
 };
 
 /// Zero-filled memory on `device`, freed on destruction (on the stream it is bound to).

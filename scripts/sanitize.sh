@@ -2,13 +2,12 @@
 # The CPU executor under AddressSanitizer + UndefinedBehaviorSanitizer (clang, preset
 # "sanitize"): a subset of the unit tests (below), then the checkpoint-loader fuzzer for a bounded
 # time from its committed corpus. Called by scripts/test.sh; FUSEDOPT_FUZZ_SECONDS sets the
-# fuzzing time (default 60).
+# fuzzing time (default 45).
 #
 # Under the sanitizers the tests run ~20x slower, so this runs a subset that still reaches every
-# code path: the trajectory sweep's f32 cases with weight decay and maximize on (each case also
-# has a group with maximize flipped), exact resume and AMP for the fused and loop impls (foreach
-# shares loop's pass code), averaging in f32, and every other test whole. Two processes, one per
-# core.
+# optimizer's code: one f32 trajectory case per optimizer with its options on, exact resume and
+# AMP for the fused and loop impls (foreach shares loop's pass code), averaging in f32, and every
+# other test whole. Two processes, one per core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -19,12 +18,33 @@ cmake --build "$build" -j "$jobs" --target fusedopt_tests fuzz_load
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 tests="$build/tests/fusedopt_tests"
+# One trajectory case per optimizer, with every option on (each case also has a group with
+# maximize flipped and one with its own lr).
+cases=(
+  SGD_mom1_damp0_nest1_wd1_max1
+  SGD_mom1_damp1_nest0_wd1_max1
+  Adam_ams1_wd1_max1
+  AdamW_ams1_wd1_max1
+  RMSprop_centered1_mom1_wd1_max1
+  Adagrad_lrdecay1_init1_wd1_max1
+  Adamax_wd1_max1
+  NAdam_wd1_decoupled1_max1
+  RAdam_wd1_decoupled1_max1
+  Adadelta_wd1_max1
+  Rprop_custom1_max1
+  ASGD_t01_wd1_max1
+  Lion_wd1_max1
+)
+trajectories=""
+for c in "${cases[@]}"; do
+  trajectories="$trajectories${trajectories:+:}AllOptions/TrajectoryTest.*/${c}_f32_cpu"
+done
 "$tests" --gtest_brief=1 \
   --gtest_filter='-AllOptions/TrajectoryTest.*:*ExactResume*foreach*:*AmpScaling*foreach*:Modes/Averaging.*f16*' \
   > "$build/sanitize-a.log" 2>&1 &
 first=$!
 "$tests" --gtest_brief=1 \
-  --gtest_filter='AllOptions/TrajectoryTest.*wd1_max1_f32_cpu:AllOptions/TrajectoryTest.*Rprop*max1_f32_cpu:AllOptions/TrajectoryTest.*ASGD*max1_f32_cpu' \
+  --gtest_filter="$trajectories" \
   > "$build/sanitize-b.log" 2>&1 &
 second=$!
 status=0
@@ -36,7 +56,7 @@ if [ $status -ne 0 ]; then
   exit 1
 fi
 
-seconds=${FUSEDOPT_FUZZ_SECONDS:-60}
+seconds=${FUSEDOPT_FUZZ_SECONDS:-45}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # New inputs go to $work; the committed seeds in tests/fuzz/corpus are only read.
