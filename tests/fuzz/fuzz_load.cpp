@@ -2,7 +2,9 @@
 // an optimizer of the kind the bytes name (four kinds with fixed parameters on the CPU).
 // Every rejection must be fusedopt::Error; anything else (another exception, a sanitizer
 // report, a crash) is a finding. A successful load is followed by one step, which must not
-// crash either. Built with -DFUSEDOPT_BUILD_FUZZERS=ON and clang (preset "fuzz").
+// crash either. Built with -DFUSEDOPT_BUILD_FUZZERS=ON and clang (preset "sanitize");
+// scripts/sanitize.sh runs it in CI from tests/fuzz/corpus (tests/fuzz/make_corpus.py writes
+// the seeds).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
