@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packs GoogleTest and Google Benchmark (headers, libraries, CMake package files) from this
+# Packs GoogleTest, Google Benchmark and nlohmann-json (headers, libraries, CMake package files) from this
 # Debian machine into build/deps/usr, for a GPU machine that cannot install packages: carry
 # build/deps with the working tree and point CMake at it (scripts/gpu_session.sh does).
 set -euo pipefail
@@ -9,7 +9,9 @@ multiarch=$(gcc -print-multiarch)
 dst=build/deps/usr
 rm -rf build/deps
 mkdir -p "$dst/include" "$dst/lib/$multiarch/cmake"
-cp -r /usr/include/gtest /usr/include/gmock /usr/include/benchmark "$dst/include/"
+cp -r /usr/include/gtest /usr/include/gmock /usr/include/benchmark /usr/include/nlohmann "$dst/include/"
+mkdir -p "$dst/share/cmake"
+cp -r /usr/share/cmake/nlohmann_json "$dst/share/cmake/"
 cp -a /usr/lib/"$multiarch"/libgtest*.a /usr/lib/"$multiarch"/libgmock*.a \
   /usr/lib/"$multiarch"/libbenchmark*.so* /usr/lib/"$multiarch"/libbenchmark_main.a "$dst/lib/$multiarch/"
 cp -r /usr/lib/"$multiarch"/cmake/GTest /usr/lib/"$multiarch"/cmake/benchmark "$dst/lib/$multiarch/cmake/"
