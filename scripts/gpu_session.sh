@@ -21,7 +21,7 @@ if [[ $what == all || $what == tests || $what == sanitize ]]; then
   cmake --build build/test -j "$jobs" > "$out/build.log" 2>&1 || { tail -n 40 "$out/build.log"; exit 1; }
 fi
 if [[ $what == all || $what == tests ]]; then
-  ctest --test-dir build/test -j 8 --output-on-failure > "$out/ctest.log" 2>&1
+  OMP_NUM_THREADS=2 ctest --test-dir build/test -j 8 --output-on-failure > "$out/ctest.log" 2>&1
   echo "ctest exit $?"; grep -E "tests passed|Skipped|Failed" "$out/ctest.log" | tail -n 5
 fi
 if [[ $what == all || $what == sanitize ]]; then
