@@ -143,17 +143,19 @@ void AveragedModel::load_state_dict(const AveragedState& state) {
   State& s = *state_;
   if (state.averaged.size() != s.averaged.size() || state.dtypes.size() != s.averaged.size())
     detail::throw_error("AveragedModel::load_state_dict: the state has ", state.averaged.size(),
-                        " tensor(s) and ", state.dtypes.size(), " dtype(s), the model ", s.averaged.size());
+                        " tensor(s) and ", state.dtypes.size(), " dtype(s), the model ",
+                        s.averaged.size());
   if (state.n_averaged < 0 || state.n_averaged > (std::int64_t(1) << 24))
     detail::throw_error("AveragedModel::load_state_dict: n_averaged = ", state.n_averaged,
                         " must be in [0, 2^24]");
   for (std::size_t i = 0; i < s.averaged.size(); ++i) {
     if (state.dtypes[i] != s.averaged[i].dtype)
-      detail::throw_error("AveragedModel::load_state_dict: averaged[", i, "] is ", to_string(state.dtypes[i]),
-                          ", the parameter ", to_string(s.averaged[i].dtype));
+      detail::throw_error("AveragedModel::load_state_dict: averaged[", i, "] is ",
+                          to_string(state.dtypes[i]), ", the parameter ",
+                          to_string(s.averaged[i].dtype));
     if (state.averaged[i].size() != s.copies[i].bytes())
-      detail::throw_error("AveragedModel::load_state_dict: averaged[", i, "] has ", state.averaged[i].size(),
-                          " bytes, the parameter ", s.copies[i].bytes());
+      detail::throw_error("AveragedModel::load_state_dict: averaged[", i, "] has ",
+                          state.averaged[i].size(), " bytes, the parameter ", s.copies[i].bytes());
   }
   detail::EngineState next = s.engine.read_all();
   std::fill(next.steps.begin(), next.steps.end(), float(state.n_averaged));
@@ -168,9 +170,12 @@ constexpr const char* kAveragedFormat = "fusedopt.averaged_model";
 
 const char* safetensors_dtype(DType dtype) {
   switch (dtype) {
-    case DType::f32: return "F32";
-    case DType::f16: return "F16";
-    case DType::bf16: return "BF16";
+    case DType::f32:
+      return "F32";
+    case DType::f16:
+      return "F16";
+    case DType::bf16:
+      return "BF16";
   }
   return "?";
 }
@@ -210,7 +215,9 @@ void AveragedModel::load(const std::string& path) {
     for (std::size_t i = 0; i < file.tensors.size(); ++i) {
       const auto t = file.tensors.find("averaged." + std::to_string(i));
       if (t == file.tensors.end()) detail::throw_error("tensor averaged.", i, " is missing");
-      const DType dtype = t->second.dtype == "F16" ? DType::f16 : t->second.dtype == "BF16" ? DType::bf16 : DType::f32;
+      const DType dtype = t->second.dtype == "F16"    ? DType::f16
+                          : t->second.dtype == "BF16" ? DType::bf16
+                                                      : DType::f32;
       if (t->second.dtype != safetensors_dtype(dtype) || t->second.shape.size() != 1)
         detail::throw_error("tensor averaged.", i, " must be a 1-d F32, F16 or BF16 tensor, got ",
                             t->second.dtype, " of rank ", t->second.shape.size());

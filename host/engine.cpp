@@ -321,7 +321,8 @@ void Engine::update_group(std::size_t group, const GroupConfig& config) {
 }
 
 void Engine::set_amp(const float* grad_scale, const float* found_inf) {
-  for (const auto& [pointer, name] : {std::make_pair(grad_scale, "grad_scale"), std::make_pair(found_inf, "found_inf")}) {
+  for (const auto& [pointer, name] :
+       {std::make_pair(grad_scale, "grad_scale"), std::make_pair(found_inf, "found_inf")}) {
     if (pointer == nullptr) continue;
     if (reinterpret_cast<std::uintptr_t>(pointer) % alignof(float) != 0)
       throw_error(name, " = ", static_cast<const void*>(pointer), " is not aligned to a float");
@@ -368,14 +369,16 @@ EngineState Engine::read_all() const {
   out.steps.resize(num_params_);
   out.param_states.resize(num_params_);
   if (num_params_ > 0) {
-    copy_to_host(out.steps.data(), scalars_.view.steps, num_params_ * sizeof(float), device_, stream_);
+    copy_to_host(out.steps.data(), scalars_.view.steps, num_params_ * sizeof(float), device_,
+                 stream_);
     copy_to_host(out.param_states.data(), scalars_.view.param_state, num_params_ * sizeof(double),
                  device_, stream_);
   }
   for (const Group& g : groups_) {
     out.group_states.emplace_back(g.state.bytes() / sizeof(float));
     if (g.state.bytes() > 0)
-      copy_to_host(out.group_states.back().data(), g.state.data(), g.state.bytes(), device_, stream_);
+      copy_to_host(out.group_states.back().data(), g.state.data(), g.state.bytes(), device_,
+                   stream_);
   }
   return out;
 }
@@ -388,14 +391,15 @@ void Engine::write_all(const EngineState& state) {
     if (state.group_states[g].size() * sizeof(float) != groups_[g].state.bytes())
       throw_error("internal: EngineState group ", g, " does not match the engine");
   if (num_params_ > 0) {
-    copy_from_host(scalars_.view.steps, state.steps.data(), num_params_ * sizeof(float), device_, stream_);
+    copy_from_host(scalars_.view.steps, state.steps.data(), num_params_ * sizeof(float), device_,
+                   stream_);
     copy_from_host(scalars_.view.param_state, state.param_states.data(),
                    num_params_ * sizeof(double), device_, stream_);
   }
   for (std::size_t g = 0; g < groups_.size(); ++g)
     if (groups_[g].state.bytes() > 0)
-      copy_from_host(groups_[g].state.data(), state.group_states[g].data(), groups_[g].state.bytes(),
-                     device_, stream_);
+      copy_from_host(groups_[g].state.data(), state.group_states[g].data(),
+                     groups_[g].state.bytes(), device_, stream_);
 }
 
 std::vector<float> Engine::read_state(std::size_t group, std::size_t index, int state) const {

@@ -30,8 +30,8 @@ struct GroupConfig {
 /// Everything an Engine keeps per parameter, on the host: what state_dict() reads and
 /// load_state_dict() writes back.
 struct EngineState {
-  std::vector<float> steps;          // per parameter, in parameter order
-  std::vector<double> param_states;  // per parameter
+  std::vector<float> steps;                      // per parameter, in parameter order
+  std::vector<double> param_states;              // per parameter
   std::vector<std::vector<float>> group_states;  // each group's state buffer (see StateLayout)
 };
 

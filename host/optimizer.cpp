@@ -125,7 +125,8 @@ StateDict Optimizer::state_dict() const {
       state.step = all.steps[std::size_t(id)];
       for (int k = 0; k < config.num_states; ++k) {
         const float* begin = all.group_states[g].data() + k * layout.stride + layout.slots[i];
-        state.tensors[config.state_names[std::size_t(k)]].assign(begin, begin + params[i].value.numel);
+        state.tensors[config.state_names[std::size_t(k)]].assign(begin,
+                                                                 begin + params[i].value.numel);
       }
       if (config.param_state_name)
         state.scalars[config.param_state_name] = all.param_states[std::size_t(id)];
@@ -145,8 +146,9 @@ std::string param_name(std::int64_t id) { return "state[" + std::to_string(id) +
 void Optimizer::load_state_dict(const StateDict& state) {
   // 1. Structure: kind, groups, parameter ids (mapped by position, as torch does).
   if (state.optimizer != name())
-    detail::throw_error("load_state_dict: the state is of a ", state.optimizer.empty() ? "nameless" : state.optimizer,
-                        " optimizer, not ", name());
+    detail::throw_error("load_state_dict: the state is of a ",
+                        state.optimizer.empty() ? "nameless" : state.optimizer, " optimizer, not ",
+                        name());
   const std::size_t num_groups = engine_->num_groups();
   if (state.param_groups.size() != num_groups)
     detail::throw_error("load_state_dict: the state has ", state.param_groups.size(),
@@ -156,10 +158,12 @@ void Optimizer::load_state_dict(const StateDict& state) {
     const GroupState& group = state.param_groups[g];
     if (group.params.size() != engine_->params(g).size())
       detail::throw_error("load_state_dict: param_groups[", g, "] has ", group.params.size(),
-                          " parameter(s) in the state, ", engine_->params(g).size(), " in the optimizer");
+                          " parameter(s) in the state, ", engine_->params(g).size(),
+                          " in the optimizer");
     for (std::size_t i = 0; i < group.params.size(); ++i)
       if (!position.emplace(group.params[i], std::make_pair(g, i)).second)
-        detail::throw_error("load_state_dict: parameter id ", group.params[i], " appears twice in param_groups");
+        detail::throw_error("load_state_dict: parameter id ", group.params[i],
+                            " appears twice in param_groups");
     if (group.initial_lr && (!std::isfinite(*group.initial_lr) || *group.initial_lr < 0))
       detail::throw_error("load_state_dict: param_groups[", g, "].initial_lr = ", *group.initial_lr,
                           " must be finite and >= 0");
@@ -179,7 +183,8 @@ void Optimizer::load_state_dict(const StateDict& state) {
     layouts.push_back(engine_->state_layout(g));
     std::vector<float> buffer(std::size_t(layouts.back().stride) * std::size_t(config.num_states));
     for (int k = 0; k < config.num_states; ++k)
-      std::fill(buffer.begin() + k * layouts.back().stride, buffer.begin() + (k + 1) * layouts.back().stride,
+      std::fill(buffer.begin() + k * layouts.back().stride,
+                buffer.begin() + (k + 1) * layouts.back().stride,
                 config.state_init[std::size_t(k)]);
     next.group_states.push_back(std::move(buffer));
     first_param.push_back(count);
@@ -206,8 +211,9 @@ void Optimizer::load_state_dict(const StateDict& state) {
         detail::throw_error("load_state_dict: ", param_name(id), " has no \"", key, "\"; ", name(),
                             " param_groups[", g, "] keeps ", detail::state_names_of(config));
       if (std::int64_t(tensor->second.size()) != numel)
-        detail::throw_error("load_state_dict: ", param_name(id), ".", key, " has ", tensor->second.size(),
-                            " elements, but param_groups[", g, "].params[", i, "] has ", numel);
+        detail::throw_error("load_state_dict: ", param_name(id), ".", key, " has ",
+                            tensor->second.size(), " elements, but param_groups[", g, "].params[",
+                            i, "] has ", numel);
       std::copy(tensor->second.begin(), tensor->second.end(),
                 next.group_states[g].begin() + k * layouts[g].stride + layouts[g].slots[i]);
     }
@@ -215,16 +221,17 @@ void Optimizer::load_state_dict(const StateDict& state) {
     if (param.scalars.size() != expected_scalars ||
         (expected_scalars && param.scalars.count(config.param_state_name) == 0))
       detail::throw_error("load_state_dict: ", param_name(id), " must have ",
-                          expected_scalars ? std::string("the scalar \"") + config.param_state_name + "\""
-                                           : std::string("no scalar state"),
+                          expected_scalars
+                              ? std::string("the scalar \"") + config.param_state_name + "\""
+                              : std::string("no scalar state"),
                           " (", name(), ")");
     const std::size_t flat = first_param[g] + i;
     next.steps[flat] = float(param.step);
     if (config.param_state_name) {
       const double value = param.scalars.at(config.param_state_name);
       if (!std::isfinite(value))
-        detail::throw_error("load_state_dict: ", param_name(id), ".", config.param_state_name, " = ", value,
-                            " must be finite");
+        detail::throw_error("load_state_dict: ", param_name(id), ".", config.param_state_name,
+                            " = ", value, " must be finite");
       next.param_states[flat] = value;
     }
   }

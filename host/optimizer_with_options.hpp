@@ -87,7 +87,8 @@ std::function<void()> OptimizerWithOptions<Options>::stage_options(
   std::vector<Options> staged;
   std::vector<detail::GroupConfig> configs;
   for (std::size_t g = 0; g < groups.size(); ++g) {
-    const std::string where = std::string(Options::kOptimizer) + " param_groups[" + std::to_string(g) + "]";
+    const std::string where =
+        std::string(Options::kOptimizer) + " param_groups[" + std::to_string(g) + "]";
     Options options = detail::options_from_map<Options>(groups[g].options, where);
     options.validate(where);
     configs.push_back(make_group_config(options));

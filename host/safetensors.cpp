@@ -30,7 +30,8 @@ std::string errno_text() { return std::strerror(errno); }
 
 /// A JSON integer in [0, max], else Error naming `what`.
 std::uint64_t as_size(const json& value, const std::string& what, std::uint64_t max) {
-  if (!value.is_number_integer()) throw_error(what, " must be a non-negative integer, got ", value.dump());
+  if (!value.is_number_integer())
+    throw_error(what, " must be a non-negative integer, got ", value.dump());
   if (value.is_number_unsigned()) {
     const auto v = value.get<std::uint64_t>();
     if (v <= max) return v;
@@ -81,7 +82,8 @@ std::vector<unsigned char> encode_safetensors(const SafeTensors& file) {
 
 SafeTensors decode_safetensors(const void* data, std::size_t size) {
   const auto* bytes = static_cast<const unsigned char*>(data);
-  if (size < 8) throw_error("safetensors: the file has ", size, " bytes, fewer than the 8-byte header length");
+  if (size < 8)
+    throw_error("safetensors: the file has ", size, " bytes, fewer than the 8-byte header length");
   const std::uint64_t header_bytes = read_u64_le(bytes);
   if (header_bytes > kMaxHeaderBytes || header_bytes > size - 8)
     throw_error("safetensors: header length ", header_bytes, " exceeds the ", size - 8,
@@ -92,17 +94,20 @@ SafeTensors decode_safetensors(const void* data, std::size_t size) {
   } catch (const json::exception& e) {
     throw_error("safetensors: the header is not valid JSON: ", e.what());
   }
-  if (!header.is_object()) throw_error("safetensors: the header must be a JSON object, got ", header.type_name());
+  if (!header.is_object())
+    throw_error("safetensors: the header must be a JSON object, got ", header.type_name());
   const std::uint64_t data_bytes = size - 8 - header_bytes;
   const unsigned char* payload = bytes + 8 + header_bytes;
   SafeTensors file;
   std::vector<Range> ranges;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
-      if (!entry.is_object()) throw_error("safetensors: __metadata__ must be an object, got ", entry.type_name());
+      if (!entry.is_object())
+        throw_error("safetensors: __metadata__ must be an object, got ", entry.type_name());
       for (const auto& [key, value] : entry.items()) {
         if (!value.is_string())
-          throw_error("safetensors: __metadata__[\"", key, "\"] must be a string, got ", value.type_name());
+          throw_error("safetensors: __metadata__[\"", key, "\"] must be a string, got ",
+                      value.type_name());
         file.metadata[key] = value.get<std::string>();
       }
       continue;
@@ -120,18 +125,23 @@ SafeTensors decode_safetensors(const void* data, std::size_t size) {
     std::uint64_t count = 1;
     for (const json& dim : entry.at("shape")) {
       const std::uint64_t d = as_size(dim, where + " shape entry", data_bytes);
-      if (d != 0 && count > data_bytes / d) count = data_bytes + 1;  // too large for the file
-      else count *= d;
+      if (d != 0 && count > data_bytes / d)
+        count = data_bytes + 1;  // too large for the file
+      else
+        count *= d;
       tensor.shape.push_back(std::int64_t(d));
     }
     const json& offsets = entry.at("data_offsets");
-    if (!offsets.is_array() || offsets.size() != 2) throw_error(where, ": data_offsets must be [begin, end]");
+    if (!offsets.is_array() || offsets.size() != 2)
+      throw_error(where, ": data_offsets must be [begin, end]");
     const std::uint64_t begin = as_size(offsets[0], where + " data_offsets[0]", data_bytes);
     const std::uint64_t end = as_size(offsets[1], where + " data_offsets[1]", data_bytes);
-    if (end < begin) throw_error(where, ": data_offsets [", begin, ", ", end, "] end before they begin");
+    if (end < begin)
+      throw_error(where, ": data_offsets [", begin, ", ", end, "] end before they begin");
     if (count > data_bytes || count * element != end - begin)
       throw_error(where, ": ", end - begin, " bytes do not hold its shape of ", tensor.dtype,
-                  " elements (", count > data_bytes ? std::string("too many") : std::to_string(count), ")");
+                  " elements (",
+                  count > data_bytes ? std::string("too many") : std::to_string(count), ")");
     tensor.bytes.assign(payload + begin, payload + end);
     ranges.push_back({begin, end, nullptr});
     auto inserted = file.tensors.emplace(name, std::move(tensor));
@@ -144,7 +154,8 @@ SafeTensors decode_safetensors(const void* data, std::size_t size) {
   for (const Range& r : ranges) {
     if (r.begin != expected)
       throw_error("safetensors: tensor \"", *r.name, "\" starts at byte ", r.begin, " but ",
-                  r.begin < expected ? "overlaps the previous tensor" : "leaves a gap", " (expected ", expected, ")");
+                  r.begin < expected ? "overlaps the previous tensor" : "leaves a gap",
+                  " (expected ", expected, ")");
     expected = r.end;
   }
   if (expected != data_bytes)
@@ -155,7 +166,8 @@ SafeTensors decode_safetensors(const void* data, std::size_t size) {
 
 void write_file_atomically(const std::string& path, const std::vector<unsigned char>& bytes) {
   std::random_device random;
-  const std::string temp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(random());
+  const std::string temp =
+      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(random());
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) throw_error("save(\"", path, "\"): cannot create ", temp, ": ", errno_text());
   std::size_t written = 0;
@@ -185,7 +197,8 @@ std::vector<unsigned char> read_file(const std::string& path) {
   std::vector<unsigned char> out;
   unsigned char buffer[1 << 16];
   std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) out.insert(out.end(), buffer, buffer + n);
+  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0)
+    out.insert(out.end(), buffer, buffer + n);
   const bool failed = std::ferror(f) != 0;
   std::fclose(f);
   if (failed) throw_error("load(\"", path, "\"): read error");

@@ -11,8 +11,8 @@
 namespace fusedopt {
 
 namespace {
-using nlohmann::json;
 using detail::throw_error;
+using nlohmann::json;
 
 constexpr const char* kFormat = "fusedopt.optimizer";
 constexpr const char* kFormatVersion = "1";
@@ -27,8 +27,10 @@ detail::SafeTensor scalar_tensor(const char* dtype, T value) {
 json group_to_json(const GroupState& group) {
   json out = json::object();
   for (const auto& [name, value] : group.options) {
-    if (const auto* b = std::get_if<bool>(&value)) out[name] = *b;
-    else if (const auto* d = std::get_if<double>(&value)) out[name] = *d;
+    if (const auto* b = std::get_if<bool>(&value))
+      out[name] = *b;
+    else if (const auto* d = std::get_if<double>(&value))
+      out[name] = *d;
     else {
       const auto& pair = std::get<std::pair<double, double>>(value);
       out[name] = {pair.first, pair.second};
@@ -53,7 +55,8 @@ GroupState group_from_json(const json& group, const std::string& where) {
     if (name == "params") {
       if (!value.is_array()) throw_error(what, " must be an array of parameter ids");
       for (const json& id : value) {
-        if (!id.is_number_integer() || (id.is_number_unsigned() && id.get<std::uint64_t>() > INT64_MAX))
+        if (!id.is_number_integer() ||
+            (id.is_number_unsigned() && id.get<std::uint64_t>() > INT64_MAX))
           throw_error(what, " holds ", id.dump(), ", not a parameter id");
         out.params.push_back(id.get<std::int64_t>());
       }
@@ -64,7 +67,8 @@ GroupState group_from_json(const json& group, const std::string& where) {
       out.options[name] = value.get<bool>();
     } else if (value.is_number()) {
       out.options[name] = value.get<double>();
-    } else if (value.is_array() && value.size() == 2 && value[0].is_number() && value[1].is_number()) {
+    } else if (value.is_array() && value.size() == 2 && value[0].is_number() &&
+               value[1].is_number()) {
       out.options[name] = std::make_pair(value[0].get<double>(), value[1].get<double>());
     } else {
       throw_error(what, " must be a number, a bool or a pair of numbers, got ", value.dump());
@@ -78,7 +82,8 @@ std::int64_t parse_id(const std::string& text, const std::string& tensor) {
   if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos)
     throw_error("tensor \"", tensor, "\": \"", text, "\" is not a parameter id");
   const std::int64_t id = std::stoll(text);
-  if (std::to_string(id) != text) throw_error("tensor \"", tensor, "\": parameter id \"", text, "\" is not canonical");
+  if (std::to_string(id) != text)
+    throw_error("tensor \"", tensor, "\": parameter id \"", text, "\" is not canonical");
   return id;
 }
 }  // namespace
@@ -95,7 +100,8 @@ void write_state_dict(const StateDict& state, const std::string& path) {
     const std::string prefix = "state." + std::to_string(id) + ".";
     file.tensors[prefix + "step"] = scalar_tensor("F32", float(param.step));
     for (const auto& [name, values] : param.tensors) {
-      detail::SafeTensor t{"F32", {std::int64_t(values.size())},
+      detail::SafeTensor t{"F32",
+                           {std::int64_t(values.size())},
                            std::vector<unsigned char>(values.size() * sizeof(float))};
       if (!values.empty()) std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
       file.tensors[prefix + name] = std::move(t);
@@ -116,8 +122,8 @@ StateDict parse_state_dict(const void* data, std::size_t size) {
   if (meta("format") != kFormat)
     throw_error("checkpoint: format \"", meta("format"), "\" is not \"", kFormat, "\"");
   if (meta("format_version") != kFormatVersion)
-    throw_error("checkpoint: format_version \"", meta("format_version"), "\" is not supported (this library reads \"",
-                kFormatVersion, "\")");
+    throw_error("checkpoint: format_version \"", meta("format_version"),
+                "\" is not supported (this library reads \"", kFormatVersion, "\")");
   StateDict out;
   out.optimizer = meta("optimizer");
   json groups;
@@ -128,7 +134,8 @@ StateDict parse_state_dict(const void* data, std::size_t size) {
   }
   if (!groups.is_array()) throw_error("checkpoint: param_groups must be a JSON array");
   for (std::size_t g = 0; g < groups.size(); ++g)
-    out.param_groups.push_back(group_from_json(groups[g], "param_groups[" + std::to_string(g) + "]"));
+    out.param_groups.push_back(
+        group_from_json(groups[g], "param_groups[" + std::to_string(g) + "]"));
 
   for (const auto& [name, tensor] : file.tensors) {
     const std::size_t dot = name.find('.', 6);
@@ -140,8 +147,8 @@ StateDict parse_state_dict(const void* data, std::size_t size) {
     const bool is_scalar = tensor.shape.empty();
     if (key == "step") {
       if (tensor.dtype != "F32" || !is_scalar)
-        throw_error("checkpoint: tensor \"", name, "\" must be a 0-d F32 tensor, got ", tensor.dtype, " of rank ",
-                    tensor.shape.size());
+        throw_error("checkpoint: tensor \"", name, "\" must be a 0-d F32 tensor, got ",
+                    tensor.dtype, " of rank ", tensor.shape.size());
       float step = 0;
       std::memcpy(&step, tensor.bytes.data(), sizeof step);
       param.step = step;
@@ -154,7 +161,8 @@ StateDict parse_state_dict(const void* data, std::size_t size) {
       std::memcpy(&value, tensor.bytes.data(), sizeof value);
       param.scalars[key] = value;
     } else {
-      throw_error("checkpoint: tensor \"", name, "\" is ", tensor.dtype, " of rank ", tensor.shape.size(),
+      throw_error("checkpoint: tensor \"", name, "\" is ", tensor.dtype, " of rank ",
+                  tensor.shape.size(),
                   "; state tensors are 1-d F32, scalars 0-d F64, step 0-d F32");
     }
   }

@@ -147,11 +147,14 @@ struct RangeUpdater {
 #if !defined(__CUDA_ARCH__)
     if (stride == 1) {
       if (grad_divisor == 1.0f)
-        return update_range_cpu<Op, T, Flags, false>(tensor, range.begin, range.end, constants, 1.0f);
-      return update_range_cpu<Op, T, Flags, true>(tensor, range.begin, range.end, constants, grad_divisor);
+        return update_range_cpu<Op, T, Flags, false>(tensor, range.begin, range.end, constants,
+                                                     1.0f);
+      return update_range_cpu<Op, T, Flags, true>(tensor, range.begin, range.end, constants,
+                                                  grad_divisor);
     }
 #endif
-    update_range<Op, T, Flags>(tensor, range.begin, range.end, constants, grad_divisor, lane, stride);
+    update_range<Op, T, Flags>(tensor, range.begin, range.end, constants, grad_divisor, lane,
+                               stride);
   }
 };
 
@@ -167,7 +170,8 @@ FUSEDOPT_HD void step_chunk(const PlanView& plan, const StepScalars& scalars, st
   const typename Op::Constants constants =
       Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);
   dispatch_flags<Op::kNumFlags>(
-      group.flags, RangeUpdater<Op, T>{tensor, range, constants, grad_divisor(scalars), lane, stride});
+      group.flags,
+      RangeUpdater<Op, T>{tensor, range, constants, grad_divisor(scalars), lane, stride});
 }
 
 /// After every chunk of a step has run: advance tensor `t`'s per-parameter scalars (NOTE(step-count)).
@@ -327,9 +331,11 @@ struct PassRangeUpdater {
   FUSEDOPT_HD void operator()(std::integral_constant<int, P>) const {
 #if !defined(__CUDA_ARCH__)
     if (stride == 1)
-      return pass_range_cpu<Op, T, Flags, P>(tensor, range.begin, range.end, constants, grad_divisor);
+      return pass_range_cpu<Op, T, Flags, P>(tensor, range.begin, range.end, constants,
+                                             grad_divisor);
 #endif
-    pass_range<Op, T, Flags, P>(tensor, range.begin, range.end, constants, grad_divisor, lane, stride);
+    pass_range<Op, T, Flags, P>(tensor, range.begin, range.end, constants, grad_divisor, lane,
+                                stride);
   }
 };
 
@@ -361,8 +367,8 @@ FUSEDOPT_HD void pass_chunk(const PlanView& plan, const StepScalars& scalars, st
   const typename Op::Constants constants =
       Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);
   dispatch_flags<Op::kNumFlags>(
-      group.flags,
-      PassFlagsDispatch<Op, T>{tensor, range, constants, grad_divisor(scalars), pass, lane, stride});
+      group.flags, PassFlagsDispatch<Op, T>{tensor, range, constants, grad_divisor(scalars), pass,
+                                            lane, stride});
 }
 
 template <class Op>

@@ -6,6 +6,7 @@
 // different lr, so the file must restore it) over the same parameters, load, 5 more steps. The
 // parameters (bytes) and the state_dict (bits) must be identical.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -18,8 +19,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 #include "fusedopt/fusedopt.hpp"
 #include "host/safetensors.hpp"
@@ -35,7 +34,8 @@ namespace fs = std::filesystem;
 struct OptimizerCase {
   std::string name;
   /// Builds the optimizer over three groups; `lr_scale` multiplies every lr (group 1 has its own).
-  std::function<std::unique_ptr<Optimizer>(const std::vector<std::vector<Param>>&, double lr_scale)> make;
+  std::function<std::unique_ptr<Optimizer>(const std::vector<std::vector<Param>>&, double lr_scale)>
+      make;
 };
 
 template <class Options>
@@ -44,9 +44,10 @@ OptimizerCase make_case(std::string name, Options defaults) {
             using Opt = FusedOptimizer<Options>;
             Options d = defaults;
             d.lr(defaults.lr() * scale);
-            std::vector<typename Opt::Group> spec = {{groups[0], std::nullopt},
-                                                     {groups[1], Options().lr(defaults.lr() * 0.5 * scale)},
-                                                     {groups[2], Options().maximize(true)}};
+            std::vector<typename Opt::Group> spec = {
+                {groups[0], std::nullopt},
+                {groups[1], Options().lr(defaults.lr() * 0.5 * scale)},
+                {groups[2], Options().maximize(true)}};
             return std::unique_ptr<Optimizer>(std::make_unique<Opt>(std::move(spec), d));
           }};
 }
@@ -54,7 +55,8 @@ OptimizerCase make_case(std::string name, Options defaults) {
 std::vector<OptimizerCase> all_optimizers() {
   return {
       make_case("SGD", SGDOptions().lr(0.1)),
-      make_case("SGD_momentum", SGDOptions().lr(0.1).momentum(0.9).dampening(0.1).weight_decay(0.01)),
+      make_case("SGD_momentum",
+                SGDOptions().lr(0.1).momentum(0.9).dampening(0.1).weight_decay(0.01)),
       make_case("SGD_nesterov", SGDOptions().lr(0.1).momentum(0.9).nesterov(true)),
       make_case("Adam", AdamOptions().lr(1e-2).weight_decay(0.01)),
       make_case("Adam_amsgrad", AdamOptions().lr(1e-2).amsgrad(true)),
@@ -63,11 +65,13 @@ std::vector<OptimizerCase> all_optimizers() {
       make_case("RMSprop", RMSpropOptions().lr(1e-2)),
       make_case("RMSprop_momentum", RMSpropOptions().lr(1e-2).momentum(0.9)),
       make_case("RMSprop_centered", RMSpropOptions().lr(1e-2).centered(true)),
-      make_case("RMSprop_centered_momentum", RMSpropOptions().lr(1e-2).centered(true).momentum(0.5)),
+      make_case("RMSprop_centered_momentum",
+                RMSpropOptions().lr(1e-2).centered(true).momentum(0.5)),
       make_case("Adagrad", AdagradOptions().lr(0.1).lr_decay(0.01).initial_accumulator_value(0.1)),
       make_case("Adamax", AdamaxOptions().lr(1e-2).weight_decay(0.01)),
       make_case("NAdam", NAdamOptions().lr(1e-2)),
-      make_case("NAdam_decoupled", NAdamOptions().lr(1e-2).weight_decay(0.1).decoupled_weight_decay(true)),
+      make_case("NAdam_decoupled",
+                NAdamOptions().lr(1e-2).weight_decay(0.1).decoupled_weight_decay(true)),
       make_case("RAdam", RAdamOptions().lr(1e-2).weight_decay(0.01)),
       make_case("Adadelta", AdadeltaOptions().lr(1.0).weight_decay(0.01)),
       make_case("Rprop", RpropOptions().lr(1e-2)),
@@ -101,7 +105,8 @@ class Model {
         grads_.push_back(std::make_unique<GuardedTensor>(spec.numel, spec.dtype, device));
         values_.back()->set(random_values(rng, spec.numel, 1.0, spec.dtype));
         std::vector<std::vector<double>> steps;
-        for (int s = 0; s < kSteps; ++s) steps.push_back(random_values(rng, spec.numel, 0.5, spec.dtype));
+        for (int s = 0; s < kSteps; ++s)
+          steps.push_back(random_values(rng, spec.numel, 0.5, spec.dtype));
         step_grads_.push_back(std::move(steps));
         params.push_back({values_.back()->view(), grads_.back()->view()});
       }
@@ -142,17 +147,20 @@ void run_steps(Optimizer& opt, Model& model, int from, int to) {
 }
 
 std::string temp_path(const std::string& name) {
-  return (fs::path(::testing::TempDir()) / ("fusedopt_" + name + "_" + std::to_string(::getpid()) + ".safetensors"))
+  return (fs::path(::testing::TempDir()) /
+          ("fusedopt_" + name + "_" + std::to_string(::getpid()) + ".safetensors"))
       .string();
 }
 
 // Bitwise equality (NaN-safe, and -0 differs from +0).
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
 }
 
 /// Empty when equal bit for bit, else what differs first.
@@ -166,7 +174,8 @@ std::string difference(const StateDict& a, const StateDict& b) {
     if (x.params != y.params) return "param_groups[" + std::to_string(g) + "] params";
   }
   if (a.state.size() != b.state.size())
-    return "state has " + std::to_string(a.state.size()) + " vs " + std::to_string(b.state.size()) + " entries";
+    return "state has " + std::to_string(a.state.size()) + " vs " + std::to_string(b.state.size()) +
+           " entries";
   for (const auto& [id, p] : a.state) {
     const auto it = b.state.find(id);
     if (it == b.state.end()) return "state[" + std::to_string(id) + "] missing";
@@ -184,7 +193,8 @@ std::string difference(const StateDict& a, const StateDict& b) {
   return "";
 }
 
-std::string difference(const std::vector<std::vector<double>>& a, const std::vector<std::vector<double>>& b) {
+std::string difference(const std::vector<std::vector<double>>& a,
+                       const std::vector<std::vector<double>>& b) {
   for (std::size_t t = 0; t < a.size(); ++t)
     if (!same_bits(a[t], b[t])) return "parameter " + std::to_string(t);
   return "";
@@ -259,8 +269,8 @@ std::vector<ResumeCase> resume_cases() {
 
 INSTANTIATE_TEST_SUITE_P(EveryOptimizer, ExactResume, ::testing::ValuesIn(resume_cases()),
                          [](const ::testing::TestParamInfo<ResumeCase>& info) {
-                           return info.param.optimizer.name + "_" + to_string(info.param.impl) + "_" +
-                                  (info.param.device.is_cuda() ? "cuda" : "cpu");
+                           return info.param.optimizer.name + "_" + to_string(info.param.impl) +
+                                  "_" + (info.param.device.is_cuda() ? "cuda" : "cpu");
                          });
 
 // ---- AMP: grad_scale and found_inf (NOTE(amp) in kernels/plan.h) -----------------------------
@@ -310,15 +320,16 @@ TEST_P(AmpScaling, UnscalesExactlyAndSkipsOnFoundInf) {
 
   // Turned off again: plain gradients, plain steps.
   opt->set_grad_scaling(nullptr, nullptr);
-  EXPECT_THROW(opt->set_grad_scaling(reinterpret_cast<const float*>(std::uintptr_t(grad_scale.view().data) + 1),
-                                     nullptr),
-               Error);
+  EXPECT_THROW(
+      opt->set_grad_scaling(
+          reinterpret_cast<const float*>(std::uintptr_t(grad_scale.view().data) + 1), nullptr),
+      Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryOptimizer, AmpScaling, ::testing::ValuesIn(resume_cases()),
                          [](const ::testing::TestParamInfo<ResumeCase>& info) {
-                           return info.param.optimizer.name + "_" + to_string(info.param.impl) + "_" +
-                                  (info.param.device.is_cuda() ? "cuda" : "cpu");
+                           return info.param.optimizer.name + "_" + to_string(info.param.impl) +
+                                  "_" + (info.param.device.is_cuda() ? "cuda" : "cpu");
                          });
 
 // Without found_inf, NaN gradients propagate (as torch; tests/test_nonfinite.cpp has the exact
@@ -338,7 +349,8 @@ TEST(Amp, WithoutFoundInfNaNPropagates) {
 
 TEST(StateDict, HasTorchStructureAndNames) {
   Model model(Device::cpu(), 7);
-  AdamW opt({{model.groups()[0], std::nullopt}, {model.groups()[1], AdamWOptions().lr(0.5)},
+  AdamW opt({{model.groups()[0], std::nullopt},
+             {model.groups()[1], AdamWOptions().lr(0.5)},
              {model.groups()[2], std::nullopt}},
             AdamWOptions().amsgrad(true));
   StateDict before = opt.state_dict();
@@ -401,7 +413,9 @@ TEST(ResumeWithSchedulerAndAveraging, IsBitIdentical) {
     if (device.is_cuda() && !cuda_available()) continue;
     const std::uint64_t seed = fresh_seed();
     SCOPED_TRACE("seed " + std::to_string(seed) + " on " + device.str());
-    auto make = [](Model& m) { return std::make_unique<AdamW>(m.groups()[0], AdamWOptions().lr(1e-3)); };
+    auto make = [](Model& m) {
+      return std::make_unique<AdamW>(m.groups()[0], AdamWOptions().lr(1e-3));
+    };
     auto sched_of = [](Optimizer& o) { return std::make_unique<OneCycleLR>(o, 1e-2, kSteps); };
 
     Model straight(device, seed);
@@ -488,7 +502,8 @@ class HostileInput : public ::testing::Test {
   void SetUp() override {
     model_ = std::make_unique<Model>(Device::cpu(), 5);
     opt_ = std::make_unique<Adam>(
-        std::vector<Adam::Group>{{model_->groups()[0], std::nullopt}, {model_->groups()[1], AdamOptions().lr(0.5)}},
+        std::vector<Adam::Group>{{model_->groups()[0], std::nullopt},
+                                 {model_->groups()[1], AdamOptions().lr(0.5)}},
         AdamOptions().lr(1e-2).amsgrad(true));
     run_steps(*opt_, *model_, 0, 3);
     good_ = opt_->state_dict();
@@ -523,7 +538,9 @@ class HostileInput : public ::testing::Test {
     EXPECT_THROW(opt_->load(path_), Error) << what << " (from a file)";
     EXPECT_EQ(difference(opt_->state_dict(), before_), "") << what << ": the optimizer changed";
   }
-  detail::SafeTensors decoded() const { return detail::decode_safetensors(bytes_.data(), bytes_.size()); }
+  detail::SafeTensors decoded() const {
+    return detail::decode_safetensors(bytes_.data(), bytes_.size());
+  }
 
   std::unique_ptr<Model> model_;
   std::unique_ptr<Adam> opt_;
@@ -538,8 +555,8 @@ TEST_F(HostileInput, TheGoodFileLoads) {
 }
 
 TEST_F(HostileInput, TruncatedFiles) {
-  for (std::size_t size : {std::size_t(0), std::size_t(4), std::size_t(8), std::size_t(20), bytes_.size() / 2,
-                           bytes_.size() - 4, bytes_.size() - 1})
+  for (std::size_t size : {std::size_t(0), std::size_t(4), std::size_t(8), std::size_t(20),
+                           bytes_.size() / 2, bytes_.size() - 4, bytes_.size() - 1})
     expect_rejected_file({bytes_.begin(), bytes_.begin() + std::ptrdiff_t(size)},
                          "truncated to " + std::to_string(size) + " bytes");
   std::vector<unsigned char> longer = bytes_;
@@ -551,14 +568,16 @@ TEST_F(HostileInput, WrongHeaderLength) {
   for (std::uint64_t length : {std::uint64_t(0), std::uint64_t(1), std::uint64_t(bytes_.size()),
                                std::uint64_t(1) << 40, ~std::uint64_t(0)}) {
     std::vector<unsigned char> bytes = bytes_;
-    for (int i = 0; i < 8; ++i) bytes[std::size_t(i)] = static_cast<unsigned char>(length >> (8 * i));
+    for (int i = 0; i < 8; ++i)
+      bytes[std::size_t(i)] = static_cast<unsigned char>(length >> (8 * i));
     expect_rejected_file(bytes, "header length " + std::to_string(length));
   }
   std::uint64_t real = 0;
   for (int i = 7; i >= 0; --i) real = (real << 8) | bytes_[std::size_t(i)];
   for (std::uint64_t length : {real - 1, real + 1}) {
     std::vector<unsigned char> bytes = bytes_;
-    for (int i = 0; i < 8; ++i) bytes[std::size_t(i)] = static_cast<unsigned char>(length >> (8 * i));
+    for (int i = 0; i < 8; ++i)
+      bytes[std::size_t(i)] = static_cast<unsigned char>(length >> (8 * i));
     expect_rejected_file(bytes, "header length off by one: " + std::to_string(length));
   }
 }
@@ -631,17 +650,19 @@ TEST_F(HostileInput, WrongDtypeShapeAndOffsets) {
     expect_rejected_file(detail::encode_safetensors(file), "no param_groups");
   }
   // Overlapping and out-of-range offsets, written by hand.
-  for (const char* header :
-       {R"({"state.0.step":{"dtype":"F32","shape":[],"data_offsets":[0,4]},"state.0.x":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})",
-        R"({"state.0.step":{"dtype":"F32","shape":[],"data_offsets":[0,400]}})",
-        R"({"state.0.step":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})",
-        R"({"state.0.step":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})",
-        R"({"state.0.step":{"dtype":"F32","shape":[],"data_offsets":[4,0]}})",
-        R"({"state.0.step":{"dtype":"F32","shape":[],"data_offsets":[0,4],"extra":1}})",
-        R"({"__metadata__":{"format":1}})", R"([1,2,3])", R"("text")", R"({"a":)"}) {
+  for (
+      const char* header :
+      {R"({"state.0.step":{"dtype":"F32","shape":[],"data_offsets":[0,4]},"state.0.x":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})",
+       R"({"state.0.step":{"dtype":"F32","shape":[],"data_offsets":[0,400]}})",
+       R"({"state.0.step":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})",
+       R"({"state.0.step":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})",
+       R"({"state.0.step":{"dtype":"F32","shape":[],"data_offsets":[4,0]}})",
+       R"({"state.0.step":{"dtype":"F32","shape":[],"data_offsets":[0,4],"extra":1}})",
+       R"({"__metadata__":{"format":1}})", R"([1,2,3])", R"("text")", R"({"a":)"}) {
     const std::string text = header;
     std::vector<unsigned char> bytes(8 + text.size() + 8, 0);
-    for (int i = 0; i < 8; ++i) bytes[std::size_t(i)] = static_cast<unsigned char>(std::uint64_t(text.size()) >> (8 * i));
+    for (int i = 0; i < 8; ++i)
+      bytes[std::size_t(i)] = static_cast<unsigned char>(std::uint64_t(text.size()) >> (8 * i));
     std::memcpy(bytes.data() + 8, text.data(), text.size());
     expect_rejected_file(bytes, std::string("header ") + header);
   }
@@ -687,10 +708,18 @@ TEST_F(HostileInput, WrongOptimizerGroupsAndParameters) {
 
 TEST_F(HostileInput, BadOrNonFiniteHyperParameters) {
   const double inf = std::numeric_limits<double>::infinity();
-  for (const auto& [key, value] : std::vector<std::pair<std::string, HyperValue>>{
-           {"lr", std::nan("")}, {"lr", inf}, {"lr", -1.0}, {"eps", -inf}, {"weight_decay", std::nan("")},
-           {"betas", std::make_pair(0.9, inf)}, {"betas", std::make_pair(std::nan(""), 0.9)},
-           {"betas", std::make_pair(1.0, 0.9)}, {"lr", true}, {"amsgrad", 1.0}, {"betas", 0.9}}) {
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, HyperValue>>{{"lr", std::nan("")},
+                                                       {"lr", inf},
+                                                       {"lr", -1.0},
+                                                       {"eps", -inf},
+                                                       {"weight_decay", std::nan("")},
+                                                       {"betas", std::make_pair(0.9, inf)},
+                                                       {"betas", std::make_pair(std::nan(""), 0.9)},
+                                                       {"betas", std::make_pair(1.0, 0.9)},
+                                                       {"lr", true},
+                                                       {"amsgrad", 1.0},
+                                                       {"betas", 0.9}}) {
     StateDict s = good_;
     s.param_groups[1].options[key] = value;
     expect_rejected(s, "param_groups[1]." + key);
@@ -705,9 +734,11 @@ TEST_F(HostileInput, BadOrNonFiniteHyperParameters) {
   s.param_groups[0].initial_lr = std::nan("");
   expect_rejected(s, "non-finite initial_lr");
   // JSON written by hand: null, strings and nested objects where numbers belong.
-  for (const char* groups : {R"([{"lr":null,"betas":[0.9,0.999],"eps":1e-8,"weight_decay":0,"amsgrad":true,"maximize":false,"params":[0,1,2,3]},{"lr":0.5,"betas":[0.9,0.999],"eps":1e-8,"weight_decay":0,"amsgrad":true,"maximize":false,"params":[4,5]}])",
-                             R"([{"lr":"0.1","params":[0,1,2,3]}])", R"([{"lr":{"a":1},"params":[0]}])",
-                             R"([{"params":[0.5]}])", R"([{"lr":0.1}])", R"({})", R"([1])"}) {
+  for (
+      const char* groups :
+      {R"([{"lr":null,"betas":[0.9,0.999],"eps":1e-8,"weight_decay":0,"amsgrad":true,"maximize":false,"params":[0,1,2,3]},{"lr":0.5,"betas":[0.9,0.999],"eps":1e-8,"weight_decay":0,"amsgrad":true,"maximize":false,"params":[4,5]}])",
+       R"([{"lr":"0.1","params":[0,1,2,3]}])", R"([{"lr":{"a":1},"params":[0]}])",
+       R"([{"params":[0.5]}])", R"([{"lr":0.1}])", R"({})", R"([1])"}) {
     detail::SafeTensors file = decoded();
     file.metadata["param_groups"] = groups;
     expect_rejected_file(detail::encode_safetensors(file), std::string("param_groups ") + groups);
@@ -728,7 +759,8 @@ TEST_F(HostileInput, RandomBytesAndMutationsNeverCrash) {
     std::vector<unsigned char> bytes = bytes_;
     const int flips = 1 + int(rng() % 4);
     for (int f = 0; f < flips; ++f) {
-      const std::size_t at = rng() % (round % 2 ? bytes.size() : std::min<std::size_t>(bytes.size(), 600));
+      const std::size_t at =
+          rng() % (round % 2 ? bytes.size() : std::min<std::size_t>(bytes.size(), 600));
       bytes[at] = static_cast<unsigned char>(byte(rng));
     }
     {
@@ -748,7 +780,8 @@ TEST(Save, IsAtomicAndReportsErrors) {
   Model model(Device::cpu(), 2);
   SGD opt(model.groups()[0], SGDOptions().momentum(0.9));
   run_steps(opt, model, 0, 1);
-  const fs::path dir = fs::path(::testing::TempDir()) / ("fusedopt_save_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::path(::testing::TempDir()) / ("fusedopt_save_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string path = (dir / "opt.safetensors").string();

@@ -58,7 +58,8 @@ TEST(DType, SoftwareHalfReferenceMatchesFloat16) {
     const auto b = std::uint16_t(bits);
     _Float16 h;
     std::memcpy(&h, &b, 2);
-    ASSERT_TRUE(same_float(soft_f16_value(b), static_cast<float>(h))) << "bits 0x" << std::hex << bits;
+    ASSERT_TRUE(same_float(soft_f16_value(b), static_cast<float>(h)))
+        << "bits 0x" << std::hex << bits;
     if (!std::isnan(static_cast<float>(h))) ASSERT_EQ(soft_f16_bits(static_cast<float>(h)), b);
   }
   std::mt19937 rng(4242);

@@ -105,7 +105,8 @@ inline float f16_value(std::uint16_t bits) {
 inline double round_to(DType dtype, double x) {
   switch (dtype) {
     case DType::f32: return double(float(x));
-    case DType::f16: return double(round_f16(float(x)));
+    case DType::f16:
+      return double(round_f16(float(x)));
     case DType::bf16: {
       const float f = float(x);
       std::uint32_t u;

@@ -30,14 +30,16 @@ using Factory = std::function<std::unique_ptr<fo::Optimizer>(const fo::StateDict
 
 /// The optimizer a checkpoint describes: every group with its own (complete) options.
 template <class Options>
-std::unique_ptr<fo::Optimizer> make(const fo::StateDict& state, const std::vector<fo::Param>& params) {
+std::unique_ptr<fo::Optimizer> make(const fo::StateDict& state,
+                                    const std::vector<fo::Param>& params) {
   using Opt = fo::FusedOptimizer<Options>;
   std::vector<typename Opt::Group> groups;
   for (std::size_t g = 0; g < state.param_groups.size(); ++g) {
     typename Opt::Group group;
-    for (std::int64_t id : state.param_groups[g].params) group.params.push_back(params.at(std::size_t(id)));
-    group.options = fo::detail::options_from_map<Options>(state.param_groups[g].options,
-                                                          "param_groups[" + std::to_string(g) + "]");
+    for (std::int64_t id : state.param_groups[g].params)
+      group.params.push_back(params.at(std::size_t(id)));
+    group.options = fo::detail::options_from_map<Options>(
+        state.param_groups[g].options, "param_groups[" + std::to_string(g) + "]");
     groups.push_back(std::move(group));
   }
   auto opt = std::make_unique<Opt>(std::move(groups));
@@ -47,12 +49,12 @@ std::unique_ptr<fo::Optimizer> make(const fo::StateDict& state, const std::vecto
 
 const std::map<std::string, Factory>& factories() {
   static const std::map<std::string, Factory> table = {
-      {"SGD", make<fo::SGDOptions>},         {"Adam", make<fo::AdamOptions>},
-      {"AdamW", make<fo::AdamWOptions>},     {"RMSprop", make<fo::RMSpropOptions>},
-      {"Adagrad", make<fo::AdagradOptions>}, {"Adamax", make<fo::AdamaxOptions>},
-      {"NAdam", make<fo::NAdamOptions>},     {"RAdam", make<fo::RAdamOptions>},
+      {"SGD", make<fo::SGDOptions>},           {"Adam", make<fo::AdamOptions>},
+      {"AdamW", make<fo::AdamWOptions>},       {"RMSprop", make<fo::RMSpropOptions>},
+      {"Adagrad", make<fo::AdagradOptions>},   {"Adamax", make<fo::AdamaxOptions>},
+      {"NAdam", make<fo::NAdamOptions>},       {"RAdam", make<fo::RAdamOptions>},
       {"Adadelta", make<fo::AdadeltaOptions>}, {"Rprop", make<fo::RpropOptions>},
-      {"ASGD", make<fo::ASGDOptions>},       {"Lion", make<fo::LionOptions>}};
+      {"ASGD", make<fo::ASGDOptions>},         {"Lion", make<fo::LionOptions>}};
   return table;
 }
 
@@ -101,7 +103,8 @@ int run(int argc, char** argv) {
   opt->save(argv[5]);
   fo::detail::SafeTensors out;
   for (std::size_t i = 0; i < num_params; ++i) {
-    fo::detail::SafeTensor t{"F32", {std::int64_t(values[i].size())},
+    fo::detail::SafeTensor t{"F32",
+                             {std::int64_t(values[i].size())},
                              std::vector<unsigned char>(values[i].size() * sizeof(float))};
     if (!values[i].empty()) std::memcpy(t.bytes.data(), values[i].data(), t.bytes.size());
     out.tensors["param." + std::to_string(i)] = std::move(t);

@@ -147,7 +147,9 @@ Options options_from_map(const HyperMap& map, const std::string& where) {
           const T* value = std::get_if<T>(&it->second);
           if (value == nullptr)
             throw_error(where, ": option \"", field.name, "\" must be ",
-                        std::is_same_v<T, bool> ? "a bool" : std::is_same_v<T, double> ? "a number" : "a pair of numbers");
+                        std::is_same_v<T, bool>     ? "a bool"
+                        : std::is_same_v<T, double> ? "a number"
+                                                    : "a pair of numbers");
           (options.*(field.member)).set(*value);
           ++known;
         };
@@ -158,7 +160,8 @@ Options options_from_map(const HyperMap& map, const std::string& where) {
     for (const auto& entry : map) {
       bool ours = false;
       std::apply([&](auto... f) { ours = ((entry.first == f.name) || ...); }, Options::fields());
-      if (!ours) throw_error(where, ": \"", entry.first, "\" is not an option of ", Options::kOptimizer);
+      if (!ours)
+        throw_error(where, ": \"", entry.first, "\" is not an option of ", Options::kOptimizer);
     }
   return options;
 }

@@ -22,9 +22,9 @@ namespace fusedopt {
 
 /// torch's state_dict()["param_groups"][i].
 struct GroupState {
-  HyperMap options;                   // every option of the optimizer, by torch name
-  std::optional<double> initial_lr;   // set by LR schedulers
-  std::vector<std::int64_t> params;   // the group's parameter ids (0, 1, ... in order)
+  HyperMap options;                  // every option of the optimizer, by torch name
+  std::optional<double> initial_lr;  // set by LR schedulers
+  std::vector<std::int64_t> params;  // the group's parameter ids (0, 1, ... in order)
 };
 
 /// torch's state_dict()["state"][id]: a parameter's optimizer state.
