@@ -157,7 +157,7 @@ void AveragedModel::load_state_dict(const AveragedState& state) {
       detail::throw_error("AveragedModel::load_state_dict: averaged[", i, "] has ",
                           state.averaged[i].size(), " bytes, the parameter ", s.copies[i].bytes());
   }
-  detail::EngineState next = s.engine.read_all();
+  detail::EngineState next = s.engine.initial_state();
   std::fill(next.steps.begin(), next.steps.end(), float(state.n_averaged));
   for (std::size_t i = 0; i < s.averaged.size(); ++i)
     detail::copy_from_host(s.copies[i].data(), state.averaged[i].data(), s.copies[i].bytes(),

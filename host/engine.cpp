@@ -25,6 +25,17 @@ std::string name_of(std::size_t group, std::size_t index, const char* field) {
          field;
 }
 
+/// A group's state buffer as it starts: state tensor k filled with config.state_init[k].
+std::vector<float> initial_group_state(const std::vector<Param>& params, const GroupConfig& config) {
+  std::int64_t total = 0;
+  for (const Param& p : params) total += padded(p.value.numel);
+  std::vector<float> out(std::size_t(total) * std::size_t(config.num_states));
+  for (int k = 0; k < config.num_states; ++k)
+    std::fill(out.begin() + k * total, out.begin() + (k + 1) * total,
+              config.state_init[std::size_t(k)]);
+  return out;
+}
+
 struct Extent {
   std::uintptr_t begin, end;
   std::size_t group, index;
@@ -128,13 +139,11 @@ void Engine::add_groups(const std::vector<std::vector<Param>>& params,
     for (const Param& p : group.params) total += padded(p.value.numel);
     group.state = Buffer(std::size_t(total) * std::size_t(configs[k].num_states) * sizeof(float),
                          device, stream_);
-    for (int state = 0; state < configs[k].num_states; ++state) {
-      const float init = configs[k].state_init[std::size_t(state)];
-      if (init == 0.0f) continue;  // the buffer is zeroed
-      const std::vector<float> host(std::size_t(total), init);
-      copy_from_host(static_cast<float*>(group.state.data()) + std::int64_t(state) * total,
-                     host.data(), host.size() * sizeof(float), device, stream_);
-    }
+    const auto* init = configs[k].state_init.data();
+    if (std::any_of(init, init + configs[k].num_states, [](float v) { return v != 0.0f; })) {
+      const std::vector<float> host = initial_group_state(group.params, configs[k]);
+      copy_from_host(group.state.data(), host.data(), host.size() * sizeof(float), device, stream_);
+    }  // else the zeroed buffer is the initial state
     added.push_back(std::move(group));
   }
   std::vector<const Group*> all;
@@ -362,6 +371,14 @@ StateLayout Engine::state_layout(std::size_t group) const {
     layout.stride += padded(p.value.numel);
   }
   return layout;
+}
+
+EngineState Engine::initial_state() const {
+  EngineState out;
+  out.steps.assign(num_params_, 0.0f);
+  out.param_states.assign(num_params_, 0.0);
+  for (const Group& g : groups_) out.group_states.push_back(initial_group_state(g.params, g.config));
+  return out;
 }
 
 EngineState Engine::read_all() const {

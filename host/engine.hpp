@@ -107,6 +107,9 @@ class Engine {
   std::vector<float> read_state(std::size_t group, std::size_t index, int state) const;
   const GroupConfig& config(std::size_t group) const { return groups_[group].config; }
   StateLayout state_layout(std::size_t group) const;
+  /// What a fresh engine over these groups holds: step counts and scalar state 0, every state
+  /// tensor at its initial value (host memory only).
+  EngineState initial_state() const;
   /// A host copy of every step count, scalar state and state tensor (synchronizes).
   EngineState read_all() const;
   /// Writes `state` back (stream-ordered). Its sizes must be those read_all() returns.

@@ -153,7 +153,11 @@ void Optimizer::load_state_dict(const StateDict& state) {
   if (state.param_groups.size() != num_groups)
     detail::throw_error("load_state_dict: the state has ", state.param_groups.size(),
                         " param group(s), the optimizer ", num_groups);
-  std::map<std::int64_t, std::pair<std::size_t, std::size_t>> position;  // id -> (group, index)
+  struct Slot {
+    std::size_t group, index, flat;  // flat: index in the engine's per-parameter arrays
+  };
+  std::map<std::int64_t, Slot> position;
+  std::size_t flat = 0;
   for (std::size_t g = 0; g < num_groups; ++g) {
     const GroupState& group = state.param_groups[g];
     if (group.params.size() != engine_->params(g).size())
@@ -161,7 +165,7 @@ void Optimizer::load_state_dict(const StateDict& state) {
                           " parameter(s) in the state, ", engine_->params(g).size(),
                           " in the optimizer");
     for (std::size_t i = 0; i < group.params.size(); ++i)
-      if (!position.emplace(group.params[i], std::make_pair(g, i)).second)
+      if (!position.emplace(group.params[i], Slot{g, i, flat++}).second)
         detail::throw_error("load_state_dict: parameter id ", group.params[i],
                             " appears twice in param_groups");
     if (group.initial_lr && (!std::isfinite(*group.initial_lr) || *group.initial_lr < 0))
@@ -172,29 +176,14 @@ void Optimizer::load_state_dict(const StateDict& state) {
   const std::function<void()> commit_options = stage_options(state.param_groups);
 
   // 3. Per-parameter state into a fresh host image of the engine's state.
-  detail::EngineState next;
-  next.steps.assign(engine_->num_params(), 0.0f);
-  next.param_states.assign(engine_->num_params(), 0.0);
+  detail::EngineState next = engine_->initial_state();
   std::vector<detail::StateLayout> layouts;
-  std::vector<std::size_t> first_param;
-  std::size_t count = 0;
-  for (std::size_t g = 0; g < num_groups; ++g) {
-    const detail::GroupConfig& config = engine_->config(g);
-    layouts.push_back(engine_->state_layout(g));
-    std::vector<float> buffer(std::size_t(layouts.back().stride) * std::size_t(config.num_states));
-    for (int k = 0; k < config.num_states; ++k)
-      std::fill(buffer.begin() + k * layouts.back().stride,
-                buffer.begin() + (k + 1) * layouts.back().stride,
-                config.state_init[std::size_t(k)]);
-    next.group_states.push_back(std::move(buffer));
-    first_param.push_back(count);
-    count += engine_->params(g).size();
-  }
+  for (std::size_t g = 0; g < num_groups; ++g) layouts.push_back(engine_->state_layout(g));
   for (const auto& [id, param] : state.state) {
     const auto at = position.find(id);
     if (at == position.end())
       detail::throw_error("load_state_dict: ", param_name(id), " belongs to no param group");
-    const auto [g, i] = at->second;
+    const auto [g, i, flat_index] = at->second;
     const detail::GroupConfig& config = engine_->config(g);
     const std::int64_t numel = engine_->params(g)[i].value.numel;
     if (!(param.step >= 0 && param.step <= kMaxStep && std::floor(param.step) == param.step))
@@ -225,14 +214,13 @@ void Optimizer::load_state_dict(const StateDict& state) {
                               ? std::string("the scalar \"") + config.param_state_name + "\""
                               : std::string("no scalar state"),
                           " (", name(), ")");
-    const std::size_t flat = first_param[g] + i;
-    next.steps[flat] = float(param.step);
+    next.steps[flat_index] = float(param.step);
     if (config.param_state_name) {
       const double value = param.scalars.at(config.param_state_name);
       if (!std::isfinite(value))
         detail::throw_error("load_state_dict: ", param_name(id), ".", config.param_state_name,
                             " = ", value, " must be finite");
-      next.param_states[flat] = value;
+      next.param_states[flat_index] = value;
     }
   }
 

@@ -10,6 +10,7 @@
 # other test whole. Two processes, one per core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/deps.sh sanitize
 jobs=$(nproc 2>/dev/null || echo 2)
 build=build/sanitize
 cmake --preset sanitize >/dev/null

@@ -208,6 +208,10 @@ struct ResumeCase {
   Impl impl;
 };
 void PrintTo(const ResumeCase& c, std::ostream* os) { *os << c.optimizer.name; }
+std::string case_name(const ::testing::TestParamInfo<ResumeCase>& info) {
+  return info.param.optimizer.name + "_" + to_string(info.param.impl) + "_" +
+         (info.param.device.is_cuda() ? "cuda" : "cpu");
+}
 
 class ExactResume : public ::testing::TestWithParam<ResumeCase> {};
 
@@ -268,10 +272,7 @@ std::vector<ResumeCase> resume_cases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryOptimizer, ExactResume, ::testing::ValuesIn(resume_cases()),
-                         [](const ::testing::TestParamInfo<ResumeCase>& info) {
-                           return info.param.optimizer.name + "_" + to_string(info.param.impl) +
-                                  "_" + (info.param.device.is_cuda() ? "cuda" : "cpu");
-                         });
+                         case_name);
 
 // ---- AMP: grad_scale and found_inf (NOTE(amp) in kernels/plan.h) -----------------------------
 
@@ -327,10 +328,7 @@ TEST_P(AmpScaling, UnscalesExactlyAndSkipsOnFoundInf) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryOptimizer, AmpScaling, ::testing::ValuesIn(resume_cases()),
-                         [](const ::testing::TestParamInfo<ResumeCase>& info) {
-                           return info.param.optimizer.name + "_" + to_string(info.param.impl) +
-                                  "_" + (info.param.device.is_cuda() ? "cuda" : "cpu");
-                         });
+                         case_name);
 
 // Without found_inf, NaN gradients propagate (as torch; tests/test_nonfinite.cpp has the exact
 // values): the same NaN step that found_inf skips poisons the parameters here.
