@@ -7,11 +7,11 @@
 namespace fusedopt::testing {
 namespace {
 
-class Api : public ::testing::TestWithParam<Device> {};
+class Api : public ::testing::TestWithParam<Executor> {};
 
 TEST_P(Api, SetLrBetweenStepsChangesTheNextStep) {
-  const Device device = GetParam();
-  FUSEDOPT_SKIP_WITHOUT_DEVICE(device);
+  FUSEDOPT_USE_EXECUTOR(GetParam());
+  const Device device = device_of(GetParam());
   GuardedTensor w(5, DType::f32, device), g(5, DType::f32, device);
   w.set({1, 2, 3, 4, 5});
   g.set({1, 1, 1, 1, 1});
@@ -28,8 +28,8 @@ TEST_P(Api, SetLrBetweenStepsChangesTheNextStep) {
 }
 
 TEST_P(Api, GroupsInheritDefaultsLikeTorch) {
-  const Device device = GetParam();
-  FUSEDOPT_SKIP_WITHOUT_DEVICE(device);
+  FUSEDOPT_USE_EXECUTOR(GetParam());
+  const Device device = device_of(GetParam());
   GuardedTensor w1(4, DType::f32, device), g1(4, DType::f32, device);
   GuardedTensor w2(4, DType::f32, device), g2(4, DType::f32, device);
   std::vector<Param> backbone = {{w1.view(), g1.view()}};
@@ -49,8 +49,8 @@ TEST_P(Api, GroupsInheritDefaultsLikeTorch) {
 }
 
 TEST_P(Api, AddParamGroupStartsItsOwnStepCount) {
-  const Device device = GetParam();
-  FUSEDOPT_SKIP_WITHOUT_DEVICE(device);
+  FUSEDOPT_USE_EXECUTOR(GetParam());
+  const Device device = device_of(GetParam());
   GuardedTensor w1(3, DType::f32, device), g1(3, DType::f32, device);
   GuardedTensor w2(2, DType::bf16, device), g2(2, DType::bf16, device);
   w1.set({1, 1, 1});
@@ -71,8 +71,8 @@ TEST_P(Api, AddParamGroupStartsItsOwnStepCount) {
 }
 
 TEST_P(Api, ZeroGradWritesZerosEverywhereAndNothingElse) {
-  const Device device = GetParam();
-  FUSEDOPT_SKIP_WITHOUT_DEVICE(device);
+  FUSEDOPT_USE_EXECUTOR(GetParam());
+  const Device device = device_of(GetParam());
   for (Impl impl : {Impl::Loop, Impl::Foreach, Impl::Fused}) {
   SCOPED_TRACE(to_string(impl));
   std::vector<std::unique_ptr<GuardedTensor>> tensors;
@@ -99,8 +99,8 @@ TEST_P(Api, ZeroGradWritesZerosEverywhereAndNothingElse) {
 // Switching implementation between steps keeps state and step counts: the run matches an
 // all-fused run over the same gradients.
 TEST_P(Api, SwitchingImplBetweenStepsContinuesTheTrajectory) {
-  const Device device = GetParam();
-  FUSEDOPT_SKIP_WITHOUT_DEVICE(device);
+  FUSEDOPT_USE_EXECUTOR(GetParam());
+  const Device device = device_of(GetParam());
   std::mt19937_64 rng(fresh_seed());
   const std::vector<std::int64_t> lengths = {3, 1000, 70000};
   std::vector<std::unique_ptr<GuardedTensor>> switched, fused, grads;
@@ -134,10 +134,10 @@ TEST_P(Api, SwitchingImplBetweenStepsContinuesTheTrajectory) {
   }
 }
 
-// The byte model and launch counts follow the passes each Impl runs (kernels/passes.h).
+// The byte model and launch counts follow the passes each Impl runs (kernels/engine/passes.h).
 TEST_P(Api, StepCostFollowsThePasses) {
-  const Device device = GetParam();
-  FUSEDOPT_SKIP_WITHOUT_DEVICE(device);
+  FUSEDOPT_USE_EXECUTOR(GetParam());
+  const Device device = device_of(GetParam());
   std::vector<std::unique_ptr<GuardedTensor>> tensors;
   std::vector<Param> params;
   for (std::int64_t n : {100, 200, 700}) {
@@ -171,8 +171,8 @@ TEST_P(Api, StepCostFollowsThePasses) {
 }
 
 TEST_P(Api, MaximizeFlagChangesWithoutRebuild) {
-  const Device device = GetParam();
-  FUSEDOPT_SKIP_WITHOUT_DEVICE(device);
+  FUSEDOPT_USE_EXECUTOR(GetParam());
+  const Device device = device_of(GetParam());
   GuardedTensor w(2, DType::f32, device), g(2, DType::f32, device);
   w.set({0, 0});
   g.set({1, -1});
@@ -182,8 +182,11 @@ TEST_P(Api, MaximizeFlagChangesWithoutRebuild) {
   EXPECT_EQ(w.get(), (std::vector<double>{1, -1}));
 }
 
-INSTANTIATE_TEST_SUITE_P(Executors, Api, ::testing::ValuesIn(all_devices()),
-                         [](const auto& info) { return info.param.is_cuda() ? "cuda" : "cpu"; });
+std::string executor_name(const ::testing::TestParamInfo<Executor>& info) {
+  return to_string(info.param);
+}
+INSTANTIATE_TEST_SUITE_P(Executors, Api, ::testing::ValuesIn(native_executors()), executor_name);
+INSTANTIATE_TEST_SUITE_P(Emulated, Api, ::testing::Values(Executor::emulated), executor_name);
 
 TEST(Api, CpuOptimizerIgnoresStreams) {
   GuardedTensor w(2, DType::f32, Device::cpu()), g(2, DType::f32, Device::cpu());

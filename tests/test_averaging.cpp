@@ -11,21 +11,22 @@ namespace {
 struct AveragingCase {
   bool ema;
   DType dtype;
-  Device device;
+  Executor executor;
   Impl impl;
 };
 
 std::string averaging_name(const ::testing::TestParamInfo<AveragingCase>& info) {
   const AveragingCase& c = info.param;
   return std::string(c.ema ? "EMA_" : "SWA_") + to_string(c.dtype) + "_" + to_string(c.impl) +
-         (c.device.is_cuda() ? "_cuda" : "_cpu");
+         "_" + to_string(c.executor);
 }
 
 class Averaging : public ::testing::TestWithParam<AveragingCase> {};
 
 TEST_P(Averaging, MatchesReferenceOver20Updates) {
   const AveragingCase c = GetParam();
-  FUSEDOPT_SKIP_WITHOUT_DEVICE(c.device);
+  FUSEDOPT_USE_EXECUTOR(c.executor);
+  const Device device = device_of(c.executor);
   const std::uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);
@@ -37,7 +38,7 @@ TEST_P(Averaging, MatchesReferenceOver20Updates) {
   // error of avg + w * (p - avg) is relative to those, not to an average near zero).
   std::vector<double> scales(lengths.size(), 1e-30);
   for (std::size_t i = 0; i < lengths.size(); ++i) {
-    params.push_back(std::make_unique<GuardedTensor>(lengths[i], c.dtype, c.device, int(i % 2)));
+    params.push_back(std::make_unique<GuardedTensor>(lengths[i], c.dtype, device, int(i % 2)));
     params.back()->set(random_values(rng, lengths[i], 1.0, c.dtype));
     views.push_back({params.back()->view(), params.back()->view()});
   }
@@ -78,17 +79,20 @@ TEST_P(Averaging, MatchesReferenceOver20Updates) {
   }
 }
 
-std::vector<AveragingCase> averaging_cases() {
+std::vector<AveragingCase> averaging_cases(const std::vector<Executor>& executors) {
   std::vector<AveragingCase> cases;
-  for (Device device : all_devices())
+  for (Executor executor : executors)
     for (DType dtype : {DType::f32, DType::f16, DType::bf16})
       for (bool ema : {true, false})
         for (Impl impl : {Impl::Loop, Impl::Foreach, Impl::Fused})
-          cases.push_back({ema, dtype, device, impl});
+          cases.push_back({ema, dtype, executor, impl});
   return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, Averaging, ::testing::ValuesIn(averaging_cases()), averaging_name);
+INSTANTIATE_TEST_SUITE_P(Modes, Averaging, ::testing::ValuesIn(averaging_cases(native_executors())),
+                         averaging_name);
+INSTANTIATE_TEST_SUITE_P(Emulated, Averaging,
+                         ::testing::ValuesIn(averaging_cases({Executor::emulated})), averaging_name);
 
 TEST(Averaging, EmaDecayIsADeviceScalarAndValidated) {
   GuardedTensor w(3, DType::f32, Device::cpu());

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "fusedopt/fusedopt.hpp"
-#include "host/safetensors.hpp"
+#include "host/io/safetensors.hpp"
 #include "test_util.hpp"
 
 namespace fusedopt::testing {
@@ -204,20 +204,21 @@ std::string difference(const std::vector<std::vector<double>>& a,
 
 struct ResumeCase {
   OptimizerCase optimizer;
+  Executor executor;
   Device device;
   Impl impl;
 };
 void PrintTo(const ResumeCase& c, std::ostream* os) { *os << c.optimizer.name; }
 std::string case_name(const ::testing::TestParamInfo<ResumeCase>& info) {
   return info.param.optimizer.name + "_" + to_string(info.param.impl) + "_" +
-         (info.param.device.is_cuda() ? "cuda" : "cpu");
+         to_string(info.param.executor);
 }
 
 class ExactResume : public ::testing::TestWithParam<ResumeCase> {};
 
 TEST_P(ExactResume, TenStepsEqualFiveSaveLoadFive) {
   const ResumeCase& c = GetParam();
-  FUSEDOPT_SKIP_WITHOUT_DEVICE(c.device);
+  FUSEDOPT_USE_EXECUTOR(c.executor);
   const std::uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
 
@@ -263,18 +264,21 @@ TEST_P(ExactResume, TenStepsEqualFiveSaveLoadFive) {
   EXPECT_EQ(difference(again.values(), straight.values()), "");
 }
 
-std::vector<ResumeCase> resume_cases() {
+std::vector<ResumeCase> resume_cases(const std::vector<Executor>& executors) {
   std::vector<ResumeCase> out;
   for (const OptimizerCase& o : all_optimizers())
-    for (Device device : all_devices())
-      for (Impl impl : {Impl::Fused, Impl::Foreach, Impl::Loop}) out.push_back({o, device, impl});
+    for (Executor executor : executors)
+      for (Impl impl : {Impl::Fused, Impl::Foreach, Impl::Loop})
+        out.push_back({o, executor, device_of(executor), impl});
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryOptimizer, ExactResume, ::testing::ValuesIn(resume_cases()),
-                         case_name);
+INSTANTIATE_TEST_SUITE_P(EveryOptimizer, ExactResume,
+                         ::testing::ValuesIn(resume_cases(native_executors())), case_name);
+INSTANTIATE_TEST_SUITE_P(Emulated, ExactResume,
+                         ::testing::ValuesIn(resume_cases({Executor::emulated})), case_name);
 
-// ---- AMP: grad_scale and found_inf (NOTE(amp) in kernels/plan.h) -----------------------------
+// ---- AMP: grad_scale and found_inf (NOTE(amp) in kernels/engine/plan.h) -----------------------------
 
 class AmpScaling : public ::testing::TestWithParam<ResumeCase> {};
 
@@ -282,7 +286,7 @@ class AmpScaling : public ::testing::TestWithParam<ResumeCase> {};
 // found_inf = 1 (and NaN gradients) changes nothing at all; the run then continues unchanged.
 TEST_P(AmpScaling, UnscalesExactlyAndSkipsOnFoundInf) {
   const ResumeCase& c = GetParam();
-  FUSEDOPT_SKIP_WITHOUT_DEVICE(c.device);
+  FUSEDOPT_USE_EXECUTOR(c.executor);
   const std::uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   constexpr double kScale = 1024.0;
@@ -327,8 +331,10 @@ TEST_P(AmpScaling, UnscalesExactlyAndSkipsOnFoundInf) {
       Error);
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryOptimizer, AmpScaling, ::testing::ValuesIn(resume_cases()),
-                         case_name);
+INSTANTIATE_TEST_SUITE_P(EveryOptimizer, AmpScaling,
+                         ::testing::ValuesIn(resume_cases(native_executors())), case_name);
+INSTANTIATE_TEST_SUITE_P(Emulated, AmpScaling,
+                         ::testing::ValuesIn(resume_cases({Executor::emulated})), case_name);
 
 // Without found_inf, NaN gradients propagate (as torch; tests/test_nonfinite.cpp has the exact
 // values): the same NaN step that found_inf skips poisons the parameters here.

@@ -1,4 +1,4 @@
-// kernels/dtype.h (used by both executors) against the compiler's _Float16 and an independent
+// kernels/engine/dtype.h (used by both executors) against the compiler's _Float16 and an independent
 // bfloat16 rounding.
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <limits>
 #include <random>
 
-#include "kernels/dtype.h"
+#include "kernels/engine/dtype.h"
 #include "test_util.hpp"
 
 namespace fusedopt::testing {

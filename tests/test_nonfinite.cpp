@@ -66,11 +66,12 @@ std::string classify(const Values& values) {
   return s;
 }
 
-class NonFinite : public ::testing::TestWithParam<std::tuple<Device, Impl>> {};
+class NonFinite : public ::testing::TestWithParam<std::tuple<Executor, Impl>> {};
 
 TEST_P(NonFinite, PropagatesLikeTorch) {
-  const auto [device, impl] = GetParam();
-  FUSEDOPT_SKIP_WITHOUT_DEVICE(device);
+  const auto [executor, impl] = GetParam();
+  FUSEDOPT_USE_EXECUTOR(executor);
+  const Device device = device_of(executor);
   const double nan = std::numeric_limits<double>::quiet_NaN(), inf = INFINITY;
   for (const Golden& golden : kGolden) {
     SCOPED_TRACE(golden.id);
@@ -97,14 +98,19 @@ TEST_P(NonFinite, PropagatesLikeTorch) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllImpls, NonFinite,
-    ::testing::Combine(::testing::ValuesIn(all_devices()),
-                       ::testing::Values(Impl::Loop, Impl::Foreach, Impl::Fused)),
-    [](const auto& info) {
-      return std::string(std::get<0>(info.param).is_cuda() ? "cuda_" : "cpu_") +
-             to_string(std::get<1>(info.param));
-    });
+std::string nonfinite_name(const ::testing::TestParamInfo<std::tuple<Executor, Impl>>& info) {
+  return std::string(to_string(std::get<0>(info.param))) + "_" + to_string(std::get<1>(info.param));
+}
+INSTANTIATE_TEST_SUITE_P(AllImpls, NonFinite,
+                         ::testing::Combine(::testing::ValuesIn(native_executors()),
+                                            ::testing::Values(Impl::Loop, Impl::Foreach,
+                                                              Impl::Fused)),
+                         nonfinite_name);
+INSTANTIATE_TEST_SUITE_P(Emulated, NonFinite,
+                         ::testing::Combine(::testing::Values(Executor::emulated),
+                                            ::testing::Values(Impl::Loop, Impl::Foreach,
+                                                              Impl::Fused)),
+                         nonfinite_name);
 
 }  // namespace
 }  // namespace fusedopt::testing

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "kernels/plan.h"
+#include "kernels/engine/plan.h"
 #include "test_util.hpp"
 
 namespace fusedopt::testing {
@@ -53,11 +53,11 @@ TEST(Plan, ChunkRangesBeyond2To31Elements) {
   EXPECT_EQ(r.end, big);
 }
 
-class ManyTensors : public ::testing::TestWithParam<Device> {};
+class ManyTensors : public ::testing::TestWithParam<Executor> {};
 
 TEST_P(ManyTensors, TenThousandTensorsInOneStep) {
-  const Device device = GetParam();
-  FUSEDOPT_SKIP_WITHOUT_DEVICE(device);
+  FUSEDOPT_USE_EXECUTOR(GetParam());
+  const Device device = device_of(GetParam());
   constexpr int kTensors = 10000;
   std::mt19937_64 rng(fresh_seed());
   std::uniform_int_distribution<std::int64_t> length(0, 300);
@@ -91,8 +91,13 @@ TEST_P(ManyTensors, TenThousandTensorsInOneStep) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Executors, ManyTensors, ::testing::ValuesIn(all_devices()),
-                         [](const auto& info) { return info.param.is_cuda() ? "cuda" : "cpu"; });
+std::string executor_name(const ::testing::TestParamInfo<Executor>& info) {
+  return to_string(info.param);
+}
+INSTANTIATE_TEST_SUITE_P(Executors, ManyTensors, ::testing::ValuesIn(native_executors()),
+                         executor_name);
+INSTANTIATE_TEST_SUITE_P(Emulated, ManyTensors, ::testing::Values(Executor::emulated),
+                         executor_name);
 
 }  // namespace
 }  // namespace fusedopt::testing

@@ -61,6 +61,7 @@ struct ReferenceParam {
 struct Case {
   std::string name;
   DType dtype;
+  Executor executor;
   Device device;
   std::function<std::unique_ptr<Optimizer>(const std::vector<std::vector<Param>>&)> make;
   std::function<ReferenceParam(std::size_t group)> reference;
@@ -87,18 +88,21 @@ class CaseBuilder {
   using StepFn = void (*)(const Config&, Vec&, const Vec&, State&);
   using StateFn = std::map<std::string, const Vec*> (*)(const State&);
 
-  CaseBuilder(std::vector<Case>& out, StepFn step, StateFn state) : out_(out), step_(step), state_(state) {}
+  CaseBuilder(std::vector<Case>& out, const std::vector<Executor>& executors, StepFn step,
+              StateFn state)
+      : out_(out), executors_(executors), step_(step), state_(state) {}
 
   void add(const std::string& name, Options defaults, Config config, double group1_lr,
            std::function<void(const Config&, const State&, const Vec&, std::vector<char>&)> ambiguous = {}) {
-    for (Device device : all_devices())
+    for (Executor executor : executors_)
       for (DType dtype : {DType::f32, DType::f16, DType::bf16}) {
         Case c;
         std::ostringstream id;
-        id << name << "_" << to_string(dtype) << "_" << (device.is_cuda() ? "cuda" : "cpu");
+        id << name << "_" << to_string(dtype) << "_" << to_string(executor);
         c.name = id.str();
         c.dtype = dtype;
-        c.device = device;
+        c.executor = executor;
+        c.device = device_of(executor);
         c.make = [defaults, group1_lr](const std::vector<std::vector<Param>>& groups) {
           using Opt = FusedOptimizer<Options>;
           std::vector<typename Opt::Group> spec = {
@@ -129,6 +133,7 @@ class CaseBuilder {
 
  private:
   std::vector<Case>& out_;
+  std::vector<Executor> executors_;
   StepFn step_;
   StateFn state_;
 };
@@ -139,13 +144,13 @@ std::string flags(std::initializer_list<std::pair<const char*, bool>> parts) {
   return s;
 }
 
-std::vector<Case> all_cases() {
+std::vector<Case> all_cases(const std::vector<Executor>& executors) {
   namespace r = reference;
   std::vector<Case> cases;
   const bool tf[] = {false, true};
 
   CaseBuilder<SGDOptions, r::SGDConfig, r::SGDState> sgd(
-      cases, r::sgd_step, [](const r::SGDState& s) {
+      cases, executors, r::sgd_step, [](const r::SGDState& s) {
         return std::map<std::string, const Vec*>{{"momentum_buffer", &s.momentum_buffer}};
       });
   for (double momentum : {0.0, 0.9})
@@ -166,8 +171,8 @@ std::vector<Case> all_cases() {
                                              {"exp_avg_sq", &s.exp_avg_sq},
                                              {"max_exp_avg_sq", &s.max_exp_avg_sq}};
   };
-  CaseBuilder<AdamOptions, r::AdamConfig, r::AdamState> adam(cases, r::adam_step, adam_state);
-  CaseBuilder<AdamWOptions, r::AdamConfig, r::AdamState> adamw(cases, r::adam_step, adam_state);
+  CaseBuilder<AdamOptions, r::AdamConfig, r::AdamState> adam(cases, executors, r::adam_step, adam_state);
+  CaseBuilder<AdamWOptions, r::AdamConfig, r::AdamState> adamw(cases, executors, r::adam_step, adam_state);
   for (bool amsgrad : tf)
     for (bool wd : tf)
       for (bool maximize : tf) {
@@ -179,7 +184,7 @@ std::vector<Case> all_cases() {
       }
 
   CaseBuilder<RMSpropOptions, r::RMSpropConfig, r::RMSpropState> rmsprop(
-      cases, r::rmsprop_step, [](const r::RMSpropState& s) {
+      cases, executors, r::rmsprop_step, [](const r::RMSpropState& s) {
         return std::map<std::string, const Vec*>{{"square_avg", &s.square_avg},
                                                  {"grad_avg", &s.grad_avg},
                                                  {"momentum_buffer", &s.momentum_buffer}};
@@ -195,7 +200,7 @@ std::vector<Case> all_cases() {
                       {1e-3, 0.99, 1e-8, wd ? kWd : 0, momentum, centered, maximize}, 3e-3);
 
   CaseBuilder<AdagradOptions, r::AdagradConfig, r::AdagradState> adagrad(
-      cases, r::adagrad_step, [](const r::AdagradState& s) {
+      cases, executors, r::adagrad_step, [](const r::AdagradState& s) {
         return std::map<std::string, const Vec*>{{"sum", &s.sum}};
       });
   for (double lr_decay : {0.0, 0.01})
@@ -209,7 +214,7 @@ std::vector<Case> all_cases() {
                       {1e-2, lr_decay, wd ? kWd : 0, init, 1e-10, maximize}, 3e-2);
 
   CaseBuilder<AdamaxOptions, r::AdamaxConfig, r::AdamaxState> adamax(
-      cases, r::adamax_step, [](const r::AdamaxState& s) {
+      cases, executors, r::adamax_step, [](const r::AdamaxState& s) {
         return std::map<std::string, const Vec*>{{"exp_avg", &s.exp_avg}, {"exp_inf", &s.exp_inf}};
       });
   for (bool wd : tf)
@@ -219,11 +224,11 @@ std::vector<Case> all_cases() {
                  {2e-3, 0.9, 0.999, 1e-8, wd ? kWd : 0, maximize}, 5e-3);
 
   CaseBuilder<NAdamOptions, r::NAdamConfig, r::NAdamState> nadam(
-      cases, r::nadam_step, [](const r::NAdamState& s) {
+      cases, executors, r::nadam_step, [](const r::NAdamState& s) {
         return std::map<std::string, const Vec*>{{"exp_avg", &s.exp_avg}, {"exp_avg_sq", &s.exp_avg_sq}};
       });
   CaseBuilder<RAdamOptions, r::RAdamConfig, r::RAdamState> radam(
-      cases, r::radam_step, [](const r::RAdamState& s) {
+      cases, executors, r::radam_step, [](const r::RAdamState& s) {
         return std::map<std::string, const Vec*>{{"exp_avg", &s.exp_avg}, {"exp_avg_sq", &s.exp_avg_sq}};
       });
   for (bool wd : tf)
@@ -242,7 +247,7 @@ std::vector<Case> all_cases() {
       }
 
   CaseBuilder<AdadeltaOptions, r::AdadeltaConfig, r::AdadeltaState> adadelta(
-      cases, r::adadelta_step, [](const r::AdadeltaState& s) {
+      cases, executors, r::adadelta_step, [](const r::AdadeltaState& s) {
         return std::map<std::string, const Vec*>{{"square_avg", &s.square_avg}, {"acc_delta", &s.acc_delta}};
       });
   for (bool wd : tf)
@@ -252,7 +257,7 @@ std::vector<Case> all_cases() {
                    {1.0, 0.9, 1e-6, wd ? kWd : 0, maximize}, 0.5);
 
   CaseBuilder<RpropOptions, r::RpropConfig, r::RpropState> rprop(
-      cases, r::rprop_step, [](const r::RpropState& s) {
+      cases, executors, r::rprop_step, [](const r::RpropState& s) {
         return std::map<std::string, const Vec*>{{"prev", &s.prev}, {"step_size", &s.step_size}};
       });
   for (bool custom : tf)
@@ -266,7 +271,7 @@ std::vector<Case> all_cases() {
     }
 
   CaseBuilder<ASGDOptions, r::ASGDConfig, r::ASGDState> asgd(
-      cases, r::asgd_step, [](const r::ASGDState& s) {
+      cases, executors, r::asgd_step, [](const r::ASGDState& s) {
         return std::map<std::string, const Vec*>{{"ax", &s.ax}};
       });
   for (double t0 : {1e6, 5.0})  // t0 = 5: averaging (mu < 1) starts within the trajectory
@@ -290,7 +295,7 @@ std::vector<Case> all_cases() {
     }
   };
   CaseBuilder<LionOptions, r::LionConfig, r::LionState> lion(
-      cases, r::lion_step, [](const r::LionState& s) {
+      cases, executors, r::lion_step, [](const r::LionState& s) {
         return std::map<std::string, const Vec*>{{"exp_avg", &s.exp_avg}};
       });
   for (bool wd : tf)
@@ -338,7 +343,7 @@ double state_scale(const Tensor& t, const std::string& name) {
 
 TEST_P(TrajectoryTest, MatchesReferenceOver20Steps) {
   const Case& c = GetParam();
-  FUSEDOPT_SKIP_WITHOUT_DEVICE(c.device);
+  FUSEDOPT_USE_EXECUTOR(c.executor);
   const std::uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);
@@ -427,8 +432,13 @@ TEST_P(TrajectoryTest, MatchesReferenceOver20Steps) {
     for (const Tensor& t : tensors) EXPECT_EQ(opt->step_count(t.group, t.index), double(kSteps));
 }
 
-INSTANTIATE_TEST_SUITE_P(AllOptions, TrajectoryTest, ::testing::ValuesIn(all_cases()),
-                         [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+std::string case_name(const ::testing::TestParamInfo<Case>& info) { return info.param.name; }
+INSTANTIATE_TEST_SUITE_P(AllOptions, TrajectoryTest,
+                         ::testing::ValuesIn(all_cases(native_executors())), case_name);
+// The same sweep on the emulated device: the CUDA kernels' lanes, strides, vector packs, scalar
+// tails (the misaligned and odd-length tensors) and step-count protocol, run on the CPU.
+INSTANTIATE_TEST_SUITE_P(Emulated, TrajectoryTest,
+                         ::testing::ValuesIn(all_cases({Executor::emulated})), case_name);
 
 }  // namespace
 }  // namespace fusedopt::testing

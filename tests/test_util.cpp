@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "host/engine/emulated_device.hpp"
+
 #if FUSEDOPT_WITH_CUDA
 #include <cuda_runtime.h>
 #endif
@@ -109,6 +111,19 @@ void copy_view_to_host(const TensorView& view, void* dst) {
       cudaMemcpy(dst, view.data, bytes, cudaMemcpyDeviceToHost) != cudaSuccess)
     throw std::runtime_error("cudaMemcpy D2H failed in a test");
 #endif
+}
+
+UseExecutor::UseExecutor(Executor executor) : executor_(executor) {
+  if (executor == Executor::emulated) seed_ = fresh_seed();
+  detail::set_emulated_device(executor == Executor::emulated, seed_);
+}
+
+UseExecutor::~UseExecutor() { detail::set_emulated_device(false); }
+
+std::string UseExecutor::description() const {
+  if (executor_ != Executor::emulated) return std::string("executor ") + to_string(executor_);
+  return "executor emulated (block and lane order seed " + std::to_string(seed_) +
+         "; FUSEDOPT_TEST_SEED fixes it)";
 }
 
 std::uint64_t fresh_seed() {

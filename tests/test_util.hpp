@@ -1,6 +1,6 @@
 #pragma once
 // Test helpers: memory on either executor with guard zones, storage-dtype rounding written
-// independently of kernels/dtype.h, random data, and the CUDA skip rule.
+// independently of kernels/engine/dtype.h, random data, and the CUDA skip rule.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -23,11 +23,11 @@ namespace fusedopt::testing {
                       "executor is not exercised on this machine";                            \
   } while (0)
 
-// ---- storage dtypes, independent of kernels/dtype.h -----------------------------------------
+// ---- storage dtypes, independent of kernels/engine/dtype.h -----------------------------------------
 
 // The compiler's _Float16 is the f16 reference where it exists (GCC >= 12 on x86-64). Clang 14
 // (the sanitizer and fuzzer build) has none on x86-64: there, f16 rounding is done with exact
-// double arithmetic (nearbyint rounds ties to even), still independent of kernels/dtype.h.
+// double arithmetic (nearbyint rounds ties to even), still independent of kernels/engine/dtype.h.
 #if defined(__FLT16_MANT_DIG__)
 #define FUSEDOPT_TEST_HAS_FLOAT16 1
 #else
@@ -221,5 +221,36 @@ std::uint64_t fresh_seed();
 
 /// Devices the suites run on: the CPU always, cuda:0 (skipped without a GPU).
 inline std::vector<Device> all_devices() { return {Device::cpu(), Device::cuda(0)}; }
+
+/// Where a test runs: the CPU executor, the emulated device (the CUDA kernels' per-thread code
+/// replayed on the CPU, NOTE(emulated-device) in host/engine/emulated_device.hpp) or cuda:0.
+enum class Executor { cpu, emulated, cuda };
+inline Device device_of(Executor e) { return e == Executor::cuda ? Device::cuda(0) : Device::cpu(); }
+inline const char* to_string(Executor e) {
+  return e == Executor::cpu ? "cpu" : e == Executor::emulated ? "emulated" : "cuda";
+}
+/// The executors of the main suites (Emulated suites instantiate {Executor::emulated}).
+inline std::vector<Executor> native_executors() { return {Executor::cpu, Executor::cuda}; }
+
+/// Selects `executor` for the scope: the emulated device on for Executor::emulated (block and
+/// lane orders from a fresh seed, reported by description()), off otherwise; off again at exit.
+class UseExecutor {
+ public:
+  explicit UseExecutor(Executor executor);
+  ~UseExecutor();
+  UseExecutor(const UseExecutor&) = delete;
+  UseExecutor& operator=(const UseExecutor&) = delete;
+  std::string description() const;
+
+ private:
+  Executor executor_;
+  std::uint64_t seed_ = 0;
+};
+
+/// Skips without a GPU (Executor::cuda), then selects the executor for the rest of the test.
+#define FUSEDOPT_USE_EXECUTOR(executor)                                         \
+  FUSEDOPT_SKIP_WITHOUT_DEVICE(::fusedopt::testing::device_of(executor));       \
+  const ::fusedopt::testing::UseExecutor fusedopt_use_executor_(executor);      \
+  SCOPED_TRACE(fusedopt_use_executor_.description())
 
 }  // namespace fusedopt::testing

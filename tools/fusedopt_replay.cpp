@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "fusedopt/fusedopt.hpp"
-#include "host/safetensors.hpp"
+#include "host/io/safetensors.hpp"
 
 namespace fo = fusedopt;
 

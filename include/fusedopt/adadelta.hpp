@@ -23,7 +23,7 @@ class AdadeltaOptions {
   }
 };
 
-/// The fused Adadelta step; see kernels/adadelta.h for the exact update.
+/// The fused Adadelta step; see kernels/optimizers/adadelta.h for the exact update.
 using Adadelta = FusedOptimizer<AdadeltaOptions>;
 extern template class OptimizerWithOptions<AdadeltaOptions>;
 extern template class FusedOptimizer<AdadeltaOptions>;

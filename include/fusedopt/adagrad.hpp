@@ -26,7 +26,7 @@ class AdagradOptions {
   }
 };
 
-/// The fused Adagrad step; see kernels/adagrad.h for the exact update.
+/// The fused Adagrad step; see kernels/optimizers/adagrad.h for the exact update.
 using Adagrad = FusedOptimizer<AdagradOptions>;
 extern template class OptimizerWithOptions<AdagradOptions>;
 extern template class FusedOptimizer<AdagradOptions>;

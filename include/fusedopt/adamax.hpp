@@ -23,7 +23,7 @@ class AdamaxOptions {
   }
 };
 
-/// The fused Adamax step; see kernels/adamax.h for the exact update.
+/// The fused Adamax step; see kernels/optimizers/adamax.h for the exact update.
 using Adamax = FusedOptimizer<AdamaxOptions>;
 extern template class OptimizerWithOptions<AdamaxOptions>;
 extern template class FusedOptimizer<AdamaxOptions>;

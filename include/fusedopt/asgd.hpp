@@ -25,7 +25,7 @@ class ASGDOptions {
   }
 };
 
-/// The fused ASGD step; see kernels/asgd.h for the exact update.
+/// The fused ASGD step; see kernels/optimizers/asgd.h for the exact update.
 using ASGD = FusedOptimizer<ASGDOptions>;
 extern template class OptimizerWithOptions<ASGDOptions>;
 extern template class FusedOptimizer<ASGDOptions>;

@@ -24,7 +24,7 @@ class LionOptions {
   }
 };
 
-/// The fused Lion step; see kernels/lion.h for the exact update.
+/// The fused Lion step; see kernels/optimizers/lion.h for the exact update.
 using Lion = FusedOptimizer<LionOptions>;
 extern template class OptimizerWithOptions<LionOptions>;
 extern template class FusedOptimizer<LionOptions>;

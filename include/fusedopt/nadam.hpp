@@ -28,7 +28,7 @@ class NAdamOptions {
   }
 };
 
-/// The fused NAdam step; see kernels/nadam.h for the exact update.
+/// The fused NAdam step; see kernels/optimizers/nadam.h for the exact update.
 using NAdam = FusedOptimizer<NAdamOptions>;
 extern template class OptimizerWithOptions<NAdamOptions>;
 extern template class FusedOptimizer<NAdamOptions>;

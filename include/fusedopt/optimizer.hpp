@@ -2,7 +2,7 @@
 // The optimizer base: param groups, state, the launch plan and the step.
 //
 // A step is one fused launch per storage dtype present (one for a uniformly typed model)
-// covering every tensor of every group; see NOTE(plan) in host/engine.hpp.
+// covering every tensor of every group; see NOTE(plan) in host/engine/engine.hpp.
 #include <cstddef>
 #include <cstdint>
 #include <functional>

@@ -26,7 +26,7 @@ class RAdamOptions {
   }
 };
 
-/// The fused RAdam step; see kernels/radam.h for the exact update.
+/// The fused RAdam step; see kernels/optimizers/radam.h for the exact update.
 using RAdam = FusedOptimizer<RAdamOptions>;
 extern template class OptimizerWithOptions<RAdamOptions>;
 extern template class FusedOptimizer<RAdamOptions>;

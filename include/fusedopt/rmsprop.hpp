@@ -28,7 +28,7 @@ class RMSpropOptions {
   }
 };
 
-/// The fused RMSprop step; see kernels/rmsprop.h for the exact update.
+/// The fused RMSprop step; see kernels/optimizers/rmsprop.h for the exact update.
 using RMSprop = FusedOptimizer<RMSpropOptions>;
 extern template class OptimizerWithOptions<RMSpropOptions>;
 extern template class FusedOptimizer<RMSpropOptions>;

@@ -25,7 +25,7 @@ class RpropOptions {
   }
 };
 
-/// The fused Rprop step; see kernels/rprop.h for the exact update.
+/// The fused Rprop step; see kernels/optimizers/rprop.h for the exact update.
 using Rprop = FusedOptimizer<RpropOptions>;
 extern template class OptimizerWithOptions<RpropOptions>;
 extern template class FusedOptimizer<RpropOptions>;

@@ -48,7 +48,7 @@ struct Param {
 ///   Loop:    per tensor, one elementwise kernel per op (torch's for-loop, foreach=False);
 ///   Foreach: one multi-tensor kernel per op over all tensors (foreach=True);
 ///   Fused:   one kernel for the whole step over all tensors (fused=True; the default).
-/// All three compute the same update (see NOTE(passes) in kernels/passes.h); Loop and Foreach
+/// All three compute the same update (see NOTE(passes) in kernels/engine/passes.h); Loop and Foreach
 /// keep their intermediate values in fp32 temporaries the size of the parameters.
 enum class Impl { Loop, Foreach, Fused };
 const char* to_string(Impl impl);

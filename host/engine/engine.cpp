@@ -1,0 +1,435 @@
+#include "host/engine/engine.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <string>
+
+#include "host/engine/executor.hpp"
+#include "fusedopt/error.hpp"
+
+namespace fusedopt::detail {
+
+namespace {
+
+constexpr DType kSegmentOrder[] = {DType::f32, DType::f16, DType::bf16};
+constexpr int kNumSegments = 3;
+
+std::int64_t padded(std::int64_t numel) {
+  constexpr std::int64_t kAlign = kernels::kStateAlignElements;
+  return (numel + kAlign - 1) / kAlign * kAlign;
+}
+
+std::string name_of(std::size_t group, std::size_t index, const char* field) {
+  return "param_groups[" + std::to_string(group) + "].params[" + std::to_string(index) + "]." +
+         field;
+}
+
+/// A group's state buffer as it starts: state tensor k filled with config.state_init[k].
+std::vector<float> initial_group_state(const std::vector<Param>& params, const GroupConfig& config) {
+  std::int64_t total = 0;
+  for (const Param& p : params) total += padded(p.value.numel);
+  std::vector<float> out(std::size_t(total) * std::size_t(config.num_states));
+  for (int k = 0; k < config.num_states; ++k)
+    std::fill(out.begin() + k * total, out.begin() + (k + 1) * total,
+              config.state_init[std::size_t(k)]);
+  return out;
+}
+
+struct Extent {
+  std::uintptr_t begin, end;
+  std::size_t group, index;
+};
+
+}  // namespace
+
+void check_view(const TensorView& view, const std::string& name) {
+  if (view.numel < 0) throw_error(name, ".numel must be >= 0, got ", view.numel);
+  if (view.dtype != DType::f32 && view.dtype != DType::f16 && view.dtype != DType::bf16)
+    throw_error(name, ".dtype: unsupported value ", int(view.dtype));
+  if (view.device.is_cuda()) {
+    const int count = cuda_device_count();
+    if (view.device.index < 0 || view.device.index >= count)
+      throw_error(name, ".device = ", view.device.str(), " but ", count,
+                  " CUDA device(s) are available");
+  } else if (!view.device.is_cpu()) {
+    throw_error(name, ".device: unsupported kind ", int(view.device.kind));
+  }
+  if (view.numel == 0) return;  // an empty view is never dereferenced
+  if (view.data == nullptr) throw_error(name, ".data is null (numel ", view.numel, ")");
+  if (reinterpret_cast<std::uintptr_t>(view.data) % dtype_size(view.dtype) != 0)
+    throw_error(name, ".data = ", view.data, " is not aligned to its ", to_string(view.dtype),
+                " element size ", dtype_size(view.dtype));
+  check_pointer(view.data, view.device, name.c_str());
+}
+
+void Engine::add_groups(const std::vector<std::vector<Param>>& params,
+                        const std::vector<GroupConfig>& configs) {
+  // 1. Validate everything before touching any member (strong guarantee).
+  bool has_device = !groups_.empty();
+  Device device = device_;
+  std::vector<Extent> extents;
+  for (std::size_t g = 0; g < groups_.size(); ++g)
+    for (std::size_t i = 0; i < groups_[g].params.size(); ++i) {
+      const TensorView& v = groups_[g].params[i].value;
+      if (v.numel > 0) {
+        const auto begin = reinterpret_cast<std::uintptr_t>(v.data);
+        extents.push_back({begin, begin + std::size_t(v.numel) * dtype_size(v.dtype), g, i});
+      }
+    }
+  std::size_t new_params = 0;
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    const std::size_t g = groups_.size() + k;
+    if (params[k].empty())
+      throw_error("param_groups[", g, "].params is empty: a group needs at least one parameter");
+    for (std::size_t i = 0; i < params[k].size(); ++i) {
+      const Param& p = params[k][i];
+      check_view(p.value, name_of(g, i, "value"));
+      check_view(p.grad, name_of(g, i, "grad"));
+      if (p.grad.numel != p.value.numel)
+        throw_error(name_of(g, i, "grad.numel"), " = ", p.grad.numel, " differs from value.numel = ",
+                    p.value.numel);
+      if (p.grad.dtype != p.value.dtype)
+        throw_error(name_of(g, i, "grad.dtype"), " = ", to_string(p.grad.dtype),
+                    " differs from value.dtype = ", to_string(p.value.dtype));
+      if (p.grad.device != p.value.device)
+        throw_error(name_of(g, i, "grad.device"), " = ", p.grad.device.str(),
+                    " differs from value.device = ", p.value.device.str());
+      if (!has_device) {
+        device = p.value.device;
+        has_device = true;
+      } else if (p.value.device != device) {
+        throw_error(name_of(g, i, "value.device"), " = ", p.value.device.str(),
+                    " differs from the optimizer's device ", device.str(),
+                    " (one optimizer updates one device)");
+      }
+      if (p.value.numel > 0) {
+        const auto begin = reinterpret_cast<std::uintptr_t>(p.value.data);
+        extents.push_back(
+            {begin, begin + std::size_t(p.value.numel) * dtype_size(p.value.dtype), g, i});
+      }
+    }
+    new_params += params[k].size();
+  }
+  std::sort(extents.begin(), extents.end(),
+            [](const Extent& a, const Extent& b) { return a.begin < b.begin; });
+  for (std::size_t e = 1; e < extents.size(); ++e)
+    if (extents[e].begin < extents[e - 1].end) {
+      const Extent& a = extents[e - 1];
+      const Extent& b = extents[e];
+      const bool same = a.begin == b.begin;
+      throw_error(name_of(b.group, b.index, "value.data"), " = ",
+                  reinterpret_cast<void*>(b.begin), same ? " is the same parameter as " : " overlaps ",
+                  name_of(a.group, a.index, "value"),
+                  " (a parameter may appear once, in one group)");
+    }
+  if (num_params_ + new_params > std::size_t(INT32_MAX))
+    throw_error("param_groups: too many parameters (", num_params_ + new_params, ")");
+
+  // 2. Build the new groups, plan and scalars aside; any failure leaves *this untouched.
+  std::vector<Group> added;
+  std::size_t first_param = num_params_;
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    Group group;
+    group.params = params[k];
+    group.config = configs[k];
+    group.first_param = first_param;
+    first_param += params[k].size();
+    std::int64_t total = 0;
+    for (const Param& p : group.params) total += padded(p.value.numel);
+    group.state = Buffer(std::size_t(total) * std::size_t(configs[k].num_states) * sizeof(float),
+                         device, stream_);
+    const auto* init = configs[k].state_init.data();
+    if (std::any_of(init, init + configs[k].num_states, [](float v) { return v != 0.0f; })) {
+      const std::vector<float> host = initial_group_state(group.params, configs[k]);
+      copy_from_host(group.state.data(), host.data(), host.size() * sizeof(float), device, stream_);
+    }  // else the zeroed buffer is the initial state
+    added.push_back(std::move(group));
+  }
+  std::vector<const Group*> all;
+  for (const Group& g : groups_) all.push_back(&g);
+  for (const Group& g : added) all.push_back(&g);
+  Plan plan = build_plan(all, device, impl_, num_temps_);
+  Scalars scalars = build_scalars(all, first_param, device);
+  std::vector<kernels::GroupScalars> host_groups = host_groups_;
+  for (const Group& g : added) host_groups.push_back(group_scalars(g.config));
+  std::vector<SegmentLaunch> launches = make_launches(plan, scalars, device, impl_);
+  for (SegmentLaunch& launch : launches) launch.host_groups = host_groups.data();
+  groups_.reserve(groups_.size() + added.size());  // the last call that may throw
+
+  // 3. Commit: nothing below throws.
+  for (Group& g : added) groups_.push_back(std::move(g));
+  host_groups_ = std::move(host_groups);  // moving keeps data(), which launches point to
+  num_params_ = first_param;
+  device_ = device;
+  plan_ = std::move(plan);
+  scalars_ = std::move(scalars);
+  launches_ = std::move(launches);
+}
+
+std::vector<SegmentLaunch> Engine::make_launches(const Plan& plan, const Scalars& scalars,
+                                                 Device device, Impl impl) const {
+  std::vector<SegmentLaunch> launches;
+  for (std::size_t s = 0; s < plan.segments.size(); ++s)
+    launches.push_back({plan.view, scalars.view, plan.segments[s], plan.segment_dtypes[s], device,
+                        stream_, impl, plan.segment_tensors[s], host_groups_.data()});
+  return launches;
+}
+
+void Engine::set_impl(Impl impl, int num_temps) {
+  if (impl != Impl::Loop && impl != Impl::Foreach && impl != Impl::Fused)
+    throw_error("impl: unsupported value ", int(impl));
+  if (impl == impl_ && num_temps == num_temps_) return;
+  std::vector<const Group*> all;
+  for (const Group& g : groups_) all.push_back(&g);
+  Plan plan = build_plan(all, device_, impl, num_temps);
+  std::vector<SegmentLaunch> launches = make_launches(plan, scalars_, device_, impl);
+  // Commit: nothing below throws. The old plan's buffers are released stream-ordered.
+  plan_ = std::move(plan);
+  launches_ = std::move(launches);
+  impl_ = impl;
+  num_temps_ = num_temps;
+}
+
+Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device device, Impl impl,
+                                int num_temps) const {
+  std::vector<kernels::TensorEntry> tensors;
+  std::vector<kernels::ChunkEntry> chunks;
+  Plan plan;
+  // Temporaries: temp k of a parameter at temps + k * all_elements + (its padded offset).
+  const int temps_needed = impl == Impl::Fused ? 0 : num_temps;
+  std::int64_t all_elements = 0;
+  std::vector<std::int64_t> group_offset;
+  for (const Group* g : groups) {
+    group_offset.push_back(all_elements);
+    for (const Param& p : g->params) all_elements += padded(p.value.numel);
+  }
+  plan.temps = Buffer(std::size_t(all_elements) * std::size_t(temps_needed) * sizeof(float),
+                      device, stream_);
+  auto* temps = static_cast<float*>(plan.temps.data());
+  for (int s = 0; s < kNumSegments; ++s) {
+    std::vector<TensorInfo> infos;
+    const DType dtype = kSegmentOrder[s];
+    kernels::Segment segment{};
+    segment.chunk_begin = std::int64_t(chunks.size());
+    segment.tensor_begin = std::int32_t(tensors.size());
+    segment.index = s;
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+      const Group& group = *groups[g];
+      std::int64_t total = 0;
+      for (const Param& p : group.params) total += padded(p.value.numel);
+      auto* state = static_cast<float*>(group.state.data());
+      std::int64_t offset = 0;
+      for (std::size_t i = 0; i < group.params.size(); ++i) {
+        const Param& p = group.params[i];
+        const std::int64_t slot = offset;
+        offset += padded(p.value.numel);
+        if (p.value.dtype != dtype) continue;
+        kernels::TensorEntry entry{};
+        entry.lists[0] = p.value.data;
+        entry.lists[1] = p.grad.data;
+        for (int k = 0; k < group.config.num_states; ++k)
+          entry.lists[2 + k] = state + std::int64_t(k) * total + slot;
+        for (int k = 0; k < temps_needed; ++k)
+          entry.lists[kernels::kFirstTempList + k] =
+              temps + std::int64_t(k) * all_elements + group_offset[g] + slot;
+        entry.numel = p.value.numel;
+        entry.group = std::int32_t(g);
+        entry.param = std::int32_t(group.first_param + i);
+        const std::int64_t n = kernels::chunk_count(p.value.numel);
+        if (n > INT32_MAX) throw_error(name_of(g, i, "value.numel"), " = ", p.value.numel, " is too large");
+        const auto t = std::int32_t(tensors.size());
+        tensors.push_back(entry);
+        infos.push_back({std::int64_t(chunks.size()), std::int64_t(chunks.size()) + n,
+                         p.value.numel, std::int32_t(g), group.config.num_states});
+        for (std::int64_t c = 0; c < n; ++c) chunks.push_back({t, std::int32_t(c)});
+      }
+    }
+    segment.chunk_end = std::int64_t(chunks.size());
+    segment.tensor_end = std::int32_t(tensors.size());
+    if (segment.tensor_end == segment.tensor_begin) continue;
+    if (segment.chunk_end - segment.chunk_begin > INT32_MAX)
+      throw_error("param_groups: ", to_string(dtype), " parameters need ",
+                  segment.chunk_end - segment.chunk_begin, " chunks, more than one launch allows");
+    plan.segments.push_back(segment);
+    plan.segment_dtypes.push_back(dtype);
+    plan.segment_tensors.push_back(std::move(infos));
+  }
+  const std::size_t tensor_bytes = tensors.size() * sizeof(kernels::TensorEntry);
+  const std::size_t chunk_bytes = chunks.size() * sizeof(kernels::ChunkEntry);
+  std::vector<unsigned char> host(tensor_bytes + chunk_bytes);
+  std::memcpy(host.data(), tensors.data(), tensor_bytes);
+  std::memcpy(host.data() + tensor_bytes, chunks.data(), chunk_bytes);
+  plan.buffer = Buffer(host.size(), device, stream_);
+  copy_from_host(plan.buffer.data(), host.data(), host.size(), device, stream_);
+  auto* base = static_cast<unsigned char*>(plan.buffer.data());
+  plan.view.tensors = reinterpret_cast<const kernels::TensorEntry*>(base);
+  plan.view.chunks = reinterpret_cast<const kernels::ChunkEntry*>(base + tensor_bytes);
+  return plan;
+}
+
+kernels::GroupScalars Engine::group_scalars(const GroupConfig& config) const {
+  kernels::GroupScalars scalars{};
+  for (int k = 0; k < kernels::kMaxHyper; ++k) scalars.hyper[k] = config.hyper[std::size_t(k)];
+  scalars.flags = config.flags;
+  return scalars;
+}
+
+Engine::Scalars Engine::build_scalars(const std::vector<const Group*>& groups,
+                                      std::size_t num_params, Device device) const {
+  const std::size_t group_bytes = groups.size() * sizeof(kernels::GroupScalars);
+  const std::size_t state_bytes = num_params * sizeof(double);
+  const std::size_t step_bytes = num_params * sizeof(float);
+  const std::size_t counter_bytes = kNumSegments * sizeof(std::uint32_t);
+  Scalars scalars;
+  scalars.buffer =
+      Buffer(group_bytes + state_bytes + step_bytes + counter_bytes, device, stream_);
+  auto* base = static_cast<unsigned char*>(scalars.buffer.data());
+  std::vector<kernels::GroupScalars> host;
+  for (const Group* g : groups) host.push_back(group_scalars(g->config));
+  copy_from_host(base, host.data(), group_bytes, device, stream_);
+  scalars.view.groups = reinterpret_cast<const kernels::GroupScalars*>(base);
+  scalars.view.param_state = reinterpret_cast<double*>(base + group_bytes);
+  scalars.view.steps = reinterpret_cast<float*>(base + group_bytes + state_bytes);
+  scalars.view.done_blocks =
+      reinterpret_cast<std::uint32_t*>(base + group_bytes + state_bytes + step_bytes);
+  scalars.view.grad_scale = scalars_.view.grad_scale;  // NOTE(amp): kept across rebuilds
+  scalars.view.found_inf = scalars_.view.found_inf;
+  // Existing parameters keep their step counts and scalar state; new ones start at 0 (the
+  // buffer is zeroed).
+  if (num_params_ > 0) {
+    copy_on_device(scalars.view.param_state, scalars_.view.param_state,
+                   num_params_ * sizeof(double), device, stream_);
+    copy_on_device(scalars.view.steps, scalars_.view.steps, num_params_ * sizeof(float), device,
+                   stream_);
+  }
+  return scalars;
+}
+
+std::string state_names_of(const GroupConfig& config) {
+  std::string out;
+  for (int k = 0; k < config.num_states; ++k)
+    out += std::string(k ? ", " : "") + config.state_names[std::size_t(k)];
+  return "[" + out + "]";
+}
+
+void check_same_state_layout(std::size_t group, const GroupConfig& now, const GroupConfig& next) {
+  if (state_names_of(now) != state_names_of(next))
+    throw_error("param_groups[", group, "]: these options need the state tensors ",
+                state_names_of(next), " instead of ", state_names_of(now),
+                "; the state layout of a group (amsgrad, momentum, centered) is fixed at creation");
+}
+
+void Engine::update_group(std::size_t group, const GroupConfig& config) {
+  check_same_state_layout(group, groups_[group].config, config);
+  const kernels::GroupScalars scalars = group_scalars(config);
+  auto* slot = const_cast<kernels::GroupScalars*>(scalars_.view.groups) + group;
+  copy_from_host(slot, &scalars, sizeof scalars, device_, stream_);
+  groups_[group].config = config;
+  host_groups_[group] = scalars;
+}
+
+void Engine::set_amp(const float* grad_scale, const float* found_inf) {
+  for (const auto& [pointer, name] :
+       {std::make_pair(grad_scale, "grad_scale"), std::make_pair(found_inf, "found_inf")}) {
+    if (pointer == nullptr) continue;
+    if (reinterpret_cast<std::uintptr_t>(pointer) % alignof(float) != 0)
+      throw_error(name, " = ", static_cast<const void*>(pointer), " is not aligned to a float");
+    check_pointer(pointer, device_, name);
+  }
+  scalars_.view.grad_scale = grad_scale;
+  scalars_.view.found_inf = found_inf;
+  for (SegmentLaunch& launch : launches_) launch.scalars = scalars_.view;
+}
+
+void Engine::zero_grad() const {
+  for (const SegmentLaunch& s : segments()) run_zero_grad(s);
+}
+
+void Engine::set_stream(Stream stream) {
+  if (stream == stream_) return;
+  if (!groups_.empty()) synchronize(device_, stream_);
+  stream_ = stream;
+  for (Group& g : groups_) g.state.bind_stream(stream);
+  plan_.buffer.bind_stream(stream);
+  plan_.temps.bind_stream(stream);
+  scalars_.buffer.bind_stream(stream);
+  for (SegmentLaunch& launch : launches_) launch.stream = stream;
+}
+
+float Engine::step_count(std::size_t group, std::size_t index) const {
+  float step = 0.0f;
+  copy_to_host(&step, scalars_.view.steps + groups_[group].first_param + index, sizeof step,
+               device_, stream_);
+  return step;
+}
+
+StateLayout Engine::state_layout(std::size_t group) const {
+  StateLayout layout;
+  for (const Param& p : groups_[group].params) {
+    layout.slots.push_back(layout.stride);
+    layout.stride += padded(p.value.numel);
+  }
+  return layout;
+}
+
+EngineState Engine::initial_state() const {
+  EngineState out;
+  out.steps.assign(num_params_, 0.0f);
+  out.param_states.assign(num_params_, 0.0);
+  for (const Group& g : groups_) out.group_states.push_back(initial_group_state(g.params, g.config));
+  return out;
+}
+
+EngineState Engine::read_all() const {
+  EngineState out;
+  out.steps.resize(num_params_);
+  out.param_states.resize(num_params_);
+  if (num_params_ > 0) {
+    copy_to_host(out.steps.data(), scalars_.view.steps, num_params_ * sizeof(float), device_,
+                 stream_);
+    copy_to_host(out.param_states.data(), scalars_.view.param_state, num_params_ * sizeof(double),
+                 device_, stream_);
+  }
+  for (const Group& g : groups_) {
+    out.group_states.emplace_back(g.state.bytes() / sizeof(float));
+    if (g.state.bytes() > 0)
+      copy_to_host(out.group_states.back().data(), g.state.data(), g.state.bytes(), device_,
+                   stream_);
+  }
+  return out;
+}
+
+void Engine::write_all(const EngineState& state) {
+  if (state.steps.size() != num_params_ || state.param_states.size() != num_params_ ||
+      state.group_states.size() != groups_.size())
+    throw_error("internal: EngineState does not match the engine");
+  for (std::size_t g = 0; g < groups_.size(); ++g)
+    if (state.group_states[g].size() * sizeof(float) != groups_[g].state.bytes())
+      throw_error("internal: EngineState group ", g, " does not match the engine");
+  if (num_params_ > 0) {
+    copy_from_host(scalars_.view.steps, state.steps.data(), num_params_ * sizeof(float), device_,
+                   stream_);
+    copy_from_host(scalars_.view.param_state, state.param_states.data(),
+                   num_params_ * sizeof(double), device_, stream_);
+  }
+  for (std::size_t g = 0; g < groups_.size(); ++g)
+    if (groups_[g].state.bytes() > 0)
+      copy_from_host(groups_[g].state.data(), state.group_states[g].data(),
+                     groups_[g].state.bytes(), device_, stream_);
+}
+
+std::vector<float> Engine::read_state(std::size_t group, std::size_t index, int state) const {
+  const Group& g = groups_[group];
+  std::int64_t total = 0, slot = 0;
+  for (std::size_t i = 0; i < g.params.size(); ++i) {
+    if (i == index) slot = total;
+    total += padded(g.params[i].value.numel);
+  }
+  std::vector<float> out(std::size_t(g.params[index].value.numel));
+  copy_to_host(out.data(), static_cast<const float*>(g.state.data()) + std::int64_t(state) * total + slot,
+               out.size() * sizeof(float), device_, stream_);
+  return out;
+}
+
+}  // namespace fusedopt::detail

@@ -1,0 +1,158 @@
+#pragma once
+// The optimizer's machinery, independent of the algorithm: parameter validation, optimizer
+// state, the launch plan and the device scalars.
+//
+// NOTE(device-scalars): each group's hyper-parameters (kernels::GroupScalars) and each
+// parameter's step count live in one small buffer on the parameters' device. The kernels read
+// them by pointer; setting a hyper-parameter is a stream-ordered copy into that buffer, so the
+// next step sees it without a plan rebuild or a synchronisation.
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fusedopt/optimizer.hpp"
+#include "kernels/engine/plan.h"
+#include "host/engine/memory.hpp"
+
+namespace fusedopt::detail {
+
+/// What an algorithm tells the engine about one group.
+struct GroupConfig {
+  std::array<double, kernels::kMaxHyper> hyper{};
+  std::uint32_t flags = 0;
+  int num_states = 0;  // float state tensors per parameter
+  std::array<float, kernels::kMaxStates> state_init{};  // initial value of each state tensor
+  std::array<const char*, kernels::kMaxStates> state_names{};  // torch's state keys
+  const char* param_state_name = nullptr;  // torch's key of StepScalars::param_state, if used
+};
+
+/// Everything an Engine keeps per parameter, on the host: what state_dict() reads and
+/// load_state_dict() writes back.
+struct EngineState {
+  std::vector<float> steps;                      // per parameter, in parameter order
+  std::vector<double> param_states;              // per parameter
+  std::vector<std::vector<float>> group_states;  // each group's state buffer (see StateLayout)
+};
+
+/// Where a group's state tensors live in its buffer: state k of parameter i starts at
+/// k * stride + slots[i].
+struct StateLayout {
+  std::int64_t stride = 0;
+  std::vector<std::int64_t> slots;
+};
+
+/// "[exp_avg, exp_avg_sq]": the state tensors a config gives each parameter.
+std::string state_names_of(const GroupConfig& config);
+/// Throws Error unless `next` keeps the state tensors of `now` (options may change a group's
+/// hyper-parameters but not which state it has).
+void check_same_state_layout(std::size_t group, const GroupConfig& now, const GroupConfig& next);
+
+/// Throws Error naming `name` unless `view` is a valid view (numel >= 0, known dtype, existing
+/// device, non-null and element-aligned data when numel > 0, memory of that device).
+void check_view(const TensorView& view, const std::string& name);
+
+/// One tensor of a segment, host side: Impl::Loop launches per tensor, and the byte model.
+struct TensorInfo {
+  std::int64_t chunk_begin;  // its chunks in the plan: [chunk_begin, chunk_end)
+  std::int64_t chunk_end;
+  std::int64_t numel;
+  std::int32_t group;
+  int num_states;
+};
+
+/// Everything one dtype segment's step needs.
+struct SegmentLaunch {
+  kernels::PlanView plan;
+  kernels::StepScalars scalars;
+  kernels::Segment segment;
+  DType dtype;
+  Device device;
+  Stream stream;
+  Impl impl;
+  std::vector<TensorInfo> tensors;                // plan order
+  const kernels::GroupScalars* host_groups;       // host copy of every group's scalars
+};
+
+class Engine {
+ public:
+  /// Validates `params` as groups first_index.. and commits them; on error nothing changes.
+  void add_groups(const std::vector<std::vector<Param>>& params,
+                  const std::vector<GroupConfig>& configs);
+  /// A new config for an existing group; `config.num_states` must match.
+  void update_group(std::size_t group, const GroupConfig& config);
+
+  /// One SegmentLaunch per storage dtype present; built with the plan, so the step path does
+  /// no host allocation.
+  const std::vector<SegmentLaunch>& segments() const { return launches_; }
+  void zero_grad() const;
+  /// NOTE(amp) in kernels/engine/plan.h: fp32 scalars on the device, or nullptr.
+  void set_amp(const float* grad_scale, const float* found_inf);
+  const float* grad_scale() const { return scalars_.view.grad_scale; }
+  const float* found_inf() const { return scalars_.view.found_inf; }
+
+  std::size_t num_groups() const { return groups_.size(); }
+  std::size_t num_params() const { return num_params_; }
+  const std::vector<Param>& params(std::size_t group) const { return groups_[group].params; }
+  Device device() const { return device_; }
+  Stream stream() const { return stream_; }
+  void set_stream(Stream stream);
+  /// Switches implementation; Loop and Foreach need `num_temps` fp32 temporaries per element,
+  /// allocated here (strong guarantee).
+  void set_impl(Impl impl, int num_temps);
+  Impl impl() const { return impl_; }
+  /// Step count of a parameter (synchronizes).
+  float step_count(std::size_t group, std::size_t index) const;
+  /// Copy of state tensor `state` of a parameter (synchronizes).
+  std::vector<float> read_state(std::size_t group, std::size_t index, int state) const;
+  const GroupConfig& config(std::size_t group) const { return groups_[group].config; }
+  StateLayout state_layout(std::size_t group) const;
+  /// What a fresh engine over these groups holds: step counts and scalar state 0, every state
+  /// tensor at its initial value (host memory only).
+  EngineState initial_state() const;
+  /// A host copy of every step count, scalar state and state tensor (synchronizes).
+  EngineState read_all() const;
+  /// Writes `state` back (stream-ordered). Its sizes must be those read_all() returns.
+  void write_all(const EngineState& state);
+
+ private:
+  struct Group {
+    std::vector<Param> params;
+    GroupConfig config;
+    Buffer state;               // num_states tensors per parameter, each 16-byte aligned
+    std::size_t first_param = 0;  // index of params[0] in the step-count array
+  };
+  struct Plan {
+    Buffer buffer;  // TensorEntry[], then ChunkEntry[]
+    Buffer temps;   // Impl::Loop / Foreach: num_temps fp32 temporaries per element
+    kernels::PlanView view{};
+    std::vector<kernels::Segment> segments;
+    std::vector<DType> segment_dtypes;
+    std::vector<std::vector<TensorInfo>> segment_tensors;
+  };
+  struct Scalars {
+    Buffer buffer;  // GroupScalars[], then float steps[], then uint32 counters[]
+    kernels::StepScalars view{};
+  };
+
+  Plan build_plan(const std::vector<const Group*>& groups, Device device, Impl impl,
+                  int num_temps) const;
+  std::vector<SegmentLaunch> make_launches(const Plan& plan, const Scalars& scalars,
+                                           Device device, Impl impl) const;
+  Scalars build_scalars(const std::vector<const Group*>& groups, std::size_t num_params,
+                        Device device) const;
+  kernels::GroupScalars group_scalars(const GroupConfig& config) const;
+
+  std::vector<Group> groups_;
+  std::vector<kernels::GroupScalars> host_groups_;  // what scalars_ holds, for the host
+  Impl impl_ = Impl::Fused;
+  int num_temps_ = 0;
+  std::size_t num_params_ = 0;
+  Device device_ = Device::cpu();
+  Stream stream_ = nullptr;
+  Plan plan_;
+  Scalars scalars_;
+  std::vector<SegmentLaunch> launches_;
+};
+
+}  // namespace fusedopt::detail

@@ -1,0 +1,286 @@
+#pragma once
+// Runs a functor over one segment of the plan on the segment's executor and with its Impl. The
+// executors: the CUDA kernels of kernels/engine/multi_tensor.cuh (via launch.h); the CPU
+// executor, which runs the very same per-chunk functions with one task per chunk across
+// threads; and, for tests, the emulated device, which replays the CUDA launches block by block
+// and lane by lane on the CPU (NOTE(emulated-device)). The launches of each Impl:
+//   Fused:   one launch (CPU: one parallel loop) for the whole step;
+//   Foreach: one launch per pass that runs for some group, over every chunk of the segment;
+//   Loop:    per tensor, one launch per pass that runs for its group;
+// Loop and Foreach then advance the step counts in one more launch (NOTE(passes)).
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "host/engine/emulated_device.hpp"
+#include "host/engine/engine.hpp"
+#include "kernels/engine/apply.h"
+#include "kernels/engine/dtype.h"
+#if FUSEDOPT_WITH_CUDA
+#include "kernels/engine/launch.h"
+#endif
+
+namespace fusedopt::detail {
+
+/// Calls f(kernels::type_tag<T>{}) with T the storage type of `dtype`.
+template <class F>
+void dispatch_dtype(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::f32: return f(kernels::type_tag<float>{});
+    case DType::f16: return f(kernels::type_tag<kernels::Half>{});
+    case DType::bf16: return f(kernels::type_tag<kernels::BFloat16>{});
+  }
+  throw_error("dtype: unsupported value ", int(dtype));
+}
+
+/// Which passes of `Op` run for the tensors of a segment (NOTE(passes)), evaluated once per
+/// group: a segment's tensors come group by group, so walking them in order recomputes only
+/// when the group changes.
+template <class Op>
+class GroupPasses {
+ public:
+  explicit GroupPasses(const SegmentLaunch& s) : s_(s) {}
+  /// The IO of every pass for `group`.
+  const std::array<kernels::PassIO, Op::kNumPasses>& io(std::int32_t group) {
+    if (group != group_) {
+      group_ = group;
+      io_ = kernels::group_pass_io<Op>(s_.host_groups[group]);
+      mask_ = 0;
+      for (int pass = 0; pass < Op::kNumPasses; ++pass)
+        if (io_[std::size_t(pass)].writes != 0) mask_ |= 1u << pass;
+    }
+    return io_;
+  }
+  /// Bit `pass` set when that pass runs for `group`.
+  std::uint32_t mask(std::int32_t group) {
+    io(group);
+    return mask_;
+  }
+  /// Passes that run for some group of the segment (Impl::Foreach launches these).
+  std::uint32_t segment_mask() {
+    std::uint32_t mask = 0;
+    for (const TensorInfo& t : s_.tensors) mask |= this->mask(t.group);
+    return mask;
+  }
+
+ private:
+  const SegmentLaunch& s_;
+  std::int32_t group_ = -1;
+  std::array<kernels::PassIO, Op::kNumPasses> io_{};
+  std::uint32_t mask_ = 0;
+};
+
+/// The launches of one step of `Op` over a segment with its Impl, the same on every executor.
+/// `x` launches: x.fused() (the whole step, step counts included), x.pass(pass, chunk_begin,
+/// chunk_end) and x.finish() (the step counts, after the last pass).
+template <class Op, class Executor>
+void launch_step_sequence(const SegmentLaunch& s, const Executor& x) {
+  if (s.impl == Impl::Fused) return x.fused();
+  if (s.impl == Impl::Foreach) {
+    const std::uint32_t passes = GroupPasses<Op>(s).segment_mask();
+    for (int pass = 0; pass < Op::kNumPasses; ++pass)
+      if (passes >> pass & 1u) x.pass(pass, s.segment.chunk_begin, s.segment.chunk_end);
+  } else {
+    GroupPasses<Op> group_passes(s);
+    for (const TensorInfo& t : s.tensors) {
+      const std::uint32_t passes = group_passes.mask(t.group);
+      for (int pass = 0; pass < Op::kNumPasses; ++pass)
+        if (passes >> pass & 1u) x.pass(pass, t.chunk_begin, t.chunk_end);
+    }
+  }
+  x.finish();
+}
+
+/// zero_grad's launches: one over the segment, or one per tensor for Impl::Loop.
+template <class Launch>
+void launch_zero_grad_sequence(const SegmentLaunch& s, const Launch& zero_chunks) {
+  if (s.impl != Impl::Loop) return zero_chunks(s.segment.chunk_begin, s.segment.chunk_end);
+  for (const TensorInfo& t : s.tensors) zero_chunks(t.chunk_begin, t.chunk_end);
+}
+
+namespace cpu {
+
+template <class F>
+void parallel_chunks(std::int64_t first, std::int64_t count, const F& f) {
+#pragma omp parallel for schedule(dynamic, 4) if (count > 1)
+  for (std::int64_t c = 0; c < count; ++c) f(first + c);
+}
+
+/// The CPU executor: one task per chunk across threads, the per-chunk functions with lane 0 of
+/// stride 1 (their vectorizable CPU loops).
+template <class Op, class T>
+struct Executor {
+  const SegmentLaunch& s;
+  void fused() const {
+    parallel_chunks(s.segment.chunk_begin, s.segment.chunk_end - s.segment.chunk_begin,
+                    [&](std::int64_t c) {
+                      kernels::step_chunk<Op, T>(s.plan, s.scalars, c, /*lane=*/0, /*stride=*/1);
+                    });
+    finish();
+  }
+  void pass(int pass, std::int64_t begin, std::int64_t end) const {
+    parallel_chunks(begin, end - begin, [&](std::int64_t c) {
+      kernels::pass_chunk<Op, T>(s.plan, s.scalars, c, pass, /*lane=*/0, /*stride=*/1);
+    });
+  }
+  /// Every chunk has read its step count: now advance them (NOTE(step-count)).
+  void finish() const {
+    kernels::finish_tensors<Op>(s.plan, s.scalars, s.segment.tensor_begin, s.segment.tensor_end,
+                                0, 1);
+  }
+};
+
+template <class T>
+void zero_grad(const SegmentLaunch& s) {
+  parallel_chunks(s.segment.chunk_begin, s.segment.chunk_end - s.segment.chunk_begin,
+                  [&](std::int64_t c) { kernels::zero_chunk<T>(s.plan, c, 0, 1); });
+}
+
+}  // namespace cpu
+
+namespace emulated {
+
+/// One emulated launch of `blocks` blocks of kThreads lanes (NOTE(emulated-device)): blocks in
+/// a shuffled order; block(b, lanes) runs block b with `lanes`, a shuffled order of its lanes.
+template <class Block>
+void launch(std::int64_t blocks, const Block& block) {
+  const std::vector<std::int64_t> lanes = emulated_order(kernels::kThreads);
+  for (const std::int64_t b : emulated_order(blocks)) block(b, lanes);
+}
+
+/// Replays the CUDA executor's kernels (kernels/engine/multi_tensor.cuh) launch for launch.
+template <class Op, class T>
+struct Executor {
+  const SegmentLaunch& s;
+  static constexpr int kStride = kernels::kThreads;  // blockDim.x
+  /// step_kernel: every lane updates its share of the block's chunk, then finish_step.
+  void fused() const {
+    const std::int64_t blocks = s.segment.chunk_end - s.segment.chunk_begin;
+    std::uint32_t* counter = s.scalars.done_blocks + s.segment.index;
+    launch(blocks, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
+      for (const std::int64_t lane : lanes)
+        kernels::step_chunk<Op, T>(s.plan, s.scalars, s.segment.chunk_begin + block, int(lane),
+                                   kStride);
+      // __syncthreads(); thread 0 arrives; __syncthreads()
+      if (!kernels::arrive_last(counter, std::uint32_t(blocks))) return;
+      for (const std::int64_t lane : lanes)
+        kernels::finish_tensors<Op>(s.plan, s.scalars, s.segment.tensor_begin,
+                                    s.segment.tensor_end, lane, kStride);
+      kernels::reset_arrivals(counter);
+    });
+  }
+  /// pass_kernel over chunks [begin, end).
+  void pass(int pass, std::int64_t begin, std::int64_t end) const {
+    launch(end - begin, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
+      for (const std::int64_t lane : lanes)
+        kernels::pass_chunk<Op, T>(s.plan, s.scalars, begin + block, pass, int(lane), kStride);
+    });
+  }
+  /// finish_kernel: one thread per tensor of the segment.
+  void finish() const {
+    const std::int64_t blocks = kernels::finish_blocks(s.segment);
+    launch(blocks, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
+      for (const std::int64_t lane : lanes)
+        kernels::finish_tensors<Op>(s.plan, s.scalars, s.segment.tensor_begin,
+                                    s.segment.tensor_end, block * kStride + lane,
+                                    blocks * kStride);
+    });
+  }
+};
+
+/// zero_grad_kernel over chunks [begin, end).
+template <class T>
+void zero_grad_chunks(const SegmentLaunch& s, std::int64_t begin, std::int64_t end) {
+  launch(end - begin, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
+    for (const std::int64_t lane : lanes)
+      kernels::zero_chunk<T>(s.plan, begin + block, int(lane), kernels::kThreads);
+  });
+}
+
+}  // namespace emulated
+
+#if FUSEDOPT_WITH_CUDA
+namespace cuda {
+
+/// The CUDA executor: the kernels of kernels/engine/multi_tensor.cuh through launch.h.
+template <class Op, class T>
+struct Executor {
+  const SegmentLaunch& s;
+  void fused() const { kernels::launch_step<Op, T>(s.plan, s.scalars, s.segment, s.stream); }
+  void pass(int pass, std::int64_t begin, std::int64_t end) const {
+    kernels::launch_pass<Op, T>(s.plan, s.scalars, begin, end, pass, s.stream);
+  }
+  void finish() const { kernels::launch_finish<Op>(s.plan, s.scalars, s.segment, s.stream); }
+};
+
+}  // namespace cuda
+#endif
+
+/// The optimizer step of `Op` over one segment, with the segment's Impl.
+template <class Op>
+void run_step(const SegmentLaunch& s) {
+  dispatch_dtype(s.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (s.device.is_cpu()) {
+      if (emulated_device()) return launch_step_sequence<Op>(s, emulated::Executor<Op, T>{s});
+      return launch_step_sequence<Op>(s, cpu::Executor<Op, T>{s});
+    }
+#if FUSEDOPT_WITH_CUDA
+    DeviceGuard guard(s.device);
+    launch_step_sequence<Op>(s, cuda::Executor<Op, T>{s});
+#endif
+  });
+}
+
+inline void run_zero_grad(const SegmentLaunch& s) {
+  dispatch_dtype(s.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (s.device.is_cpu()) {
+      if (!emulated_device()) return cpu::zero_grad<T>(s);
+      return launch_zero_grad_sequence(s, [&](std::int64_t begin, std::int64_t end) {
+        emulated::zero_grad_chunks<T>(s, begin, end);
+      });
+    }
+#if FUSEDOPT_WITH_CUDA
+    DeviceGuard guard(s.device);
+    launch_zero_grad_sequence(s, [&](std::int64_t begin, std::int64_t end) {
+      kernels::launch_zero_grad_range<T>(s.plan, begin, end, s.stream);
+    });
+#endif
+  });
+}
+
+/// What one step of `Op` over a segment costs (fusedopt::StepCost).
+template <class Op>
+StepCost step_cost(const SegmentLaunch& s) {
+  const double value_bytes = double(dtype_size(s.dtype));
+  const auto list_bytes = [&](std::uint32_t mask) {
+    double bytes = 0;
+    for (int list = 0; list < kernels::kMaxLists; ++list)
+      if (mask >> list & 1u) bytes += list < kernels::kFirstStateList ? value_bytes : 4.0;
+    return bytes;
+  };
+  StepCost cost;
+  GroupPasses<Op> group_passes(s);
+  for (const TensorInfo& t : s.tensors) {
+    const double n = double(t.numel);
+    if (s.impl == Impl::Fused) {  // loads p, g and every state; stores p and every state
+      cost.bytes += n * (3.0 * value_bytes + 8.0 * t.num_states);
+      continue;
+    }
+    for (const kernels::PassIO& io : group_passes.io(t.group)) {
+      if (io.writes == 0) continue;
+      cost.bytes += n * (list_bytes(io.reads) + list_bytes(io.writes));
+      if (s.impl == Impl::Loop) ++cost.launches;
+    }
+  }
+  if (s.impl == Impl::Fused) {
+    cost.launches = 1;
+  } else {
+    if (s.impl == Impl::Foreach) cost.launches = __builtin_popcount(group_passes.segment_mask());
+    cost.launches += 1;  // step counts
+  }
+  return cost;
+}
+
+}  // namespace fusedopt::detail

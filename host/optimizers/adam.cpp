@@ -1,0 +1,37 @@
+#include "fusedopt/adam.hpp"
+
+#include <cmath>
+
+#include "kernels/optimizers/adam.h"
+#include "host/engine/optimizer_with_options.hpp"
+
+namespace fusedopt {
+
+template <class Self>
+void AdamFamilyOptions<Self>::validate(const std::string& where) const {
+  detail::validate_adam_family(static_cast<const Self&>(*this), where);
+}
+
+template class AdamFamilyOptions<AdamOptions>;
+template class AdamFamilyOptions<AdamWOptions>;
+
+
+namespace {
+template <class Options>
+detail::GroupConfig adam_config(const Options& o) {
+  using Op = kernels::AdamStepOp;  // Adam and AdamW share slots and flags
+  detail::GroupConfig config;
+  detail::set_adam_family_slots<Op>(config, o);
+  config.flags = (o.maximize() ? Op::kMaximize : 0u) | (o.amsgrad() ? Op::kAmsgrad : 0u);
+  config.num_states = o.amsgrad() ? 3 : 2;  // exp_avg, exp_avg_sq[, max_exp_avg_sq]
+  config.state_names = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+  return config;
+}
+}  // namespace
+detail::GroupConfig make_group_config(const AdamOptions& o) { return adam_config(o); }
+detail::GroupConfig make_group_config(const AdamWOptions& o) { return adam_config(o); }
+
+FUSEDOPT_DEFINE_OPTIMIZER(AdamOptions, kernels::AdamStepOp);
+FUSEDOPT_DEFINE_OPTIMIZER(AdamWOptions, kernels::AdamWStepOp);
+
+}  // namespace fusedopt

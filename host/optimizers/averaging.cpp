@@ -1,0 +1,233 @@
+#include "fusedopt/averaging.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "host/engine/configs.hpp"
+#include "host/engine/engine.hpp"
+#include "host/engine/executor.hpp"
+#include "kernels/optimizers/averaging.h"
+#include "host/io/safetensors.hpp"
+
+namespace fusedopt {
+
+AveragingMode ema_decay(double decay) { return {AveragingMode::Kind::ema, decay}; }
+AveragingMode swa_average() { return {AveragingMode::Kind::swa, 0.0}; }
+
+namespace {
+detail::GroupConfig averaging_config(const AveragingMode& mode) {
+  using Op = kernels::AveragingOp;
+  if (mode.kind != AveragingMode::Kind::ema && mode.kind != AveragingMode::Kind::swa)
+    detail::throw_error("mode.kind: unsupported value ", int(mode.kind));
+  if (mode.kind == AveragingMode::Kind::ema)
+    detail::require_unit_interval("AveragedModel", "decay", mode.decay);
+  detail::GroupConfig config;
+  config.hyper[Op::kDecay] = mode.decay;
+  config.flags = mode.kind == AveragingMode::Kind::swa ? Op::kSWA : 0u;
+  config.num_states = 0;
+  return config;
+}
+
+std::vector<TensorView> values_of(const std::vector<Param>& params) {
+  std::vector<TensorView> values;
+  for (const Param& p : params) values.push_back(p.value);
+  return values;
+}
+}  // namespace
+
+// The averaged copies are the "parameters" the engine updates and the model's parameters are
+// the read-only input in the gradient slot (see kernels/optimizers/averaging.h); the engine's step count
+// is n_averaged.
+struct AveragedModel::State {
+  AveragingMode mode;
+  std::vector<detail::Buffer> copies;
+  std::vector<TensorView> averaged;
+  detail::Engine engine;
+};
+
+AveragedModel::AveragedModel(const std::vector<Param>& params, AveragingMode mode)
+    : AveragedModel(values_of(params), mode) {}
+
+AveragedModel::AveragedModel(const std::vector<TensorView>& params, AveragingMode mode)
+    : state_(std::make_unique<State>()) {
+  const detail::GroupConfig config = averaging_config(mode);
+  if (params.empty()) detail::throw_error("AveragedModel: params is empty");
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    detail::check_view(params[i], "params[" + std::to_string(i) + "]");
+    if (params[i].device != params[0].device)
+      detail::throw_error("params[", i, "].device = ", params[i].device.str(),
+                          " differs from params[0].device = ", params[0].device.str());
+  }
+  State& s = *state_;
+  s.mode = mode;
+  std::vector<Param> pairs;
+  for (const TensorView& source : params) {
+    s.copies.emplace_back(std::size_t(source.numel) * dtype_size(source.dtype), source.device,
+                          nullptr);
+    detail::copy_on_device(s.copies.back().data(), source.data, s.copies.back().bytes(),
+                           source.device, nullptr);
+    TensorView copy = source;
+    copy.data = s.copies.back().data();
+    s.averaged.push_back(copy);
+    pairs.push_back({copy, source});
+  }
+  s.engine.add_groups({pairs}, {config});
+}
+
+AveragedModel::~AveragedModel() = default;
+
+void AveragedModel::update() {
+  for (const detail::SegmentLaunch& segment : state_->engine.segments())
+    detail::run_step<kernels::AveragingOp>(segment);
+}
+
+void AveragedModel::set_impl(Impl impl) {
+  state_->engine.set_impl(impl, kernels::AveragingOp::kNumTemps);
+}
+
+Impl AveragedModel::impl() const { return state_->engine.impl(); }
+
+StepCost AveragedModel::update_cost() const {
+  StepCost total;
+  for (const detail::SegmentLaunch& segment : state_->engine.segments()) {
+    const StepCost cost = detail::step_cost<kernels::AveragingOp>(segment);
+    total.bytes += cost.bytes;
+    total.launches += cost.launches;
+  }
+  return total;
+}
+
+const std::vector<TensorView>& AveragedModel::averaged() const { return state_->averaged; }
+
+std::int64_t AveragedModel::n_averaged() const {
+  return std::int64_t(state_->engine.step_count(0, 0));
+}
+
+AveragingMode AveragedModel::mode() const { return state_->mode; }
+
+void AveragedModel::set_decay(double decay) {
+  if (state_->mode.kind != AveragingMode::Kind::ema)
+    detail::throw_error("set_decay(", decay, "): this AveragedModel averages with SWA, not EMA");
+  AveragingMode mode = state_->mode;
+  mode.decay = decay;
+  state_->engine.update_group(0, averaging_config(mode));
+  state_->mode = mode;
+}
+
+void AveragedModel::set_stream(Stream stream) {
+  state_->engine.set_stream(stream);
+  for (detail::Buffer& copy : state_->copies) copy.bind_stream(stream);
+}
+
+Stream AveragedModel::stream() const { return state_->engine.stream(); }
+
+void AveragedModel::synchronize() const {
+  detail::synchronize(state_->engine.device(), state_->engine.stream());
+}
+
+AveragedState AveragedModel::state_dict() const {
+  const State& s = *state_;
+  AveragedState out;
+  out.n_averaged = n_averaged();  // synchronizes: the copies below read settled memory
+  for (std::size_t i = 0; i < s.averaged.size(); ++i) {
+    out.dtypes.push_back(s.averaged[i].dtype);
+    out.averaged.emplace_back(s.copies[i].bytes());
+    detail::copy_to_host(out.averaged.back().data(), s.copies[i].data(), s.copies[i].bytes(),
+                         s.engine.device(), s.engine.stream());
+  }
+  return out;
+}
+
+void AveragedModel::load_state_dict(const AveragedState& state) {
+  State& s = *state_;
+  if (state.averaged.size() != s.averaged.size() || state.dtypes.size() != s.averaged.size())
+    detail::throw_error("AveragedModel::load_state_dict: the state has ", state.averaged.size(),
+                        " tensor(s) and ", state.dtypes.size(), " dtype(s), the model ",
+                        s.averaged.size());
+  if (state.n_averaged < 0 || state.n_averaged > (std::int64_t(1) << 24))
+    detail::throw_error("AveragedModel::load_state_dict: n_averaged = ", state.n_averaged,
+                        " must be in [0, 2^24]");
+  for (std::size_t i = 0; i < s.averaged.size(); ++i) {
+    if (state.dtypes[i] != s.averaged[i].dtype)
+      detail::throw_error("AveragedModel::load_state_dict: averaged[", i, "] is ",
+                          to_string(state.dtypes[i]), ", the parameter ",
+                          to_string(s.averaged[i].dtype));
+    if (state.averaged[i].size() != s.copies[i].bytes())
+      detail::throw_error("AveragedModel::load_state_dict: averaged[", i, "] has ",
+                          state.averaged[i].size(), " bytes, the parameter ", s.copies[i].bytes());
+  }
+  detail::EngineState next = s.engine.initial_state();
+  std::fill(next.steps.begin(), next.steps.end(), float(state.n_averaged));
+  for (std::size_t i = 0; i < s.averaged.size(); ++i)
+    detail::copy_from_host(s.copies[i].data(), state.averaged[i].data(), s.copies[i].bytes(),
+                           s.engine.device(), s.engine.stream());
+  s.engine.write_all(next);
+}
+
+namespace {
+constexpr const char* kAveragedFormat = "fusedopt.averaged_model";
+
+const char* safetensors_dtype(DType dtype) {
+  switch (dtype) {
+    case DType::f32:
+      return "F32";
+    case DType::f16:
+      return "F16";
+    case DType::bf16:
+      return "BF16";
+  }
+  return "?";
+}
+}  // namespace
+
+void AveragedModel::save(const std::string& path) const {
+  const AveragedState state = state_dict();
+  detail::SafeTensors file;
+  file.metadata["format"] = kAveragedFormat;
+  file.metadata["format_version"] = "1";
+  file.metadata["n_averaged"] = std::to_string(state.n_averaged);
+  for (std::size_t i = 0; i < state.averaged.size(); ++i)
+    file.tensors["averaged." + std::to_string(i)] = {
+        safetensors_dtype(state.dtypes[i]),
+        {std::int64_t(state.averaged[i].size() / dtype_size(state.dtypes[i]))},
+        state.averaged[i]};
+  detail::write_file_atomically(path, detail::encode_safetensors(file));
+}
+
+void AveragedModel::load(const std::string& path) {
+  const std::vector<unsigned char> bytes = detail::read_file(path);
+  AveragedState state;
+  try {
+    const detail::SafeTensors file = detail::decode_safetensors(bytes.data(), bytes.size());
+    const auto format = file.metadata.find("format");
+    if (format == file.metadata.end() || format->second != kAveragedFormat)
+      detail::throw_error("not an AveragedModel checkpoint (format \"",
+                          format == file.metadata.end() ? "" : format->second, "\")");
+    const auto n = file.metadata.find("n_averaged");
+    if (n == file.metadata.end() || n->second.empty() || n->second.size() > 9 ||
+        n->second.find_first_not_of("0123456789") != std::string::npos)
+      detail::throw_error("n_averaged is missing or not a count");
+    state.n_averaged = std::stoll(n->second);
+    if (file.tensors.size() != state_->averaged.size())
+      detail::throw_error("the file has ", file.tensors.size(), " tensor(s), the model ",
+                          state_->averaged.size());
+    for (std::size_t i = 0; i < file.tensors.size(); ++i) {
+      const auto t = file.tensors.find("averaged." + std::to_string(i));
+      if (t == file.tensors.end()) detail::throw_error("tensor averaged.", i, " is missing");
+      const DType dtype = t->second.dtype == "F16"    ? DType::f16
+                          : t->second.dtype == "BF16" ? DType::bf16
+                                                      : DType::f32;
+      if (t->second.dtype != safetensors_dtype(dtype) || t->second.shape.size() != 1)
+        detail::throw_error("tensor averaged.", i, " must be a 1-d F32, F16 or BF16 tensor, got ",
+                            t->second.dtype, " of rank ", t->second.shape.size());
+      state.dtypes.push_back(dtype);
+      state.averaged.push_back(t->second.bytes);
+    }
+    load_state_dict(state);
+  } catch (const Error& e) {
+    throw Error("AveragedModel::load(\"" + path + "\"): " + e.what());
+  }
+}
+
+}  // namespace fusedopt

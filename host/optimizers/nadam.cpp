@@ -1,0 +1,28 @@
+#include "fusedopt/nadam.hpp"
+
+#include "kernels/optimizers/nadam.h"
+#include "host/engine/optimizer_with_options.hpp"
+
+namespace fusedopt {
+
+void NAdamOptions::validate(const std::string& where) const {
+  detail::validate_adam_family(*this, where);
+  detail::require_non_negative(where, "momentum_decay", momentum_decay());
+}
+
+detail::GroupConfig make_group_config(const NAdamOptions& o) {
+  using Op = kernels::NAdamOp;
+  detail::GroupConfig config;
+  detail::set_adam_family_slots<Op>(config, o);
+  config.hyper[Op::kMomentumDecay] = o.momentum_decay();
+  config.flags = (o.maximize() ? Op::kMaximize : 0u) |
+                 (o.decoupled_weight_decay() ? Op::kDecoupled : 0u);
+  config.num_states = 2;  // exp_avg, exp_avg_sq (mu_product is per-parameter scalar state)
+  config.state_names = {"exp_avg", "exp_avg_sq"};
+  config.param_state_name = "mu_product";
+  return config;
+}
+
+FUSEDOPT_DEFINE_OPTIMIZER(NAdamOptions, kernels::NAdamOp);
+
+}  // namespace fusedopt

@@ -1,0 +1,25 @@
+#include "fusedopt/radam.hpp"
+
+#include "kernels/optimizers/radam.h"
+#include "host/engine/optimizer_with_options.hpp"
+
+namespace fusedopt {
+
+void RAdamOptions::validate(const std::string& where) const {
+  detail::validate_adam_family(*this, where);
+}
+
+detail::GroupConfig make_group_config(const RAdamOptions& o) {
+  using Op = kernels::RAdamOp;
+  detail::GroupConfig config;
+  detail::set_adam_family_slots<Op>(config, o);
+  config.flags = (o.maximize() ? Op::kMaximize : 0u) |
+                 (o.decoupled_weight_decay() ? Op::kDecoupled : 0u);
+  config.num_states = 2;  // exp_avg, exp_avg_sq
+  config.state_names = {"exp_avg", "exp_avg_sq"};
+  return config;
+}
+
+FUSEDOPT_DEFINE_OPTIMIZER(RAdamOptions, kernels::RAdamOp);
+
+}  // namespace fusedopt

@@ -1,0 +1,436 @@
+// The multi-tensor engine's per-chunk body, shared by the CUDA kernels and the CPU executor.
+//
+// An optimizer is an `Op` functor (see sgd.h, adam.h) with:
+//   static constexpr int kNumFlags;                       // mode bits in GroupScalars::flags
+//   static constexpr bool kHasParamState;                 // uses StepScalars::param_state
+//   static constexpr int kNumPasses, kNumTemps;           // NOTE(passes) in passes.h
+//   struct Constants;                                     // per-block derived scalars (float)
+//   static Constants prepare(const GroupScalars&, float step_before, double param_state);
+//   static double next_param_state(const GroupScalars&, float step_before, double param_state);
+//                                                         // (only when kHasParamState)
+//   template <uint32_t Flags> static constexpr int num_states();
+//   template <int P, uint32_t Flags> static PassIO pass(const Constants&, Element*);
+// `step_before` is the parameter's step count before this step (0 on the first step).
+// Loads, stores and dtype conversion live here; the Op only does per-element math in float.
+#include <array>
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/engine/config.h"
+#include "kernels/engine/dtype.h"
+#include "kernels/engine/passes.h"
+#include "kernels/engine/plan.h"
+
+namespace fusedopt::kernels {
+
+/// N elements loaded and stored as one aligned vector.
+template <class T, int N>
+struct alignas(sizeof(T) * N) Pack {
+  T v[N];
+};
+
+template <class T, int N>
+FUSEDOPT_HD bool is_vector_aligned(const void* ptr) {
+  return reinterpret_cast<std::uintptr_t>(ptr) % (sizeof(T) * N) == 0;
+}
+
+/// Calls f(std::integral_constant<uint32_t, flags>{}): runtime mode bits become template
+/// arguments once per block (the branch is uniform across the block).
+template <int kNumFlags, std::uint32_t kBits = 0, class F>
+FUSEDOPT_HD void dispatch_flags(std::uint32_t flags, const F& f) {
+  if constexpr (kBits < (1u << kNumFlags)) {
+    if (flags == kBits) {
+      f(std::integral_constant<std::uint32_t, kBits>{});
+    } else {
+      dispatch_flags<kNumFlags, kBits + 1>(flags, f);
+    }
+  }
+}
+
+/// Impl::Fused: updates elements [begin, end) of one tensor with every pass in registers.
+/// Thread `lane` of `stride` threads takes every stride-th vector; vector loads when every list
+/// is aligned, a scalar path for the tail and for unaligned tensors.
+template <class Op, class T, std::uint32_t Flags>
+FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int64_t end,
+                              const typename Op::Constants& c, float grad_divisor, int lane,
+                              int stride) {
+  constexpr int kStates = Op::template num_states<Flags>();
+  constexpr int kSlots = kStates > 0 ? kStates : 1;
+  constexpr int kVec = vector_elements<T>();  // 16-byte parameter and gradient vectors
+  T* p = static_cast<T*>(t.lists[0]) + begin;
+  const T* g = static_cast<const T*>(t.lists[1]) + begin;
+  float* s[kSlots] = {};
+  for (int k = 0; k < kStates; ++k) s[k] = static_cast<float*>(t.lists[2 + k]) + begin;
+  const std::int64_t n = end - begin;
+
+  bool aligned = is_vector_aligned<T, kVec>(p) && is_vector_aligned<T, kVec>(g);
+  for (int k = 0; k < kStates; ++k) aligned = aligned && is_vector_aligned<float, kVec>(s[k]);
+  const std::int64_t vector_end = aligned ? n - n % kVec : 0;
+
+  for (std::int64_t i = std::int64_t(lane) * kVec; i < vector_end; i += std::int64_t(stride) * kVec) {
+    Pack<T, kVec> pv = *reinterpret_cast<const Pack<T, kVec>*>(p + i);
+    const Pack<T, kVec> gv = *reinterpret_cast<const Pack<T, kVec>*>(g + i);
+    Pack<float, kVec> sv[kSlots];
+    for (int k = 0; k < kStates; ++k) sv[k] = *reinterpret_cast<const Pack<float, kVec>*>(s[k] + i);
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) {
+      Element x{};
+      x.p = to_float(pv.v[e]);
+      x.g = to_float(gv.v[e]) / grad_divisor;
+      for (int k = 0; k < kStates; ++k) x.s[k] = sv[k].v[e];
+      fused_update<Op, Flags>(x, c);
+      pv.v[e] = from_float<T>(x.p);
+      for (int k = 0; k < kStates; ++k) sv[k].v[e] = x.s[k];
+    }
+    *reinterpret_cast<Pack<T, kVec>*>(p + i) = pv;
+    for (int k = 0; k < kStates; ++k) *reinterpret_cast<Pack<float, kVec>*>(s[k] + i) = sv[k];
+  }
+  for (std::int64_t i = vector_end + lane; i < n; i += stride) {
+    Element x{};
+    x.p = to_float(p[i]);
+    x.g = to_float(g[i]) / grad_divisor;
+    for (int k = 0; k < kStates; ++k) x.s[k] = s[k][i];
+    fused_update<Op, Flags>(x, c);
+    p[i] = from_float<T>(x.p);
+    for (int k = 0; k < kStates; ++k) s[k][i] = x.s[k];
+  }
+}
+
+#if !defined(__CUDA_ARCH__)
+/// The CPU executor's Impl::Fused range update: a plain element loop that the compiler
+/// vectorizes (every pass is branch-free on the element; see NOTE(passes)).
+template <class Op, class T, std::uint32_t Flags, bool kUnscale>
+void update_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
+                      const typename Op::Constants& constants, float grad_divisor) {
+  // A local copy: stores through the float lists cannot alias it, so its fields stay
+  // loop-invariant and the loop is unswitched and vectorized.
+  const typename Op::Constants c = constants;
+  constexpr int kStates = Op::template num_states<Flags>();
+  T* p = static_cast<T*>(t.lists[0]) + begin;
+  const T* g = static_cast<const T*>(t.lists[1]) + begin;
+  float* s[kMaxStates] = {};
+  for (int k = 0; k < kStates; ++k) s[k] = static_cast<float*>(t.lists[2 + k]) + begin;
+  float* s0 = s[0];
+  float* s1 = s[1];
+  float* s2 = s[2];
+  float* s3 = s[3];
+  const std::int64_t n = end - begin;
+  for (std::int64_t i = 0; i < n; ++i) {
+    Element x{};
+    x.p = to_float(p[i]);
+    x.g = to_float(g[i]);
+    if constexpr (kUnscale) x.g = x.g / grad_divisor;  // a separate loop: no division without AMP
+    if constexpr (kStates > 0) x.s[0] = s0[i];
+    if constexpr (kStates > 1) x.s[1] = s1[i];
+    if constexpr (kStates > 2) x.s[2] = s2[i];
+    if constexpr (kStates > 3) x.s[3] = s3[i];
+    fused_update<Op, Flags>(x, c);
+    p[i] = from_float<T>(x.p);
+    if constexpr (kStates > 0) s0[i] = x.s[0];
+    if constexpr (kStates > 1) s1[i] = x.s[1];
+    if constexpr (kStates > 2) s2[i] = x.s[2];
+    if constexpr (kStates > 3) s3[i] = x.s[3];
+  }
+}
+#endif
+
+template <class Op, class T>
+struct RangeUpdater {
+  const TensorEntry& tensor;
+  ChunkRange range;
+  const typename Op::Constants& constants;
+  float grad_divisor;
+  int lane;
+  int stride;
+  template <std::uint32_t Flags>
+  FUSEDOPT_HD void operator()(std::integral_constant<std::uint32_t, Flags>) const {
+#if !defined(__CUDA_ARCH__)
+    if (stride == 1) {
+      if (grad_divisor == 1.0f)
+        return update_range_cpu<Op, T, Flags, false>(tensor, range.begin, range.end, constants,
+                                                     1.0f);
+      return update_range_cpu<Op, T, Flags, true>(tensor, range.begin, range.end, constants,
+                                                  grad_divisor);
+    }
+#endif
+    update_range<Op, T, Flags>(tensor, range.begin, range.end, constants, grad_divisor, lane,
+                               stride);
+  }
+};
+
+/// The whole optimizer step for one chunk: read the group's scalars and the parameter's step
+/// count, derive the constants, dispatch on the group's mode flags, update the range.
+template <class Op, class T>
+FUSEDOPT_HD void step_chunk(const PlanView& plan, const StepScalars& scalars, std::int64_t chunk,
+                            int lane, int stride) {
+  if (skip_step(scalars)) return;  // NOTE(amp)
+  const ChunkRange range = chunk_range(plan, chunk);
+  const TensorEntry& tensor = plan.tensors[range.tensor];
+  const GroupScalars& group = scalars.groups[tensor.group];
+  const typename Op::Constants constants =
+      Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);
+  dispatch_flags<Op::kNumFlags>(
+      group.flags,
+      RangeUpdater<Op, T>{tensor, range, constants, grad_divisor(scalars), lane, stride});
+}
+
+/// After every chunk of a step has run: advance tensor `t`'s per-parameter scalars (NOTE(step-count)).
+template <class Op>
+FUSEDOPT_HD void finish_param(const PlanView& plan, const StepScalars& scalars, std::int32_t t) {
+  if (skip_step(scalars)) return;  // NOTE(amp)
+  const TensorEntry& tensor = plan.tensors[t];
+  const float before = scalars.steps[tensor.param];
+  if constexpr (Op::kHasParamState)
+    scalars.param_state[tensor.param] = Op::next_param_state(scalars.groups[tensor.group], before,
+                                                             scalars.param_state[tensor.param]);
+  scalars.steps[tensor.param] = before + 1.0f;
+}
+
+/// Lane `lane` of `stride` lanes advances the per-parameter scalars of tensors [begin, end):
+/// the last block of a fused step (NOTE(step-count)) and the finish launch of Loop/Foreach.
+template <class Op>
+FUSEDOPT_HD void finish_tensors(const PlanView& plan, const StepScalars& scalars,
+                                std::int32_t begin, std::int32_t end, std::int64_t lane,
+                                std::int64_t stride) {
+  for (std::int64_t t = begin + lane; t < end; t += stride)
+    finish_param<Op>(plan, scalars, std::int32_t(t));
+}
+
+/// NOTE(step-count): a block's arrival after its update. Returns true for the block that
+/// arrives last of `blocks`; that block advances the step counts and then resets the counter
+/// (reset_arrivals) for the next launch. Device: one thread per block calls it, after a fence
+/// that publishes the block's reads; host (the emulated device): once per emulated block.
+FUSEDOPT_HD bool arrive_last(std::uint32_t* counter, std::uint32_t blocks) {
+#if defined(__CUDA_ARCH__)
+  __threadfence();
+  return atomicAdd(counter, 1u) == blocks - 1;
+#else
+  return __atomic_fetch_add(counter, 1u, __ATOMIC_ACQ_REL) == blocks - 1;
+#endif
+}
+
+FUSEDOPT_HD void reset_arrivals(std::uint32_t* counter) { *counter = 0; }
+
+/// Loads list kList of elements [i, i + N) into x[0..N) (T for parameter and gradient, float
+/// for state and temporaries), for every list in `mask`.
+/// Gradients are divided by `grad_divisor` (NOTE(amp)).
+template <class T, int N, int kList = 0>
+FUSEDOPT_HD void load_lists(const TensorEntry& t, std::uint32_t mask, std::int64_t i, Element* x,
+                            float grad_divisor) {
+  if constexpr (kList < kMaxLists) {
+    if (mask >> kList & 1u) {
+      using Stored = std::conditional_t<(kList < kFirstStateList), T, float>;
+      const Stored* src = static_cast<const Stored*>(t.lists[kList]) + i;
+      if constexpr (N == 1) {
+        list_value<kList>(x[0]) = to_float(*src);
+      } else {
+        const Pack<Stored, N> v = *reinterpret_cast<const Pack<Stored, N>*>(src);
+        for (int e = 0; e < N; ++e) list_value<kList>(x[e]) = to_float(v.v[e]);
+      }
+      if constexpr (kList == kGradListIndex)
+        for (int e = 0; e < N; ++e) x[e].g = x[e].g / grad_divisor;
+    }
+    load_lists<T, N, kList + 1>(t, mask, i, x, grad_divisor);
+  }
+}
+
+/// Stores x[0..N) into every list in `mask`, rounding parameter values to T.
+template <class T, int N, int kList = 0>
+FUSEDOPT_HD void store_lists(const TensorEntry& t, std::uint32_t mask, std::int64_t i, Element* x) {
+  if constexpr (kList < kMaxLists) {
+    if (mask >> kList & 1u) {
+      using Stored = std::conditional_t<(kList < kFirstStateList), T, float>;
+      Stored* dst = static_cast<Stored*>(t.lists[kList]) + i;
+      if constexpr (N == 1) {
+        *dst = from_float<Stored>(list_value<kList>(x[0]));
+      } else {
+        Pack<Stored, N> v;
+        for (int e = 0; e < N; ++e) v.v[e] = from_float<Stored>(list_value<kList>(x[e]));
+        *reinterpret_cast<Pack<Stored, N>*>(dst) = v;
+      }
+    }
+    store_lists<T, N, kList + 1>(t, mask, i, x);
+  }
+}
+
+/// True when every list in `mask` is vector-aligned at element `begin`.
+template <class T, int kList = 0>
+FUSEDOPT_HD bool lists_aligned(const TensorEntry& t, std::uint32_t mask, std::int64_t begin) {
+  if constexpr (kList < kMaxLists) {
+    using Stored = std::conditional_t<(kList < kFirstStateList), T, float>;
+    const bool aligned = !(mask >> kList & 1u) ||
+                         is_vector_aligned<Stored, vector_elements<T>()>(
+                             static_cast<const Stored*>(t.lists[kList]) + begin);
+    return aligned && lists_aligned<T, kList + 1>(t, mask, begin);
+  } else {
+    return true;
+  }
+}
+
+/// Impl::Loop and Impl::Foreach: pass P over elements [begin, end) of one tensor, through
+/// memory: only the lists the pass declares are loaded and stored.
+template <class Op, class T, std::uint32_t Flags, int P>
+FUSEDOPT_HD void pass_range(const TensorEntry& t, std::int64_t begin, std::int64_t end,
+                            const typename Op::Constants& c, float grad_divisor, int lane,
+                            int stride) {
+  const PassIO io = Op::template pass<P, Flags>(c, nullptr);
+  if (io.writes == 0) return;
+  constexpr int kVec = vector_elements<T>();
+  const std::int64_t n = end - begin;
+  const std::int64_t vector_end = lists_aligned<T>(t, io.reads | io.writes, begin) ? n - n % kVec : 0;
+  for (std::int64_t i = std::int64_t(lane) * kVec; i < vector_end; i += std::int64_t(stride) * kVec) {
+    Element x[kVec] = {};
+    load_lists<T, kVec>(t, io.reads, begin + i, x, grad_divisor);
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) Op::template pass<P, Flags>(c, &x[e]);
+    store_lists<T, kVec>(t, io.writes, begin + i, x);
+  }
+  for (std::int64_t i = vector_end + lane; i < n; i += stride) {
+    Element x[1] = {};
+    load_lists<T, 1>(t, io.reads, begin + i, x, grad_divisor);
+    Op::template pass<P, Flags>(c, &x[0]);
+    store_lists<T, 1>(t, io.writes, begin + i, x);
+  }
+}
+
+#if !defined(__CUDA_ARCH__)
+/// The CPU executor's pass loop: blocks of kBlock elements staged as one float column per list,
+/// so that the per-element loop has no branches and vectorizes like the fused one.
+template <class Op, class T, std::uint32_t Flags, int P>
+void pass_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
+                    const typename Op::Constants& constants, float grad_divisor) {
+  const typename Op::Constants c = constants;  // as in update_range_cpu
+  const PassIO io = Op::template pass<P, Flags>(c, nullptr);
+  if (io.writes == 0) return;
+  constexpr int kBlock = 256;
+  alignas(64) float column[kMaxLists][kBlock] = {};
+  for (std::int64_t i = begin; i < end; i += kBlock) {
+    const int m = int(min_of<std::int64_t>(kBlock, end - i));
+    for (int list = 0; list < kMaxLists; ++list) {
+      if (!(io.reads >> list & 1u)) continue;
+      if (list < kFirstStateList) {
+        const T* src = static_cast<const T*>(t.lists[list]) + i;
+        for (int e = 0; e < m; ++e) column[list][e] = to_float(src[e]);
+        if (list == kGradListIndex && grad_divisor != 1.0f)
+          for (int e = 0; e < m; ++e) column[list][e] = column[list][e] / grad_divisor;
+      } else {
+        const float* src = static_cast<const float*>(t.lists[list]) + i;
+        for (int e = 0; e < m; ++e) column[list][e] = src[e];
+      }
+    }
+    for (int e = 0; e < kBlock; ++e) {
+      Element x;
+      x.p = column[0][e];
+      x.g = column[1][e];
+      for (int k = 0; k < kMaxStates; ++k) x.s[k] = column[kFirstStateList + k][e];
+      for (int k = 0; k < kMaxTemps; ++k) x.t[k] = column[kFirstTempList + k][e];
+      Op::template pass<P, Flags>(c, &x);
+      column[0][e] = x.p;
+      column[1][e] = x.g;
+      for (int k = 0; k < kMaxStates; ++k) column[kFirstStateList + k][e] = x.s[k];
+      for (int k = 0; k < kMaxTemps; ++k) column[kFirstTempList + k][e] = x.t[k];
+    }
+    for (int list = 0; list < kMaxLists; ++list) {
+      if (!(io.writes >> list & 1u)) continue;
+      if (list < kFirstStateList) {
+        T* dst = static_cast<T*>(t.lists[list]) + i;
+        for (int e = 0; e < m; ++e) dst[e] = from_float<T>(column[list][e]);
+      } else {
+        float* dst = static_cast<float*>(t.lists[list]) + i;
+        for (int e = 0; e < m; ++e) dst[e] = column[list][e];
+      }
+    }
+  }
+}
+#endif
+
+template <class Op, class T, std::uint32_t Flags>
+struct PassRangeUpdater {
+  const TensorEntry& tensor;
+  ChunkRange range;
+  const typename Op::Constants& constants;
+  float grad_divisor;
+  int lane;
+  int stride;
+  template <int P>
+  FUSEDOPT_HD void operator()(std::integral_constant<int, P>) const {
+#if !defined(__CUDA_ARCH__)
+    if (stride == 1)
+      return pass_range_cpu<Op, T, Flags, P>(tensor, range.begin, range.end, constants,
+                                             grad_divisor);
+#endif
+    pass_range<Op, T, Flags, P>(tensor, range.begin, range.end, constants, grad_divisor, lane,
+                                stride);
+  }
+};
+
+template <class Op, class T>
+struct PassFlagsDispatch {
+  const TensorEntry& tensor;
+  ChunkRange range;
+  const typename Op::Constants& constants;
+  float grad_divisor;
+  int pass;
+  int lane;
+  int stride;
+  template <std::uint32_t Flags>
+  FUSEDOPT_HD void operator()(std::integral_constant<std::uint32_t, Flags>) const {
+    dispatch_pass<Op::kNumPasses>(
+        pass, PassRangeUpdater<Op, T, Flags>{tensor, range, constants, grad_divisor, lane, stride});
+  }
+};
+
+/// One pass of the step for one chunk (Impl::Loop, Impl::Foreach). Step counts advance after
+/// the last pass, in a separate launch (finish_param).
+template <class Op, class T>
+FUSEDOPT_HD void pass_chunk(const PlanView& plan, const StepScalars& scalars, std::int64_t chunk,
+                            int pass, int lane, int stride) {
+  if (skip_step(scalars)) return;  // NOTE(amp)
+  const ChunkRange range = chunk_range(plan, chunk);
+  const TensorEntry& tensor = plan.tensors[range.tensor];
+  const GroupScalars& group = scalars.groups[tensor.group];
+  const typename Op::Constants constants =
+      Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);
+  dispatch_flags<Op::kNumFlags>(
+      group.flags, PassFlagsDispatch<Op, T>{tensor, range, constants, grad_divisor(scalars), pass,
+                                            lane, stride});
+}
+
+template <class Op>
+struct PassIOFlagsQuery {
+  const typename Op::Constants& constants;
+  PassIO* io;  // Op::kNumPasses entries
+  template <std::uint32_t Flags>
+  void operator()(std::integral_constant<std::uint32_t, Flags>) const {
+    for (int pass = 0; pass < Op::kNumPasses; ++pass) io[pass] = pass_io<Op, Flags>(pass, constants);
+  }
+};
+
+/// Host side: the IO of every pass for a group, at a steady-state step (which passes run does
+/// not depend on the step, NOTE(passes); what a pass reads may, e.g. RAdam's rectification).
+template <class Op>
+std::array<PassIO, Op::kNumPasses> group_pass_io(const GroupScalars& group) {
+  constexpr float kSteadyStep = 1000.0f;
+  const typename Op::Constants constants = Op::prepare(group, kSteadyStep, 0.5);
+  std::array<PassIO, Op::kNumPasses> io{};
+  dispatch_flags<Op::kNumFlags>(group.flags, PassIOFlagsQuery<Op>{constants, io.data()});
+  return io;
+}
+
+/// zero_grad for one chunk: writes T zeros to the gradient list.
+template <class T>
+FUSEDOPT_HD void zero_chunk(const PlanView& plan, std::int64_t chunk, int lane, int stride) {
+  const ChunkRange range = chunk_range(plan, chunk);
+  T* g = static_cast<T*>(plan.tensors[range.tensor].lists[1]) + range.begin;
+  const std::int64_t n = range.end - range.begin;
+  constexpr int kVec = vector_elements<T>();
+  const std::int64_t vector_end = is_vector_aligned<T, kVec>(g) ? n - n % kVec : 0;
+  const T zero = from_float<T>(0.0f);
+  Pack<T, kVec> zeros;
+  for (int e = 0; e < kVec; ++e) zeros.v[e] = zero;
+  for (std::int64_t i = std::int64_t(lane) * kVec; i < vector_end; i += std::int64_t(stride) * kVec)
+    *reinterpret_cast<Pack<T, kVec>*>(g + i) = zeros;
+  for (std::int64_t i = vector_end + lane; i < n; i += stride) g[i] = zero;
+}
+
+}  // namespace fusedopt::kernels

@@ -1,0 +1,103 @@
+#pragma once
+// The launch plan as the kernels see it: plain structs in device (or host) memory.
+//
+// NOTE(plan): the host builds the plan once per parameter-set change (host/engine/engine.cpp). Tensors
+// are grouped into segments by storage dtype; within a segment every tensor owns
+// max(1, ceil(numel / kChunkSize)) consecutive chunks, and one CUDA block (or CPU task) updates
+// one chunk. A tensor with zero elements still owns one empty chunk so that its step count
+// advances like every other parameter's, as in torch.
+#include <cstdint>
+
+#include "kernels/engine/config.h"
+
+namespace fusedopt::kernels {
+
+/// One parameter: its lists (0 = param, 1 = grad, 2.. = optimizer state), its size and where
+/// its scalars live.
+struct TensorEntry {
+  void* lists[kMaxLists];
+  std::int64_t numel;
+  std::int32_t group;  // index into StepScalars::groups
+  std::int32_t param;  // index into StepScalars::steps
+};
+
+/// Block -> (tensor, chunk of that tensor).
+struct ChunkEntry {
+  std::int32_t tensor;
+  std::int32_t chunk;
+};
+
+/// Per-group hyper-parameters in slots (each functor names its slots) plus mode flags.
+/// Doubles: derived per-step constants (bias corrections) are computed in double once per block.
+struct GroupScalars {
+  double hyper[kMaxHyper];
+  std::uint32_t flags;
+  std::uint32_t reserved;
+};
+
+/// The device scalars a step reads by pointer (NOTE(device-scalars) in host/engine/engine.hpp).
+struct StepScalars {
+  const GroupScalars* groups;
+  float* steps;                // per parameter, torch's state["step"]
+  double* param_state;         // per parameter, one scalar of optimizer state (NAdam's
+                               // mu_product, ASGD's eta); 0 before the first step
+  std::uint32_t* done_blocks;  // one counter per segment, see NOTE(step-count) in multi_tensor.cuh
+  // NOTE(amp): torch's fused grad_scale / found_inf, fp32 scalars on the parameters' device
+  // (nullptr when unused), read by every block at run time. The gradient is divided by
+  // *grad_scale as it is loaded; when *found_inf != 0 the step changes nothing at all (no
+  // parameter, state or step count), as torch's fused optimizers skip it.
+  const float* grad_scale;
+  const float* found_inf;
+};
+
+/// NOTE(amp): true when this step is to be skipped.
+FUSEDOPT_HD bool skip_step(const StepScalars& s) {
+  return s.found_inf != nullptr && *s.found_inf != 0.0f;
+}
+/// NOTE(amp): what gradients are divided by (1 without AMP: x / 1 == x, NaN included).
+FUSEDOPT_HD float grad_divisor(const StepScalars& s) {
+  return s.grad_scale != nullptr ? *s.grad_scale : 1.0f;
+}
+
+struct PlanView {
+  const TensorEntry* tensors;
+  const ChunkEntry* chunks;
+};
+
+/// One storage dtype's share of the plan: chunks [chunk_begin, chunk_end) and the tensors
+/// [tensor_begin, tensor_end) they belong to.
+struct Segment {
+  std::int64_t chunk_begin;
+  std::int64_t chunk_end;
+  std::int32_t tensor_begin;
+  std::int32_t tensor_end;
+  std::int32_t index;  // which done_blocks counter
+};
+
+/// Blocks of the Loop/Foreach step-count launch: one thread per tensor of the segment.
+FUSEDOPT_HD std::int64_t finish_blocks(const Segment& segment) {
+  const std::int64_t tensors = segment.tensor_end - segment.tensor_begin;
+  return tensors <= 0 ? 0 : (tensors + kThreads - 1) / kThreads;
+}
+
+/// Chunks a tensor of `numel` elements owns (at least one, see NOTE(plan)).
+FUSEDOPT_HD std::int64_t chunk_count(std::int64_t numel) {
+  return numel <= 0 ? 1 : (numel + kChunkSize - 1) / kChunkSize;
+}
+
+/// The element range [begin, end) of the tensor that chunk `chunk` covers. 64-bit throughout:
+/// tensors may exceed 2^31 elements.
+struct ChunkRange {
+  std::int32_t tensor;
+  std::int64_t begin;
+  std::int64_t end;
+};
+
+FUSEDOPT_HD ChunkRange chunk_range(const PlanView& plan, std::int64_t chunk) {
+  const ChunkEntry c = plan.chunks[chunk];
+  const std::int64_t numel = plan.tensors[c.tensor].numel;
+  const std::int64_t begin = std::int64_t(c.chunk) * kChunkSize;
+  return {c.tensor, begin, min_of(begin + kChunkSize, numel)};
+}
+
+}  // namespace fusedopt::kernels

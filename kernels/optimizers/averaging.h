@@ -1,0 +1,62 @@
+#pragma once
+// torch.optim.swa_utils.AveragedModel's update_parameters, over the pairs (averaged, param):
+// list 0 is the averaged copy (written), list 1 the model's parameter (read). n = n_averaged,
+// the step count before this update:
+//   n == 0: averaged = param
+//   EMA (get_ema_multi_avg_fn):  averaged += (1 - decay) * (param - averaged)
+//   SWA (default, running mean): averaged += (param - averaged) / (n + 1)
+#include <cstdint>
+
+#include "kernels/engine/config.h"
+#include "kernels/engine/passes.h"
+#include "kernels/engine/plan.h"
+
+namespace fusedopt::kernels {
+
+struct AveragingOp {
+  enum Slot { kDecay };
+  enum Flag : std::uint32_t { kSWA = 1 };
+  static constexpr int kNumFlags = 1;
+  static constexpr bool kHasParamState = false;
+
+  struct Constants {
+    float ema_weight, swa_weight;
+    bool copy;
+  };
+
+  FUSEDOPT_HD static Constants prepare(const GroupScalars& group, float n_averaged, double) {
+    return {float(1.0 - group.hyper[kDecay]), float(1.0 / (double(n_averaged) + 1.0)),
+            n_averaged == 0.0f};
+  }
+
+  template <std::uint32_t Flags>
+  static constexpr int num_states() {
+    return 0;
+  }
+
+  static constexpr int kNumPasses = 2;
+  static constexpr int kNumTemps = 1;  // SWA: param - averaged
+
+  // List 0 (the "parameter") is the averaged copy, list 1 (the "gradient") the model's
+  // parameter; torch's foreach path is _foreach_lerp_ (EMA) or _foreach_sub then
+  // _foreach_addcdiv_ (SWA).
+  template <int P, std::uint32_t Flags>
+  FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
+    constexpr bool kIsSWA = Flags & kSWA;
+    if constexpr (P == 0) {  // SWA: diff = param - averaged
+      if constexpr (!kIsSWA) return {};
+      if (e) e->t[0] = e->g - e->p;
+      return {kParamList | kGradList, kTemp0};
+    } else {  // averaged = param on the first update, else averaged += weight * diff
+      if (e) {
+        const float diff = kIsSWA ? e->t[0] : e->g - e->p;
+        const float weight = kIsSWA ? c.swa_weight : c.ema_weight;
+        e->p = c.copy ? e->g : e->p + weight * diff;  // a select: the CPU loop vectorizes
+      }
+      if (c.copy) return {kGradList, kParamList};
+      return {kParamList | (kIsSWA ? kTemp0 : kGradList), kParamList};
+    }
+  }
+};
+
+}  // namespace fusedopt::kernels

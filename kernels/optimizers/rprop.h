@@ -1,0 +1,80 @@
+#pragma once
+// Rprop as torch.optim.Rprop computes it (_single_tensor_rprop):
+//   g = maximize ? -grad : grad
+//   s = sign(g * prev);  factor = s > 0 ? eta_plus : s < 0 ? eta_minus : 1
+//   step_size = clamp(step_size * factor, step_size_min, step_size_max)
+//   g = 0 where s < 0;  p -= sign(g) * step_size;  prev = g
+// State (prev = 0, step_size = lr) is initialised at the first step, as torch does lazily, so a
+// scheduler that changed lr before the first step is honoured.
+#include <cstdint>
+
+#include "kernels/engine/config.h"
+#include "kernels/engine/passes.h"
+#include "kernels/engine/plan.h"
+
+namespace fusedopt::kernels {
+
+struct RpropOp {
+  enum Slot { kLr, kEtaMinus, kEtaPlus, kStepSizeMin, kStepSizeMax };
+  enum Flag : std::uint32_t { kMaximize = 1 };
+  static constexpr int kNumFlags = 1;
+  static constexpr bool kHasParamState = false;
+
+  struct Constants {
+    float lr, eta_minus, eta_plus, step_size_min, step_size_max;
+    bool first_step;
+  };
+
+  FUSEDOPT_HD static Constants prepare(const GroupScalars& group, float step_before, double) {
+    const double* h = group.hyper;
+    return {float(h[kLr]),         float(h[kEtaMinus]),    float(h[kEtaPlus]),
+            float(h[kStepSizeMin]), float(h[kStepSizeMax]), step_before == 0.0f};
+  }
+
+  template <std::uint32_t Flags>
+  static constexpr int num_states() {
+    return 2;  // prev, step_size
+  }
+
+  static constexpr int kNumPasses = 4;
+  static constexpr int kNumTemps = 1;  // the negated gradient (maximize)
+
+  /// g * prev, with prev = 0 on the first step (the state is initialised lazily; an infinite
+  /// gradient gives NaN, as in torch).
+  FUSEDOPT_HD static float sign_product(const Constants& c, float g, float prev) {
+    return g * (c.first_step ? 0.0f : prev);
+  }
+
+  template <int P, std::uint32_t Flags>
+  FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
+    const GradientSource grad{(Flags & kMaximize) != 0, 0.0f};
+    const std::uint32_t reads_prev = grad.list() | state_list(0);
+    if constexpr (P == 0) {  // g = -grad
+      return grad.pass(e);
+    } else if constexpr (P == 1) {  // step_size = clamp(step_size * factor(sign(g * prev)))
+      if (e) {
+        const float product = sign_product(c, grad.read(*e), e->s[0]);
+        const float factor = product > 0.0f ? c.eta_plus : product < 0.0f ? c.eta_minus : 1.0f;
+        const float step_size = c.first_step ? c.lr : e->s[1];
+        e->s[1] = min_of(max_of(step_size * factor, c.step_size_min), c.step_size_max);
+      }
+      return {reads_prev | state_list(1), state_list(1)};
+    } else if constexpr (P == 2) {  // p -= sign(g) * step_size, g = 0 where the sign flipped
+      if (e) {
+        const float g = grad.read(*e);
+        const float masked = sign_product(c, g, e->s[0]) < 0.0f ? 0.0f : g;
+        const float sign = masked > 0.0f ? 1.0f : masked < 0.0f ? -1.0f : 0.0f;
+        e->p -= sign * e->s[1];
+      }
+      return {kParamList | reads_prev | state_list(1), kParamList};
+    } else {  // prev = masked g
+      if (e) {
+        const float g = grad.read(*e);
+        e->s[0] = sign_product(c, g, e->s[0]) < 0.0f ? 0.0f : g;
+      }
+      return {reads_prev, state_list(0)};
+    }
+  }
+};
+
+}  // namespace fusedopt::kernels

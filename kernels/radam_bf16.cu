@@ -1,7 +1,0 @@
-// Explicit instantiation: RAdamOp, bf16 storage.
-#include "radam.h"
-#include "multi_tensor.cuh"
-
-namespace fusedopt::kernels {
-FUSEDOPT_INSTANTIATE_STEP(RAdamOp, BFloat16);
-}  // namespace fusedopt::kernels

@@ -1,8 +1,0 @@
-// Explicit instantiation: RAdamOp, f32 storage.
-#include "radam.h"
-#include "multi_tensor.cuh"
-
-namespace fusedopt::kernels {
-FUSEDOPT_INSTANTIATE_STEP(RAdamOp, float);
-FUSEDOPT_INSTANTIATE_FINISH(RAdamOp);
-}  // namespace fusedopt::kernels
