@@ -86,7 +86,11 @@ def make_optimizer(name, params, impl):
     return opt.step
 
 
-def time_step(step, device, repetitions=5, min_time=0.2):
+TIMING = dict(repetitions=5, min_time=0.2)  # set from the command line in main()
+
+
+def time_step(step, device):
+    repetitions, min_time = TIMING["repetitions"], TIMING["min_time"]
     cuda = device == "cuda"
     if cuda:
         l2 = torch.cuda.get_device_properties(0).L2_cache_size
@@ -135,7 +139,15 @@ def main():
     parser.add_argument("json", help="fusedopt_bench --benchmark_out file")
     parser.add_argument("--out", help="also write torch's times here (JSON, for plot.py)")
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--min-time", type=float, default=0.2,
+                        help="seconds per repetition (default 0.2, as fusedopt_bench)")
+    parser.add_argument("--repetitions", type=int, default=5, help="default 5")
+    parser.add_argument("--all-impls", action="store_true",
+                        help="time torch's loop path too where the JSON has no fusedopt loop "
+                             "row (default: torch's fused and foreach, and its loop only where "
+                             "fusedopt's loop was measured)")
     args = parser.parse_args()
+    TIMING.update(repetitions=args.repetitions, min_time=args.min_time)
     table, context = report.load(args.json)
     if not table:
         sys.exit(f"{args.json}: no median rows")
@@ -156,7 +168,8 @@ def main():
         torch_times = {}
         for impl in report.IMPLS:
             ours = impls.get(impl)
-            theirs = run_torch(optimizer, dtype, mix, device, impl)
+            wanted = args.all_impls or ours is not None or impl in ("fused", "foreach")
+            theirs = run_torch(optimizer, dtype, mix, device, impl) if wanted else None
             torch_times[impl] = theirs
             results.append(dict(optimizer=optimizer, dtype=dtype, mix=mix, device=device,
                                 impl=impl, torch_seconds=theirs,

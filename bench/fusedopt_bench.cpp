@@ -316,7 +316,16 @@ std::vector<Mix> all_mixes() {
   return mixes;
 }
 
+/// FUSEDOPT_BENCH_MIN_TIME (seconds per repetition, default 0.2) and FUSEDOPT_BENCH_REPETITIONS
+/// (default 5): per-benchmark settings override Google Benchmark's own flags, so these do.
+double env_or(const char* name, double fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? std::strtod(value, nullptr) : fallback;
+}
+
 void register_all() {
+  const double min_time = env_or("FUSEDOPT_BENCH_MIN_TIME", 0.2);
+  const int repetitions = std::max(1, int(env_or("FUSEDOPT_BENCH_REPETITIONS", 5)));
   std::vector<Device> devices = {Device::cpu()};
   if (cuda_available()) devices.insert(devices.begin(), Device::cuda(0));
   for (const Device& device : devices)
@@ -331,8 +340,8 @@ void register_all() {
                                          [config](benchmark::State& s) { run(s, config); })
                 ->UseManualTime()
                 ->Unit(benchmark::kMillisecond)
-                ->MinTime(0.2)
-                ->Repetitions(5)
+                ->MinTime(min_time)
+                ->Repetitions(repetitions)
                 ->ReportAggregatesOnly(true);
           }
 }

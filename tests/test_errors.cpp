@@ -75,6 +75,9 @@ TEST(Errors, MixedDevicesInOneGroup) {
   // Without a GPU the view is rejected for naming a device that does not exist; with one, for
   // differing from the group's device (the host pointer is also not device memory).
   expect_error([&] { SGD({f.pw(), on_gpu}); }, {"param_groups[0].params[1].", "device"});
+  if (cuda_available())  // host memory in a cuda view: named as such
+    expect_error([&] { SGD({on_gpu}); },
+                 {"param_groups[0].params[0].value.data", "host memory", "device cuda:0"});
   Param grad_elsewhere = f.pb();
   grad_elsewhere.grad.device = Device::cuda(3);
   expect_error([&] { SGD({grad_elsewhere}); }, {"params[0].grad", "cuda:3"});

@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <string>
 
 #include "test_util.hpp"
 
@@ -34,8 +36,7 @@ struct Model {
 };
 
 TEST(Graph, CapturedStepReplaysBitForBitWhileTheLrMoves) {
-  if (!cuda_available())
-    GTEST_SKIP() << "no CUDA device visible: CUDA graph capture is not exercised on this machine";
+  FUSEDOPT_SKIP_WITHOUT_DEVICE(Device::cuda(0));
   std::mt19937_64 rng(fresh_seed());
   const std::vector<std::int64_t> lengths = {1, 1000, 65539, 7, 2 * 65536 + 1};
   const std::vector<DType> dtypes = {DType::f32, DType::bf16, DType::f32, DType::f16, DType::f32};
@@ -64,7 +65,9 @@ TEST(Graph, CapturedStepReplaysBitForBitWhileTheLrMoves) {
   CosineAnnealingLR eager_schedule(eager_opt, /*T_max=*/kSteps, /*eta_min=*/1e-4);
   CosineAnnealingLR graph_schedule(graph_opt, /*T_max=*/kSteps, /*eta_min=*/1e-4);
   for (int step = 0; step < kSteps; ++step) {
-    CHECK_CUDA(cudaStreamSynchronize(stream));  // the test's copies below use the legacy stream
+    // The uploads below use the legacy stream, which does not wait for `stream`: let the last
+    // step finish reading the gradients first (GuardedTensor::set then waits for its copy).
+    CHECK_CUDA(cudaStreamSynchronize(stream));
     for (std::size_t i = 0; i < lengths.size(); ++i) {
       const auto g = random_values(rng, lengths[i], 0.5, dtypes[i]);
       eager.grads[i]->set(g);
@@ -94,8 +97,58 @@ TEST(Graph, CapturedStepReplaysBitForBitWhileTheLrMoves) {
   graph_opt.set_stream(nullptr);
   CHECK_CUDA(cudaStreamDestroy(stream));
 }
+// NOTE(capture): while the stream captures, step() and zero_grad() are recorded; every call
+// that would copy, allocate or synchronize throws Error and changes nothing, and the capture
+// stays valid.
+TEST(Graph, OnlyCaptureSafeCallsRunWhileCapturing) {
+  FUSEDOPT_SKIP_WITHOUT_DEVICE(Device::cuda(0));
+  GuardedTensor w(1000, DType::f32, Device::cuda(0)), g(1000, DType::f32, Device::cuda(0));
+  w.set(std::vector<double>(1000, 1.0));
+  g.set(std::vector<double>(1000, 0.5));
+  AdamW opt({{w.view(), g.view()}}, AdamWOptions().lr(1e-2));
+  CosineAnnealingLR schedule(opt, /*T_max=*/10);
+  cudaStream_t stream = nullptr;
+  CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  opt.set_stream(stream);
+
+  cudaGraph_t graph = nullptr;
+  CHECK_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
+  opt.step();
+  const auto expect_refused = [](const std::function<void()>& call, const char* what) {
+    try {
+      call();
+      ADD_FAILURE() << what << " ran while the stream was capturing";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("capturing a CUDA graph"), std::string::npos)
+          << what << ": " << e.what();
+    }
+  };
+  expect_refused([&] { opt.set_lr(0, 0.5); }, "set_lr");
+  expect_refused([&] { schedule.step(); }, "LRScheduler::step");
+  expect_refused([&] { opt.set_impl(Impl::Loop); }, "set_impl");
+  expect_refused([&] { (void)opt.state_dict(); }, "state_dict");
+  expect_refused([&] { (void)opt.step_count(0, 0); }, "step_count");
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  CHECK_CUDA(cudaStreamIsCapturing(stream, &capture));
+  EXPECT_EQ(capture, cudaStreamCaptureStatusActive) << "a refused call broke the capture";
+  CHECK_CUDA(cudaStreamEndCapture(stream, &graph));
+  EXPECT_EQ(opt.lr(0), 1e-2);
+  EXPECT_EQ(schedule.last_epoch(), 0);
+  EXPECT_EQ(opt.impl(), Impl::Fused);
+
+  cudaGraphExec_t exec = nullptr;
+  CHECK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+  CHECK_CUDA(cudaGraphLaunch(exec, stream));
+  CHECK_CUDA(cudaStreamSynchronize(stream));
+  EXPECT_EQ(opt.step_count(0, 0), 1.0);
+  CHECK_CUDA(cudaGraphExecDestroy(exec));
+  CHECK_CUDA(cudaGraphDestroy(graph));
+  opt.set_stream(nullptr);
+  CHECK_CUDA(cudaStreamDestroy(stream));
+}
 #else
 TEST(Graph, CapturedStepReplaysBitForBitWhileTheLrMoves) {
+  if (gpu_required()) FAIL() << "FUSEDOPT_REQUIRE_GPU=1 but fusedopt was built without CUDA";
   GTEST_SKIP() << "fusedopt was built without CUDA: CUDA graph capture is not exercised";
 }
 #endif

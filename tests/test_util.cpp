@@ -39,7 +39,10 @@ void DeviceBytes::upload(const std::vector<unsigned char>& host) {
     return;
   }
 #if FUSEDOPT_WITH_CUDA
-  if (cudaMemcpy(data_, host.data(), bytes_, cudaMemcpyHostToDevice) != cudaSuccess)
+  // From pageable memory cudaMemcpy may return before the DMA has landed, and the legacy
+  // stream does not order the optimizer's non-blocking streams: wait for the device.
+  if (cudaMemcpy(data_, host.data(), bytes_, cudaMemcpyHostToDevice) != cudaSuccess ||
+      cudaDeviceSynchronize() != cudaSuccess)
     throw std::runtime_error("cudaMemcpy H2D failed in a test");
 #endif
 }
@@ -113,6 +116,11 @@ void copy_view_to_host(const TensorView& view, void* dst) {
 #endif
 }
 
+bool gpu_required() {
+  const char* value = std::getenv("FUSEDOPT_REQUIRE_GPU");
+  return value != nullptr && std::string(value) == "1";
+}
+
 UseExecutor::UseExecutor(Executor executor) : executor_(executor) {
   if (executor == Executor::emulated) seed_ = fresh_seed();
   detail::set_emulated_device(executor == Executor::emulated, seed_);
@@ -124,6 +132,20 @@ std::string UseExecutor::description() const {
   if (executor_ != Executor::emulated) return std::string("executor ") + to_string(executor_);
   return "executor emulated (block and lane order seed " + std::to_string(seed_) +
          "; FUSEDOPT_TEST_SEED fixes it)";
+}
+
+void fill_view_bytes(const TensorView& view, unsigned char byte) {
+  const std::size_t bytes = std::size_t(view.numel) * dtype_size(view.dtype);
+  if (bytes == 0) return;
+  if (view.device.is_cpu()) {
+    std::memset(view.data, byte, bytes);
+    return;
+  }
+#if FUSEDOPT_WITH_CUDA
+  if (cudaDeviceSynchronize() != cudaSuccess || cudaMemset(view.data, byte, bytes) != cudaSuccess ||
+      cudaDeviceSynchronize() != cudaSuccess)
+    throw std::runtime_error("cudaMemset failed in a test");
+#endif
 }
 
 std::uint64_t fresh_seed() {

@@ -15,12 +15,21 @@
 
 namespace fusedopt::testing {
 
-/// GTEST_SKIP()s a CUDA test when no device is present, saying why.
+/// True when FUSEDOPT_REQUIRE_GPU=1: a CUDA test that would skip fails instead (a GPU machine
+/// whose device is not seen must not pass quietly).
+bool gpu_required();
+
+/// GTEST_SKIP()s a CUDA test when no device is present, saying why (a failure under
+/// FUSEDOPT_REQUIRE_GPU=1). A broken CUDA installation is not "no device": cuda_available()
+/// throws, and the test fails with CUDA's error.
 #define FUSEDOPT_SKIP_WITHOUT_DEVICE(device)                                                   \
   do {                                                                                        \
-    if ((device).is_cuda() && !::fusedopt::cuda_available())                                  \
+    if ((device).is_cuda() && !::fusedopt::cuda_available()) {                                \
+      if (::fusedopt::testing::gpu_required())                                                \
+        FAIL() << "FUSEDOPT_REQUIRE_GPU=1 but fusedopt::cuda_device_count() == 0";            \
       GTEST_SKIP() << "no CUDA device visible (fusedopt::cuda_device_count() == 0): the CUDA " \
                       "executor is not exercised on this machine";                            \
+    }                                                                                         \
   } while (0)
 
 // ---- storage dtypes, independent of kernels/engine/dtype.h -----------------------------------------
@@ -214,6 +223,8 @@ inline std::vector<double> random_values(std::mt19937_64& rng, std::int64_t n, d
 
 /// Copies the bytes a view points to (host or device) into `dst`.
 void copy_view_to_host(const TensorView& view, void* dst);
+/// Sets every byte a view points to (host or device) to `byte`.
+void fill_view_bytes(const TensorView& view, unsigned char byte);
 
 /// A seed that differs between runs; printed by the tests that use it. FUSEDOPT_TEST_SEED=<n>
 /// in the environment fixes it, to reproduce a failure.

@@ -60,7 +60,7 @@ void check_view(const TensorView& view, const std::string& name) {
   if (reinterpret_cast<std::uintptr_t>(view.data) % dtype_size(view.dtype) != 0)
     throw_error(name, ".data = ", view.data, " is not aligned to its ", to_string(view.dtype),
                 " element size ", dtype_size(view.dtype));
-  check_pointer(view.data, view.device, name.c_str());
+  check_pointer(view.data, view.device, (name + ".data").c_str());
 }
 
 void Engine::add_groups(const std::vector<std::vector<Param>>& params,
@@ -321,6 +321,8 @@ void check_same_state_layout(std::size_t group, const GroupConfig& now, const Gr
 }
 
 void Engine::update_group(std::size_t group, const GroupConfig& config) {
+  require_not_capturing(device_, stream_,
+                        ("param_groups[" + std::to_string(group) + "]: setting options").c_str());
   check_same_state_layout(group, groups_[group].config, config);
   const kernels::GroupScalars scalars = group_scalars(config);
   auto* slot = const_cast<kernels::GroupScalars*>(scalars_.view.groups) + group;

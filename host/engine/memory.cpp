@@ -1,7 +1,9 @@
 #include "host/engine/memory.hpp"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "fusedopt/error.hpp"
 
@@ -22,12 +24,17 @@ constexpr std::size_t kHostAlignment = 64;
 
 int cuda_device_count() {
 #if FUSEDOPT_WITH_CUDA
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    (void)cudaGetLastError();  // no driver or no device: not an error for this query
-    return 0;
+  detail::DeviceCountQuery query;
+  const cudaError_t status = cudaGetDeviceCount(&query.count);
+  query.ok = status == cudaSuccess;
+  if (!query.ok) {
+    (void)cudaGetLastError();
+    query.no_device = status == cudaErrorNoDevice;
+    query.error = std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status);
+    (void)cudaDriverGetVersion(&query.driver_version);  // 0 when no driver is installed
+    (void)cudaRuntimeGetVersion(&query.runtime_version);
   }
-  return count;
+  return detail::interpret_device_count(query);
 #else
   return 0;
 #endif
@@ -36,6 +43,39 @@ int cuda_device_count() {
 bool cuda_available() { return cuda_device_count() > 0; }
 
 namespace detail {
+
+int interpret_device_count(const DeviceCountQuery& query) {
+  if (query.ok) return query.count;
+  // No device, or no NVIDIA driver at all: CUDA is absent, not broken.
+  if (query.no_device || query.driver_version == 0) return 0;
+  throw_error("CUDA is installed but unusable: cudaGetDeviceCount failed with ", query.error,
+              " (the driver supports CUDA ", query.driver_version, ", the runtime is CUDA ",
+              query.runtime_version, ")");
+}
+
+namespace {
+std::atomic<bool> g_memory_pools_disabled{false};
+}  // namespace
+
+void disable_memory_pools(bool disabled) { g_memory_pools_disabled = disabled; }
+
+void require_not_capturing(Device device, Stream stream, const char* operation) {
+  if (!device.is_cuda()) return;
+#if FUSEDOPT_WITH_CUDA
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  const cudaError_t status = cudaStreamIsCapturing(stream, &capture);
+  if (status == cudaSuccess && capture == cudaStreamCaptureStatusNone) return;
+  (void)cudaGetLastError();
+  throw_error(operation, ": not allowed while stream ", static_cast<const void*>(stream),
+              " is capturing a CUDA graph",
+              status == cudaSuccess ? std::string() : std::string(" (") + cudaGetErrorName(status) + ")",
+              "; only step(), zero_grad() and AveragedModel::update() are capture-safe "
+              "(NOTE(capture) in host/engine/memory.hpp)");
+#else
+  (void)stream;
+  (void)operation;
+#endif
+}
 
 DeviceGuard::DeviceGuard(Device device) {
   if (!device.is_cuda()) return;
@@ -68,8 +108,19 @@ Buffer::Buffer(std::size_t bytes, Device device, Stream stream)
     return;
   }
 #if FUSEDOPT_WITH_CUDA
+  require_not_capturing(device, stream, "allocating optimizer memory");
   DeviceGuard guard(device);
-  FUSEDOPT_CUDA_CHECK(cudaMallocAsync(&data_, bytes, stream));
+  // Stream-ordered allocation where the device has memory pools; plain cudaMalloc elsewhere
+  // (some virtualized and older devices, and Windows' TCC/WDDM setups, report none).
+  int pools = 0;
+  FUSEDOPT_CUDA_CHECK(
+      cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device.index));
+  pooled_ = pools != 0 && !g_memory_pools_disabled;
+  if (pooled_) {
+    FUSEDOPT_CUDA_CHECK(cudaMallocAsync(&data_, bytes, stream));
+  } else {
+    FUSEDOPT_CUDA_CHECK(cudaMalloc(&data_, bytes));
+  }
   const cudaError_t status = cudaMemsetAsync(data_, 0, bytes, stream);
   if (status != cudaSuccess) {
     release();
@@ -83,7 +134,11 @@ Buffer::Buffer(std::size_t bytes, Device device, Stream stream)
 Buffer::~Buffer() { release(); }
 
 Buffer::Buffer(Buffer&& other) noexcept
-    : data_(other.data_), bytes_(other.bytes_), device_(other.device_), stream_(other.stream_) {
+    : data_(other.data_),
+      bytes_(other.bytes_),
+      device_(other.device_),
+      stream_(other.stream_),
+      pooled_(other.pooled_) {
   other.data_ = nullptr;
   other.bytes_ = 0;
 }
@@ -95,6 +150,7 @@ Buffer& Buffer::operator=(Buffer&& other) noexcept {
     bytes_ = other.bytes_;
     device_ = other.device_;
     stream_ = other.stream_;
+    pooled_ = other.pooled_;
     other.data_ = nullptr;
     other.bytes_ = 0;
   }
@@ -111,7 +167,12 @@ void Buffer::release() noexcept {
     if (cudaGetDevice(&previous) == cudaSuccess && previous != device_.index)
       (void)cudaSetDevice(device_.index);
     // Errors here (e.g. a context torn down at exit) cannot be reported from a destructor.
-    (void)cudaFreeAsync(data_, stream_);
+    // cudaFree waits for the device, so work still queued on the memory finishes first.
+    if (pooled_) {
+      (void)cudaFreeAsync(data_, stream_);
+    } else {
+      (void)cudaFree(data_);
+    }
     if (previous >= 0 && previous != device_.index) (void)cudaSetDevice(previous);
 #endif
   }
@@ -126,6 +187,7 @@ void copy_from_host(void* dst, const void* src, std::size_t bytes, Device device
     return;
   }
 #if FUSEDOPT_WITH_CUDA
+  require_not_capturing(device, stream, "copying host memory to the device");
   DeviceGuard guard(device);
   FUSEDOPT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream));
 #else
@@ -141,6 +203,7 @@ void copy_to_host(void* dst, const void* src, std::size_t bytes, Device device, 
     return;
   }
 #if FUSEDOPT_WITH_CUDA
+  require_not_capturing(device, stream, "reading device memory back to the host");
   DeviceGuard guard(device);
   FUSEDOPT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream));
   FUSEDOPT_CUDA_CHECK(cudaStreamSynchronize(stream));
@@ -157,6 +220,7 @@ void copy_on_device(void* dst, const void* src, std::size_t bytes, Device device
     return;
   }
 #if FUSEDOPT_WITH_CUDA
+  require_not_capturing(device, stream, "copying device memory");
   DeviceGuard guard(device);
   FUSEDOPT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream));
 #else
@@ -168,6 +232,7 @@ void copy_on_device(void* dst, const void* src, std::size_t bytes, Device device
 void synchronize(Device device, Stream stream) {
   if (device.is_cpu()) return;
 #if FUSEDOPT_WITH_CUDA
+  require_not_capturing(device, stream, "waiting for the stream");
   DeviceGuard guard(device);
   FUSEDOPT_CUDA_CHECK(cudaStreamSynchronize(stream));
 #else
@@ -186,10 +251,10 @@ void check_pointer(const void* data, Device device, const char* what) {
     throw_error(what, " = ", data, " is not a pointer CUDA knows (", cudaGetErrorName(status), ")");
   }
   if (attributes.type != cudaMemoryTypeDevice && attributes.type != cudaMemoryTypeManaged)
-    throw_error(what, " = ", data, " is host memory but the view says ", device.str());
+    throw_error(what, " = ", data, " is host memory, not memory of its device ", device.str());
   if (attributes.type == cudaMemoryTypeDevice && attributes.device != device.index)
-    throw_error(what, " = ", data, " lives on cuda:", attributes.device, " but the view says ",
-                device.str());
+    throw_error(what, " = ", data, " lives on device cuda:", attributes.device,
+                ", not on its device ", device.str());
 #else
   (void)data;
   (void)what;

@@ -3,6 +3,7 @@
 // device. CUDA memory is stream-ordered (cudaMallocAsync / cudaFreeAsync); host memory is
 // 64-byte aligned. Without CUDA support every CUDA path throws Error.
 #include <cstddef>
+#include <string>
 
 #include "fusedopt/optimizer.hpp"
 #include "fusedopt/tensor.hpp"
@@ -43,6 +44,7 @@ class Buffer {
   std::size_t bytes_ = 0;
   Device device_ = Device::cpu();
   Stream stream_ = nullptr;
+  bool pooled_ = false;  // cudaMallocAsync (freed stream-ordered) rather than cudaMalloc
 };
 
 /// host -> device (stream-ordered; `src` may be reused on return) or host -> host.
@@ -53,6 +55,31 @@ void copy_to_host(void* dst, const void* src, std::size_t bytes, Device device, 
 void copy_on_device(void* dst, const void* src, std::size_t bytes, Device device, Stream stream);
 /// Waits for `stream` (no-op on the CPU).
 void synchronize(Device device, Stream stream);
+/// NOTE(capture): while `stream` is capturing a CUDA graph, only the launches of step(),
+/// zero_grad() and AveragedModel::update() may run on it. Everything else fusedopt does copies
+/// between host and device, allocates or synchronizes (setting hyper-parameters, schedulers,
+/// add_param_group, set_impl, set_stream, state reads, checkpoints): captured, such a copy
+/// would be illegal or would read a dead host address at every replay. Each of those calls
+/// therefore checks first and throws Error while the stream captures.
+void require_not_capturing(Device device, Stream stream, const char* operation);
+
+/// What cudaGetDeviceCount reported (a plain struct, so that tests can feed it failures).
+struct DeviceCountQuery {
+  bool ok = false;         // cudaSuccess
+  bool no_device = false;  // cudaErrorNoDevice
+  int count = 0;
+  int driver_version = 0;  // cudaDriverGetVersion: 0 when no driver is installed
+  int runtime_version = 0;
+  std::string error;  // name and description of the error
+};
+/// The device count, or 0 when CUDA is absent (no device, no driver); throws Error naming the
+/// failure when CUDA is present but broken (e.g. a driver older than the runtime), so that a
+/// GPU machine never looks like a CPU-only one.
+int interpret_device_count(const DeviceCountQuery& query);
+
+/// Tests: allocate with cudaMalloc even where the device has memory pools (the fallback path).
+void disable_memory_pools(bool disabled);
+
 /// Throws unless `data` is memory `device` can address (CUDA: device or managed memory on it).
 void check_pointer(const void* data, Device device, const char* what);
 

@@ -62,7 +62,10 @@ struct StepCost {
 
 /// True when CUDA support was compiled in and at least one device is visible.
 bool cuda_available();
-/// Number of visible CUDA devices (0 without CUDA support or without a driver).
+/// Number of visible CUDA devices: 0 without CUDA support, without a driver or without a
+/// device. Throws Error (naming CUDA's error and the driver and runtime versions) when CUDA is
+/// there but unusable, e.g. a driver older than the runtime: that is a broken GPU machine, not
+/// a CPU-only one. cuda_available() likewise.
 int cuda_device_count();
 
 }  // namespace fusedopt

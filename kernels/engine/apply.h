@@ -47,6 +47,13 @@ FUSEDOPT_HD void dispatch_flags(std::uint32_t flags, const F& f) {
   }
 }
 
+/// NOTE(amp): a gradient divided by the loss scale, only when there is one (as torch's fused
+/// kernels): g / 1 == g, but the device's division would canonicalize a NaN's bits
+/// (NOTE(nan-bits)). The branch is uniform across a launch.
+FUSEDOPT_HD float unscale(float g, float grad_divisor) {
+  return grad_divisor != 1.0f ? g / grad_divisor : g;
+}
+
 /// Impl::Fused: updates elements [begin, end) of one tensor with every pass in registers.
 /// Thread `lane` of `stride` threads takes every stride-th vector; vector loads when every list
 /// is aligned, a scalar path for the tail and for unaligned tensors.
@@ -76,7 +83,7 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
     for (int e = 0; e < kVec; ++e) {
       Element x{};
       x.p = to_float(pv.v[e]);
-      x.g = to_float(gv.v[e]) / grad_divisor;
+      x.g = unscale(to_float(gv.v[e]), grad_divisor);
       for (int k = 0; k < kStates; ++k) x.s[k] = sv[k].v[e];
       fused_update<Op, Flags>(x, c);
       pv.v[e] = from_float<T>(x.p);
@@ -88,7 +95,7 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
   for (std::int64_t i = vector_end + lane; i < n; i += stride) {
     Element x{};
     x.p = to_float(p[i]);
-    x.g = to_float(g[i]) / grad_divisor;
+    x.g = unscale(to_float(g[i]), grad_divisor);
     for (int k = 0; k < kStates; ++k) x.s[k] = s[k][i];
     fused_update<Op, Flags>(x, c);
     p[i] = from_float<T>(x.p);
@@ -203,10 +210,11 @@ FUSEDOPT_HD void finish_tensors(const PlanView& plan, const StepScalars& scalars
 FUSEDOPT_HD bool arrive_last(std::uint32_t* counter, std::uint32_t blocks) {
 #if defined(__CUDA_ARCH__)
   __threadfence();
-  return atomicAdd(counter, 1u) == blocks - 1;
+  const std::uint32_t arrived_before = atomicAdd(counter, 1u);
 #else
-  return __atomic_fetch_add(counter, 1u, __ATOMIC_ACQ_REL) == blocks - 1;
+  const std::uint32_t arrived_before = __atomic_fetch_add(counter, 1u, __ATOMIC_ACQ_REL);
 #endif
+  return arrived_before == blocks - 1;
 }
 
 FUSEDOPT_HD void reset_arrivals(std::uint32_t* counter) { *counter = 0; }
@@ -228,7 +236,7 @@ FUSEDOPT_HD void load_lists(const TensorEntry& t, std::uint32_t mask, std::int64
         for (int e = 0; e < N; ++e) list_value<kList>(x[e]) = to_float(v.v[e]);
       }
       if constexpr (kList == kGradListIndex)
-        for (int e = 0; e < N; ++e) x[e].g = x[e].g / grad_divisor;
+        for (int e = 0; e < N; ++e) x[e].g = unscale(x[e].g, grad_divisor);
     }
     load_lists<T, N, kList + 1>(t, mask, i, x, grad_divisor);
   }

@@ -45,14 +45,27 @@ FUSEDOPT_HD float bits_float(std::uint32_t u) {
 
 FUSEDOPT_HD float to_float(float x) { return x; }
 FUSEDOPT_HD float to_float(BFloat16 x) { return bits_float(std::uint32_t(x.bits) << 16); }
+// NOTE(nan-bits): NaN conversions are defined here, not left to the hardware, so that both
+// executors store the same bits: an f16 NaN loads as the quiet float NaN with its sign and
+// payload (the host code below; the device's cvt may canonicalize), and a float NaN stores as
+// the f16 quiet NaN of its sign, sign | 0x7e00 (the device's cvt.rn.f16.f32 gives 0x7fff).
+// bf16 uses the same integer code on both. Tests: every f16 and bf16 bit pattern through each
+// executor (tests/test_dtype.cpp).
+FUSEDOPT_HD float half_nan_to_float(std::uint16_t bits) {
+  return bits_float((std::uint32_t(bits & 0x8000u) << 16) | 0x7fc00000u |
+                    (std::uint32_t(bits & 0x3ffu) << 13));
+}
+
 FUSEDOPT_HD float to_float(Half x) {
 #if defined(__CUDA_ARCH__)
-  return __half2float(__ushort_as_half(x.bits));
+  const float f = __half2float(__ushort_as_half(x.bits));
+  return (x.bits & 0x7fffu) > 0x7c00u ? half_nan_to_float(x.bits) : f;
 #else
   const std::uint32_t sign = std::uint32_t(x.bits & 0x8000u) << 16;
   std::uint32_t exp = (x.bits >> 10) & 0x1fu;
   std::uint32_t mant = x.bits & 0x3ffu;
-  if (exp == 0x1f) return bits_float(sign | 0x7f800000u | (mant << 13));  // inf / nan
+  if (exp == 0x1f && mant != 0) return half_nan_to_float(x.bits);  // NOTE(nan-bits)
+  if (exp == 0x1f) return bits_float(sign | 0x7f800000u);           // inf
   if (exp == 0) {
     if (mant == 0) return bits_float(sign);
     // Subnormal: normalise the mantissa.
@@ -82,12 +95,14 @@ FUSEDOPT_HD BFloat16 from_float<BFloat16>(float x) {
 template <>
 FUSEDOPT_HD Half from_float<Half>(float x) {
 #if defined(__CUDA_ARCH__)
-  return {__half_as_ushort(__float2half_rn(x))};
+  const std::uint32_t u = float_bits(x);
+  const std::uint16_t nan = std::uint16_t(((u >> 16) & 0x8000u) | 0x7e00u);  // NOTE(nan-bits)
+  return {(u & 0x7fffffffu) > 0x7f800000u ? nan : __half_as_ushort(__float2half_rn(x))};
 #else
   const std::uint32_t u = float_bits(x);
   const std::uint16_t sign = std::uint16_t((u >> 16) & 0x8000u);
   const std::uint32_t abs = u & 0x7fffffffu;
-  if (abs > 0x7f800000u) return {std::uint16_t(sign | 0x7e00u)};        // nan
+  if (abs > 0x7f800000u) return {std::uint16_t(sign | 0x7e00u)};        // NOTE(nan-bits)
   if (abs >= 0x477ff000u) return {std::uint16_t(sign | 0x7c00u)};       // overflow -> inf
   if (abs < 0x38800000u) {                                              // subnormal or zero
     if (abs < 0x33000000u) return {sign};                               // < half the min subnormal

@@ -54,7 +54,7 @@ struct StepScalars {
 FUSEDOPT_HD bool skip_step(const StepScalars& s) {
   return s.found_inf != nullptr && *s.found_inf != 0.0f;
 }
-/// NOTE(amp): what gradients are divided by (1 without AMP: x / 1 == x, NaN included).
+/// NOTE(amp): what gradients are divided by (1 without AMP: no division then, see unscale).
 FUSEDOPT_HD float grad_divisor(const StepScalars& s) {
   return s.grad_scale != nullptr ? *s.grad_scale : 1.0f;
 }

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Static report of every CUDA kernel fusedopt compiles: step, pass, finish and zero_grad.
+
+Compiles each kernels/instances/*.cu to a cubin for one architecture (sm_90 by default) with
+`ptxas -v`, reads registers, spills, stack (local memory) and shared memory per kernel, computes
+the occupancy of a kThreads-thread block from them, and looks in the SASS (cuobjdump) for
+128-bit global loads and stores (LDG.E.128 / STG.E.128). Writes a markdown table.
+
+    python3 scripts/kernel_report.py [--arch 90] [--out FILE] [--jobs N] [--check]
+
+--check exits 1 when a fused step kernel spills (also enforced at build time: the CMake build
+passes -warn-spills with --warning-as-error to ptxas, so CI fails on any spill).
+"""
+import argparse
+import concurrent.futures
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+THREADS = 512  # kernels/engine/config.h kThreads
+# Per-SM limits of compute capability 9.0 (8.0 has the same register file and block limits).
+REGS_PER_SM, MAX_THREADS_PER_SM, MAX_BLOCKS_PER_SM, REG_UNIT = 65536, 2048, 32, 256
+SMEM_PER_SM = 228 * 1024
+
+
+def tool(name):
+    path = shutil.which(name)
+    if path:
+        return path
+    for base in ("/usr/local/cuda/bin", os.path.join(os.environ.get("CUDA_HOME", ""), "bin")):
+        candidate = os.path.join(base, name)
+        if os.path.exists(candidate):
+            return candidate
+    sys.exit(f"kernel_report.py: {name} not found (the CUDA toolkit's bin/ on PATH)")
+
+
+def compile_one(source, arch, workdir):
+    cubin = os.path.join(workdir, os.path.basename(source) + ".cubin")
+    cmd = [tool("nvcc"), f"-arch=sm_{arch}", "-cubin", "-O3", "-std=c++17",
+           "--expt-relaxed-constexpr", "-Xptxas", "-v", "-I", ROOT, "-I",
+           os.path.join(ROOT, "include"), "-DFUSEDOPT_WITH_CUDA=1", "-o", cubin, source]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"nvcc failed on {source}:\n{done.stderr}")
+    sass = subprocess.run([tool("cuobjdump"), "-sass", cubin], capture_output=True, text=True,
+                          check=True).stdout
+    return done.stderr, sass
+
+
+def demangle(names):
+    filt = shutil.which("cu++filt") or shutil.which("c++filt")
+    if not filt:
+        return {n: n for n in names}
+    out = subprocess.run([filt], input="\n".join(names), capture_output=True, text=True).stdout
+    return dict(zip(names, out.splitlines()))
+
+
+def short_name(pretty):
+    """'void fusedopt::kernels::step_kernel<fusedopt::kernels::AdamWStepOp, float>(...)'
+    -> ('step', 'AdamWStepOp', 'f32')."""
+    m = re.search(r"(step|pass|finish|zero_grad)_kernel<([^()]*)>", pretty)
+    if not m:
+        return None
+    kind, args = m.group(1), m.group(2).replace("fusedopt::kernels::", "")
+    parts = [a.strip() for a in args.split(",")]
+    dtype = {"float": "f32", "Half": "f16", "BFloat16": "bf16"}
+    if kind == "zero_grad":
+        return kind, "-", dtype.get(parts[0], parts[0])
+    if kind == "finish":
+        return kind, parts[0], "-"
+    return kind, parts[0], dtype.get(parts[1], parts[1])
+
+
+def parse_ptxas(log):
+    kernels, current = {}, None
+    for line in log.splitlines():
+        m = re.search(r"Compiling entry function '(\w+)'", line)
+        if m:
+            current = m.group(1)
+            kernels[current] = dict(regs=0, spill_st=0, spill_ld=0, stack=0, smem=0)
+            continue
+        if current is None:
+            continue
+        m = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads", line)
+        if m:
+            kernels[current].update(stack=int(m.group(1)), spill_st=int(m.group(2)),
+                                    spill_ld=int(m.group(3)))
+        m = re.search(r"Used (\d+) registers", line)
+        if m:
+            kernels[current]["regs"] = int(m.group(1))
+            m2 = re.search(r"(\d+) bytes smem", line)
+            kernels[current]["smem"] = int(m2.group(1)) if m2 else 0
+    return kernels
+
+
+def parse_sass(sass):
+    functions, current = {}, None
+    for line in sass.splitlines():
+        m = re.match(r"\s*Function : (\w+)", line)
+        if m:
+            current = m.group(1)
+            functions[current] = dict(ldg128=0, stg128=0)
+        elif current:
+            if re.search(r"\bLDG\.E\.128", line):
+                functions[current]["ldg128"] += 1
+            if re.search(r"\bSTG\.E\.128", line):
+                functions[current]["stg128"] += 1
+    return functions
+
+
+def occupancy(regs, smem):
+    warps = THREADS // 32
+    regs_per_warp = -(-max(regs, 1) * 32 // REG_UNIT) * REG_UNIT
+    by_regs = REGS_PER_SM // (regs_per_warp * warps)
+    by_threads = MAX_THREADS_PER_SM // THREADS
+    by_smem = SMEM_PER_SM // smem if smem else MAX_BLOCKS_PER_SM
+    blocks = min(by_regs, by_threads, by_smem, MAX_BLOCKS_PER_SM)
+    return blocks, 100.0 * blocks * warps / (MAX_THREADS_PER_SM // 32)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="90")
+    parser.add_argument("--out", help="markdown file (default: stdout)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--check", action="store_true", help="exit 1 if a fused step kernel spills")
+    args = parser.parse_args()
+    sources = sorted(os.path.join(ROOT, "kernels/instances", f)
+                     for f in os.listdir(os.path.join(ROOT, "kernels/instances")) if f.endswith(".cu"))
+    rows = []
+    with tempfile.TemporaryDirectory() as work, \
+            concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        for log, sass in pool.map(lambda s: compile_one(s, args.arch, work), sources):
+            kernels, functions = parse_ptxas(log), parse_sass(sass)
+            names = demangle(list(kernels))
+            for mangled, k in kernels.items():
+                short = short_name(names[mangled])
+                if short:
+                    rows.append((*short, k, functions.get(mangled, dict(ldg128=0, stg128=0))))
+    order = {"step": 0, "pass": 1, "finish": 2, "zero_grad": 3}
+    rows.sort(key=lambda r: (order[r[0]], r[1], r[2]))
+    nvcc = subprocess.run([tool("nvcc"), "--version"], capture_output=True, text=True).stdout
+    version = nvcc.strip().splitlines()[-1] if nvcc.strip() else "?"
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip() or "?"
+    lines = [f"# Kernel report, sm_{args.arch}", "",
+             f"Commit `{commit}`, {version}; {THREADS}-thread blocks; occupancy from registers "
+             f"and shared memory (sm_{args.arch} limits: {REGS_PER_SM} registers, "
+             f"{MAX_THREADS_PER_SM} threads per SM). `LDG.128` / `STG.128`: 128-bit global loads "
+             "and stores in the kernel's SASS (the vector path of the element loop). Generated by "
+             "`scripts/kernel_report.sh`.", "",
+             "| kernel | op | dtype | registers | spill st/ld B | stack B | smem B | blocks/SM "
+             "| occupancy | LDG.128 | STG.128 |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    spills = []
+    for kind, op, dtype, k, f in rows:
+        blocks, occ = occupancy(k["regs"], k["smem"])
+        lines.append(f"| {kind} | {op} | {dtype} | {k['regs']} | {k['spill_st']}/{k['spill_ld']} "
+                     f"| {k['stack']} | {k['smem']} | {blocks} | {occ:.0f} % | {f['ldg128']} "
+                     f"| {f['stg128']} |")
+        if kind == "step" and (k["spill_st"] or k["spill_ld"]):
+            spills.append(f"{kind}<{op}, {dtype}>")
+    steps = [r for r in rows if r[0] == "step"]
+    no_vector = [f"{r[1]}/{r[2]}" for r in steps if r[4]["ldg128"] == 0 or r[4]["stg128"] == 0]
+    lines += ["", f"{len(rows)} kernels; fused step kernels: {len(steps)}, spilling: "
+              f"{', '.join(spills) or 'none'}; without 128-bit loads and stores: "
+              f"{', '.join(no_vector) or 'none'}.", ""]
+    text = "\n".join(lines)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+        print(f"wrote {args.out}: {len(rows)} kernels", file=sys.stderr)
+    else:
+        print(text)
+    if args.check and spills:
+        print("kernel_report.py: fused step kernels spill: " + ", ".join(spills), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Static kernel report (registers, spills, local and shared memory, occupancy at 512 threads,
+# 128-bit global loads/stores) of every step, pass, finish and zero_grad kernel, for sm_90 by
+# default, into bench/results/kernel-report-sm<arch>.md. Needs only the CUDA toolkit (nvcc,
+# cuobjdump), no GPU.
+#
+#   bash scripts/kernel_report.sh [arch]      e.g. 90 (H100/H200), 80 (A100)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+arch=${1:-90}
+python3 scripts/kernel_report.py --arch "$arch" --out "bench/results/kernel-report-sm$arch.md" --check
