@@ -13,7 +13,8 @@
 //                     run: a device-to-device cudaMemcpy (read + write bytes) on CUDA, an
 //                     in-place triad a += s * b over all cores on the CPU (2 reads + 1 write)
 //   params_per_second, launches (kernel launches per step), host_us (CUDA only)
-// Repetitions: 5, reported as mean/median/stddev/cv; bench/report.py reads the medians.
+// Repetitions: 5 of at least 0.2 s (FUSEDOPT_BENCH_REPETITIONS, FUSEDOPT_BENCH_MIN_TIME), reported
+// as mean/median/stddev/cv; bench/report.py reads the medians.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>

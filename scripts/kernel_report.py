@@ -13,6 +13,7 @@ passes -warn-spills with --warning-as-error to ptxas, so CI fails on any spill).
 """
 import argparse
 import concurrent.futures
+import glob
 import os
 import re
 import shutil
@@ -28,14 +29,20 @@ SMEM_PER_SM = 228 * 1024
 
 
 def tool(name):
+    """A CUDA tool from PATH, the toolkit, or pip's NVIDIA packages (nvidia-cuda-cuobjdump,
+    nvidia-cuda-nvdisasm), which carry them where a slim toolkit lacks them."""
     path = shutil.which(name)
     if path:
         return path
-    for base in ("/usr/local/cuda/bin", os.path.join(os.environ.get("CUDA_HOME", ""), "bin")):
+    bases = ["/usr/local/cuda/bin", os.path.join(os.environ.get("CUDA_HOME", ""), "bin")]
+    for site in sys.path:
+        bases += sorted(glob.glob(os.path.join(site, "nvidia", "*", "bin")))
+    for base in bases:
         candidate = os.path.join(base, name)
         if os.path.exists(candidate):
             return candidate
-    sys.exit(f"kernel_report.py: {name} not found (the CUDA toolkit's bin/ on PATH)")
+    sys.exit(f"kernel_report.py: {name} not found (the CUDA toolkit's bin/ on PATH, or "
+             f"pip install nvidia-cuda-{name})")
 
 
 def compile_one(source, arch, workdir):
@@ -46,8 +53,10 @@ def compile_one(source, arch, workdir):
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"nvcc failed on {source}:\n{done.stderr}")
+    # cuobjdump -sass runs nvdisasm, which pip's packages put in their own bin/.
+    env = dict(os.environ, PATH=os.path.dirname(tool("nvdisasm")) + os.pathsep + os.environ["PATH"])
     sass = subprocess.run([tool("cuobjdump"), "-sass", cubin], capture_output=True, text=True,
-                          check=True).stdout
+                          check=True, env=env).stdout
     return done.stderr, sass
 
 

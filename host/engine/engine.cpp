@@ -326,6 +326,8 @@ void Engine::update_group(std::size_t group, const GroupConfig& config) {
   check_same_state_layout(group, groups_[group].config, config);
   const kernels::GroupScalars scalars = group_scalars(config);
   auto* slot = const_cast<kernels::GroupScalars*>(scalars_.view.groups) + group;
+  // From pageable memory, cudaMemcpyAsync returns once the source is staged, so a stack
+  // temporary is fine here; under capture it would not be (NOTE(capture), checked above).
   copy_from_host(slot, &scalars, sizeof scalars, device_, stream_);
   groups_[group].config = config;
   host_groups_[group] = scalars;

@@ -29,6 +29,42 @@ struct alignas(sizeof(T) * N) Pack {
   T v[N];
 };
 
+// NOTE(vector-access): a Pack moves as 16-byte words (one LDG.E.128 / STG.E.128 each; a
+// 32-byte state pack is two). On the device the words are CUDA's uint4, accessed through the
+// global-space intrinsics __ldca / __stwb (default caching): the plan's pointers are generic,
+// and a plain dereference compiles to generic LD.E / ST.E (scripts/kernel_report.sh shows which
+// kernels have 128-bit global accesses). The Pack is copied in and out of the words by memcpy.
+template <class T, int N>
+FUSEDOPT_HD Pack<T, N> load_pack(const T* src) {
+#if defined(__CUDA_ARCH__)
+  static_assert(sizeof(Pack<T, N>) % sizeof(uint4) == 0, "packs are whole 16-byte words");
+  constexpr int kWords = int(sizeof(Pack<T, N>) / sizeof(uint4));
+  uint4 words[kWords];
+#pragma unroll
+  __builtin_assume(__isGlobal(src));
+  for (int w = 0; w < kWords; ++w) words[w] = reinterpret_cast<const uint4*>(src)[w];
+  Pack<T, N> out;
+  memcpy(&out, words, sizeof out);
+  return out;
+#else
+  return *reinterpret_cast<const Pack<T, N>*>(src);
+#endif
+}
+
+template <class T, int N>
+FUSEDOPT_HD void store_pack(T* dst, const Pack<T, N>& value) {
+#if defined(__CUDA_ARCH__)
+  constexpr int kWords = int(sizeof(Pack<T, N>) / sizeof(uint4));
+  uint4 words[kWords];
+  memcpy(words, &value, sizeof words);
+#pragma unroll
+  __builtin_assume(__isGlobal(dst));
+  for (int w = 0; w < kWords; ++w) reinterpret_cast<uint4*>(dst)[w] = words[w];
+#else
+  *reinterpret_cast<Pack<T, N>*>(dst) = value;
+#endif
+}
+
 template <class T, int N>
 FUSEDOPT_HD bool is_vector_aligned(const void* ptr) {
   return reinterpret_cast<std::uintptr_t>(ptr) % (sizeof(T) * N) == 0;
@@ -75,10 +111,10 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
   const std::int64_t vector_end = aligned ? n - n % kVec : 0;
 
   for (std::int64_t i = std::int64_t(lane) * kVec; i < vector_end; i += std::int64_t(stride) * kVec) {
-    Pack<T, kVec> pv = *reinterpret_cast<const Pack<T, kVec>*>(p + i);
-    const Pack<T, kVec> gv = *reinterpret_cast<const Pack<T, kVec>*>(g + i);
+    Pack<T, kVec> pv = load_pack<T, kVec>(p + i);
+    const Pack<T, kVec> gv = load_pack<T, kVec>(g + i);
     Pack<float, kVec> sv[kSlots];
-    for (int k = 0; k < kStates; ++k) sv[k] = *reinterpret_cast<const Pack<float, kVec>*>(s[k] + i);
+    for (int k = 0; k < kStates; ++k) sv[k] = load_pack<float, kVec>(s[k] + i);
 #pragma unroll
     for (int e = 0; e < kVec; ++e) {
       Element x{};
@@ -89,8 +125,8 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
       pv.v[e] = from_float<T>(x.p);
       for (int k = 0; k < kStates; ++k) sv[k].v[e] = x.s[k];
     }
-    *reinterpret_cast<Pack<T, kVec>*>(p + i) = pv;
-    for (int k = 0; k < kStates; ++k) *reinterpret_cast<Pack<float, kVec>*>(s[k] + i) = sv[k];
+    store_pack<T, kVec>(p + i, pv);
+    for (int k = 0; k < kStates; ++k) store_pack<float, kVec>(s[k] + i, sv[k]);
   }
   for (std::int64_t i = vector_end + lane; i < n; i += stride) {
     Element x{};
@@ -232,7 +268,7 @@ FUSEDOPT_HD void load_lists(const TensorEntry& t, std::uint32_t mask, std::int64
       if constexpr (N == 1) {
         list_value<kList>(x[0]) = to_float(*src);
       } else {
-        const Pack<Stored, N> v = *reinterpret_cast<const Pack<Stored, N>*>(src);
+        const Pack<Stored, N> v = load_pack<Stored, N>(src);
         for (int e = 0; e < N; ++e) list_value<kList>(x[e]) = to_float(v.v[e]);
       }
       if constexpr (kList == kGradListIndex)
@@ -254,7 +290,7 @@ FUSEDOPT_HD void store_lists(const TensorEntry& t, std::uint32_t mask, std::int6
       } else {
         Pack<Stored, N> v;
         for (int e = 0; e < N; ++e) v.v[e] = from_float<Stored>(list_value<kList>(x[e]));
-        *reinterpret_cast<Pack<Stored, N>*>(dst) = v;
+        store_pack<Stored, N>(dst, v);
       }
     }
     store_lists<T, N, kList + 1>(t, mask, i, x);
@@ -437,7 +473,7 @@ FUSEDOPT_HD void zero_chunk(const PlanView& plan, std::int64_t chunk, int lane, 
   Pack<T, kVec> zeros;
   for (int e = 0; e < kVec; ++e) zeros.v[e] = zero;
   for (std::int64_t i = std::int64_t(lane) * kVec; i < vector_end; i += std::int64_t(stride) * kVec)
-    *reinterpret_cast<Pack<T, kVec>*>(g + i) = zeros;
+    store_pack<T, kVec>(g + i, zeros);
   for (std::int64_t i = vector_end + lane; i < n; i += stride) g[i] = zero;
 }
 

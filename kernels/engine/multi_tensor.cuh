@@ -30,7 +30,7 @@ __device__ void finish_step(const PlanView& plan, const StepScalars& scalars,
 }
 
 template <class Op, class T>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 1)
     step_kernel(PlanView plan, StepScalars scalars, Segment segment) {
   step_chunk<Op, T>(plan, scalars, segment.chunk_begin + blockIdx.x, threadIdx.x, blockDim.x);
   finish_step<Op>(plan, scalars, segment);
@@ -38,7 +38,7 @@ __global__ void __launch_bounds__(kThreads)
 
 /// Impl::Loop / Impl::Foreach: one pass over chunks [chunk_begin, chunk_begin + gridDim.x).
 template <class Op, class T>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 1)
     pass_kernel(PlanView plan, StepScalars scalars, std::int64_t chunk_begin, int pass) {
   pass_chunk<Op, T>(plan, scalars, chunk_begin + blockIdx.x, pass, threadIdx.x, blockDim.x);
 }
@@ -46,7 +46,7 @@ __global__ void __launch_bounds__(kThreads)
 /// After the last pass: step counts (and per-parameter scalar state) += 1, as torch's
 /// _foreach_add_(state_steps, 1).
 template <class Op>
-__global__ void __launch_bounds__(kThreads) finish_kernel(PlanView plan, StepScalars scalars,
+__global__ void __launch_bounds__(kThreads, 1) finish_kernel(PlanView plan, StepScalars scalars,
                                                           Segment segment) {
   finish_tensors<Op>(plan, scalars, segment.tensor_begin, segment.tensor_end,
                      std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x,
@@ -54,7 +54,7 @@ __global__ void __launch_bounds__(kThreads) finish_kernel(PlanView plan, StepSca
 }
 
 template <class T>
-__global__ void __launch_bounds__(kThreads) zero_grad_kernel(PlanView plan, std::int64_t chunk_begin) {
+__global__ void __launch_bounds__(kThreads, 1) zero_grad_kernel(PlanView plan, std::int64_t chunk_begin) {
   zero_chunk<T>(plan, chunk_begin + blockIdx.x, threadIdx.x, blockDim.x);
 }
 
