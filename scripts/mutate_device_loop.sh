@@ -24,7 +24,7 @@ mutations=(
   "update_range vector bound|s.replace('const std::int64_t vector_end = aligned ? n - n % kVec : 0;', 'const std::int64_t vector_end = aligned ? n : 0;', 1)"
   "update_range tail start|s.replace('for (std::int64_t i = vector_end + lane; i < n; i += stride) {\n    Element x{};', 'for (std::int64_t i = vector_end; i < n; i += stride) {\n    Element x{};', 1)"
   "pass_range tail start|s.replace('for (std::int64_t i = vector_end + lane; i < n; i += stride) {\n    Element x[1]', 'for (std::int64_t i = vector_end + 2 * lane; i < n; i += stride) {\n    Element x[1]', 1)"
-  "zero_chunk lane stride|s.replace('i += std::int64_t(stride) * kVec)\n    *reinterpret_cast', 'i += std::int64_t(stride) * (kVec + 1))\n    *reinterpret_cast', 1)"
+  "zero_chunk lane stride|s.replace('i += std::int64_t(stride) * kVec)\n    store_pack', 'i += std::int64_t(stride) * (kVec + 1))\n    store_pack', 1)"
   "finish_step arrival|s.replace('return arrived_before == blocks - 1;', 'return arrived_before == 0;', 1)"
 )
 status=0
