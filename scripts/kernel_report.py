@@ -156,6 +156,10 @@ def main():
     version = nvcc.strip().splitlines()[-1] if nvcc.strip() else "?"
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip() or "?"
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "kernels"],
+                           capture_output=True, text=True).stdout.strip()
+    if dirty:
+        commit += " with uncommitted changes to kernels/"
     lines = [f"# Kernel report, sm_{args.arch}", "",
              f"Commit `{commit}`, {version}; {THREADS}-thread blocks; occupancy from registers "
              f"and shared memory (sm_{args.arch} limits: {REGS_PER_SM} registers, "

@@ -48,7 +48,12 @@ void check_view(const TensorView& view, const std::string& name) {
   if (view.dtype != DType::f32 && view.dtype != DType::f16 && view.dtype != DType::bf16)
     throw_error(name, ".dtype: unsupported value ", int(view.dtype));
   if (view.device.is_cuda()) {
-    const int count = cuda_device_count();
+    int count = 0;
+    try {
+      count = cuda_device_count();
+    } catch (const Error& e) {  // a broken CUDA installation: say which view needed it
+      throw_error(name, ".device = ", view.device.str(), ": ", e.what());
+    }
     if (view.device.index < 0 || view.device.index >= count)
       throw_error(name, ".device = ", view.device.str(), " but ", count,
                   " CUDA device(s) are available");

@@ -30,18 +30,19 @@ struct alignas(sizeof(T) * N) Pack {
 };
 
 // NOTE(vector-access): a Pack moves as 16-byte words (one LDG.E.128 / STG.E.128 each; a
-// 32-byte state pack is two). On the device the words are CUDA's uint4, accessed through the
-// global-space intrinsics __ldca / __stwb (default caching): the plan's pointers are generic,
-// and a plain dereference compiles to generic LD.E / ST.E (scripts/kernel_report.sh shows which
-// kernels have 128-bit global accesses). The Pack is copied in and out of the words by memcpy.
+// 32-byte state pack is two). On the device the words are CUDA's uint4, and the pointer is
+// declared global (__builtin_assume(__isGlobal(p))): the plan's pointers are generic, and a
+// plain dereference compiles to generic LD.E / ST.E (__ldca / __stwb would give global but
+// .STRONG.SM accesses). The Pack is copied in and out of the words by memcpy, since a copy of
+// the struct of T[N] is split into scalar loads. scripts/kernel_report.sh shows the result.
 template <class T, int N>
 FUSEDOPT_HD Pack<T, N> load_pack(const T* src) {
 #if defined(__CUDA_ARCH__)
   static_assert(sizeof(Pack<T, N>) % sizeof(uint4) == 0, "packs are whole 16-byte words");
   constexpr int kWords = int(sizeof(Pack<T, N>) / sizeof(uint4));
   uint4 words[kWords];
+  __builtin_assume(__isGlobal(src));  // global-space LDG.E.128, not generic LD.E.128
 #pragma unroll
-  __builtin_assume(__isGlobal(src));
   for (int w = 0; w < kWords; ++w) words[w] = reinterpret_cast<const uint4*>(src)[w];
   Pack<T, N> out;
   memcpy(&out, words, sizeof out);
@@ -57,8 +58,8 @@ FUSEDOPT_HD void store_pack(T* dst, const Pack<T, N>& value) {
   constexpr int kWords = int(sizeof(Pack<T, N>) / sizeof(uint4));
   uint4 words[kWords];
   memcpy(words, &value, sizeof words);
-#pragma unroll
   __builtin_assume(__isGlobal(dst));
+#pragma unroll
   for (int w = 0; w < kWords; ++w) reinterpret_cast<uint4*>(dst)[w] = words[w];
 #else
   *reinterpret_cast<Pack<T, N>*>(dst) = value;
