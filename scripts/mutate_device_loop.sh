@@ -6,6 +6,7 @@
 # same tests on the CPU executor, which does not run those lines, still pass.
 #
 #   bash scripts/mutate_device_loop.sh [workdir]     (about 4 minutes per mutation on 2 cores)
+#   ONLY='tail start' bash scripts/mutate_device_loop.sh    (the mutations whose name matches)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-build/mutants}
@@ -31,6 +32,7 @@ status=0
 for m in "${mutations[@]}"; do
   name=${m%%|*}
   expr=${m#*|}
+  [[ -z ${ONLY:-} || $name == *$ONLY* ]] || continue
   python3 - "$work/apply.h.orig" "$src/kernels/engine/apply.h" "$expr" <<'PY'
 import sys
 s = open(sys.argv[1]).read()

@@ -77,15 +77,17 @@ TEST_P(Api, ZeroGradWritesZerosEverywhereAndNothingElse) {
   SCOPED_TRACE(to_string(impl));
   std::vector<std::unique_ptr<GuardedTensor>> tensors;
   std::vector<Param> params;
-  int k = 0;
+  // Aligned and misaligned, each size: the vector path with several vectors per lane (lengths
+  // above 512 lanes x one vector) and the scalar path.
   for (DType dtype : {DType::f32, DType::f16, DType::bf16})
-    for (std::int64_t n : {0, 1, 5, 70000}) {
-      tensors.push_back(std::make_unique<GuardedTensor>(n, dtype, device, k % 2));
-      auto& value = *tensors.back();
-      tensors.push_back(std::make_unique<GuardedTensor>(n, dtype, device, k++ % 2));
-      tensors.back()->poison();
-      params.push_back({value.view(), tensors.back()->view()});
-    }
+    for (std::int64_t n : {0, 1, 5, 4099, 70000})
+      for (int misalign : {0, 1}) {
+        tensors.push_back(std::make_unique<GuardedTensor>(n, dtype, device, misalign));
+        auto& value = *tensors.back();
+        tensors.push_back(std::make_unique<GuardedTensor>(n, dtype, device, misalign));
+        tensors.back()->poison();
+        params.push_back({value.view(), tensors.back()->view()});
+      }
   SGD opt(params);
   opt.set_impl(impl);
   opt.zero_grad();
