@@ -1,7 +1,8 @@
 #pragma once
 // RAII memory for what fusedopt owns (state, plans, scalars) and the copies between host and
-// device. CUDA memory is stream-ordered (cudaMallocAsync / cudaFreeAsync); host memory is
-// 64-byte aligned. Without CUDA support every CUDA path throws Error.
+// device. CUDA memory is stream-ordered (cudaMallocAsync / cudaFreeAsync) where the device has
+// memory pools, cudaMalloc / cudaFree elsewhere; host memory is 64-byte aligned. Without CUDA
+// support every CUDA path throws Error.
 #include <cstddef>
 #include <string>
 

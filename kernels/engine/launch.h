@@ -25,13 +25,10 @@ template <class Op>
 void launch_finish(const PlanView& plan, const StepScalars& scalars, const Segment& segment,
                    CUstream_st* stream);
 
-/// Zeros for the gradients of chunks [chunk_begin, chunk_end) (Impl::Loop: one tensor).
+/// Zeros for the gradients of chunks [chunk_begin, chunk_end): a segment, or (Impl::Loop) one
+/// tensor.
 template <class T>
 void launch_zero_grad_range(const PlanView& plan, std::int64_t chunk_begin, std::int64_t chunk_end,
                             CUstream_st* stream);
-
-/// One launch writing zeros to every gradient of `segment`.
-template <class T>
-void launch_zero_grad(const PlanView& plan, const Segment& segment, CUstream_st* stream);
 
 }  // namespace fusedopt::kernels

@@ -23,7 +23,7 @@ __device__ void finish_step(const PlanView& plan, const StepScalars& scalars,
     is_last_block = arrive_last(scalars.done_blocks + segment.index, gridDim.x);
   __syncthreads();
   if (!is_last_block) return;
-  __threadfence();  // the other blocks' arrivals happened before their reads were done
+  __threadfence();  // every other block fenced its reads before arriving: they come first
   finish_tensors<Op>(plan, scalars, segment.tensor_begin, segment.tensor_end, threadIdx.x,
                      blockDim.x);
   if (threadIdx.x == 0) reset_arrivals(scalars.done_blocks + segment.index);
@@ -46,15 +46,16 @@ __global__ void __launch_bounds__(kThreads, 1)
 /// After the last pass: step counts (and per-parameter scalar state) += 1, as torch's
 /// _foreach_add_(state_steps, 1).
 template <class Op>
-__global__ void __launch_bounds__(kThreads, 1) finish_kernel(PlanView plan, StepScalars scalars,
-                                                          Segment segment) {
+__global__ void __launch_bounds__(kThreads, 1)
+    finish_kernel(PlanView plan, StepScalars scalars, Segment segment) {
   finish_tensors<Op>(plan, scalars, segment.tensor_begin, segment.tensor_end,
                      std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x,
                      std::int64_t(gridDim.x) * blockDim.x);
 }
 
 template <class T>
-__global__ void __launch_bounds__(kThreads, 1) zero_grad_kernel(PlanView plan, std::int64_t chunk_begin) {
+__global__ void __launch_bounds__(kThreads, 1)
+    zero_grad_kernel(PlanView plan, std::int64_t chunk_begin) {
   zero_chunk<T>(plan, chunk_begin + blockIdx.x, threadIdx.x, blockDim.x);
 }
 
@@ -92,11 +93,6 @@ void launch_finish(const PlanView& plan, const StepScalars& scalars, const Segme
   if (blocks == 0) return;
   finish_kernel<Op><<<blocks, kThreads, 0, stream>>>(plan, scalars, segment);
   FUSEDOPT_CUDA_CHECK_LAUNCH();
-}
-
-template <class T>
-void launch_zero_grad(const PlanView& plan, const Segment& segment, CUstream_st* stream) {
-  launch_zero_grad_range<T>(plan, segment.chunk_begin, segment.chunk_end, stream);
 }
 
 }  // namespace fusedopt::kernels

@@ -2,9 +2,6 @@
 #include "kernels/engine/multi_tensor.cuh"
 
 namespace fusedopt::kernels {
-template void launch_zero_grad<float>(const PlanView&, const Segment&, CUstream_st*);
-template void launch_zero_grad<Half>(const PlanView&, const Segment&, CUstream_st*);
-template void launch_zero_grad<BFloat16>(const PlanView&, const Segment&, CUstream_st*);
 template void launch_zero_grad_range<float>(const PlanView&, std::int64_t, std::int64_t, CUstream_st*);
 template void launch_zero_grad_range<Half>(const PlanView&, std::int64_t, std::int64_t, CUstream_st*);
 template void launch_zero_grad_range<BFloat16>(const PlanView&, std::int64_t, std::int64_t, CUstream_st*);
