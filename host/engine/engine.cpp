@@ -45,6 +45,8 @@ struct Extent {
 
 void check_view(const TensorView& view, const std::string& name) {
   if (view.numel < 0) throw_error(name, ".numel must be >= 0, got ", view.numel);
+  if (view.numel > kMaxElements)
+    throw_error(name, ".numel = ", view.numel, " exceeds fusedopt's limit of 2^40 elements");
   if (view.dtype != DType::f32 && view.dtype != DType::f16 && view.dtype != DType::bf16)
     throw_error(name, ".dtype: unsupported value ", int(view.dtype));
   if (view.device.is_cuda()) {
@@ -128,8 +130,40 @@ void Engine::add_groups(const std::vector<std::vector<Param>>& params,
                   name_of(a.group, a.index, "value"),
                   " (a parameter may appear once, in one group)");
     }
+  // A gradient that shares memory with a parameter's value would corrupt that parameter
+  // (zero_grad() zeroes it, the step reads it as a gradient). Gradients may share memory with
+  // each other, as in torch (two parameters with one gradient).
+  auto check_grad = [&extents](const TensorView& grad, std::size_t group, std::size_t index) {
+    if (grad.numel == 0) return;
+    const auto begin = reinterpret_cast<std::uintptr_t>(grad.data);
+    const std::uintptr_t end = begin + std::size_t(grad.numel) * dtype_size(grad.dtype);
+    // The first value extent ending after `begin`; the extents are sorted and disjoint.
+    const auto it = std::upper_bound(extents.begin(), extents.end(), begin,
+                                     [](std::uintptr_t b, const Extent& e) { return b < e.end; });
+    if (it != extents.end() && it->begin < end)
+      throw_error(name_of(group, index, "grad"), " overlaps ",
+                  name_of(it->group, it->index, "value"),
+                  ": a gradient must not share memory with a parameter (zero_grad() would "
+                  "zero that parameter)");
+  };
+  for (std::size_t g = 0; g < groups_.size(); ++g)
+    for (std::size_t i = 0; i < groups_[g].params.size(); ++i)
+      check_grad(groups_[g].params[i].grad, g, i);
+  for (std::size_t k = 0; k < params.size(); ++k)
+    for (std::size_t i = 0; i < params[k].size(); ++i)
+      check_grad(params[k][i].grad, groups_.size() + k, i);
   if (num_params_ + new_params > std::size_t(INT32_MAX))
     throw_error("param_groups: too many parameters (", num_params_ + new_params, ")");
+  std::int64_t elements = 0;  // every parameter's, padded: bounds all later size arithmetic
+  for (const Group& g : groups_)
+    for (const Param& p : g.params) elements += padded(p.value.numel);
+  for (const std::vector<Param>& group : params)
+    for (const Param& p : group) {
+      elements += padded(p.value.numel);  // each <= 2^40 + 8: no overflow before the check
+      if (elements > kMaxElements)
+        throw_error("param_groups: the parameters hold more than fusedopt's limit of 2^40 "
+                    "elements in all");
+    }
 
   // 2. Build the new groups, plan and scalars aside; any failure leaves *this untouched.
   std::vector<Group> added;
@@ -428,6 +462,41 @@ void Engine::write_all(const EngineState& state) {
                      groups_[g].state.bytes(), device_, stream_);
 }
 
+float* Engine::state_data(std::size_t group, std::size_t index, int k) const {
+  const StateLayout layout = state_layout(group);
+  return static_cast<float*>(groups_[group].state.data()) + std::int64_t(k) * layout.stride +
+         layout.slots[index];
+}
+
+std::vector<float> Engine::read_steps() const {
+  std::vector<float> out(num_params_);
+  if (!out.empty())
+    copy_to_host(out.data(), scalars_.view.steps, out.size() * sizeof(float), device_, stream_);
+  return out;
+}
+
+std::vector<double> Engine::read_param_states() const {
+  std::vector<double> out(num_params_);
+  if (!out.empty())
+    copy_to_host(out.data(), scalars_.view.param_state, out.size() * sizeof(double), device_,
+                 stream_);
+  return out;
+}
+
+void Engine::write_steps(const std::vector<float>& steps) {
+  if (steps.size() != num_params_) throw_error("internal: step counts do not match the engine");
+  if (!steps.empty())
+    copy_from_host(scalars_.view.steps, steps.data(), steps.size() * sizeof(float), device_,
+                   stream_);
+}
+
+void Engine::write_param_states(const std::vector<double>& states) {
+  if (states.size() != num_params_) throw_error("internal: scalar states do not match the engine");
+  if (!states.empty())
+    copy_from_host(scalars_.view.param_state, states.data(), states.size() * sizeof(double),
+                   device_, stream_);
+}
+
 std::vector<float> Engine::read_state(std::size_t group, std::size_t index, int state) const {
   const Group& g = groups_[group];
   std::int64_t total = 0, slot = 0;
@@ -439,6 +508,13 @@ std::vector<float> Engine::read_state(std::size_t group, std::size_t index, int 
   copy_to_host(out.data(), static_cast<const float*>(g.state.data()) + std::int64_t(state) * total + slot,
                out.size() * sizeof(float), device_, stream_);
   return out;
+}
+
+double Engine::param_state(std::size_t group, std::size_t index) const {
+  double value = 0.0;
+  copy_to_host(&value, scalars_.view.param_state + groups_[group].first_param + index,
+               sizeof value, device_, stream_);
+  return value;
 }
 
 }  // namespace fusedopt::detail

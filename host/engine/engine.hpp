@@ -48,6 +48,10 @@ std::string state_names_of(const GroupConfig& config);
 /// hyper-parameters but not which state it has).
 void check_same_state_layout(std::size_t group, const GroupConfig& now, const GroupConfig& next);
 
+/// Most elements a view, and all of an optimizer's parameters together, may have: keeps every
+/// size, offset and chunk count far from overflow (4 TiB of fp32).
+constexpr std::int64_t kMaxElements = std::int64_t(1) << 40;
+
 /// Throws Error naming `name` unless `view` is a valid view (numel >= 0, known dtype, existing
 /// device, non-null and element-aligned data when numel > 0, memory of that device).
 void check_view(const TensorView& view, const std::string& name);
@@ -103,6 +107,8 @@ class Engine {
   Impl impl() const { return impl_; }
   /// Step count of a parameter (synchronizes).
   float step_count(std::size_t group, std::size_t index) const;
+  /// Scalar state (StepScalars::param_state) of a parameter (synchronizes).
+  double param_state(std::size_t group, std::size_t index) const;
   /// Copy of state tensor `state` of a parameter (synchronizes).
   std::vector<float> read_state(std::size_t group, std::size_t index, int state) const;
   const GroupConfig& config(std::size_t group) const { return groups_[group].config; }
@@ -114,6 +120,14 @@ class Engine {
   EngineState read_all() const;
   /// Writes `state` back (stream-ordered). Its sizes must be those read_all() returns.
   void write_all(const EngineState& state);
+  /// Address (on device()) of state tensor `k` of parameter `index` of `group`: numel floats.
+  float* state_data(std::size_t group, std::size_t index, int k) const;
+  /// Every parameter's step count and scalar state, in parameter order (synchronizes).
+  std::vector<float> read_steps() const;
+  std::vector<double> read_param_states() const;
+  /// Replaces them (stream-ordered); sizes must be num_params().
+  void write_steps(const std::vector<float>& steps);
+  void write_param_states(const std::vector<double>& states);
 
  private:
   struct Group {

@@ -1,5 +1,7 @@
 #include "host/engine/memory.hpp"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -97,10 +99,20 @@ DeviceGuard::~DeviceGuard() {
 #endif
 }
 
+std::uint64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return UINT64_MAX;  // unknown: no limit
+  return std::uint64_t(pages) * std::uint64_t(page);
+}
+
 Buffer::Buffer(std::size_t bytes, Device device, Stream stream)
     : bytes_(bytes), device_(device), stream_(stream) {
   if (bytes == 0) return;
   if (device.is_cpu()) {
+    if (bytes > physical_memory_bytes())
+      throw_error("out of host memory: allocating ", bytes, " bytes, more than this machine's ",
+                  physical_memory_bytes());
     const std::size_t rounded = (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
     data_ = std::aligned_alloc(kHostAlignment, rounded);
     if (data_ == nullptr) throw_error("out of host memory allocating ", bytes, " bytes");

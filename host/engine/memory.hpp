@@ -4,6 +4,7 @@
 // memory pools, cudaMalloc / cudaFree elsewhere; host memory is 64-byte aligned. Without CUDA
 // support every CUDA path throws Error.
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "fusedopt/optimizer.hpp"
@@ -47,6 +48,10 @@ class Buffer {
   Stream stream_ = nullptr;
   bool pooled_ = false;  // cudaMallocAsync (freed stream-ordered) rather than cudaMalloc
 };
+
+/// This machine's physical memory in bytes (a host allocation larger than that is refused
+/// with Error rather than left to the out-of-memory killer).
+std::uint64_t physical_memory_bytes();
 
 /// host -> device (stream-ordered; `src` may be reused on return) or host -> host.
 void copy_from_host(void* dst, const void* src, std::size_t bytes, Device device, Stream stream);

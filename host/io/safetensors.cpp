@@ -1,6 +1,7 @@
 #include "host/io/safetensors.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <random>
 
 #include "fusedopt/error.hpp"
+#include "host/engine/memory.hpp"
 
 namespace fusedopt::detail {
 
@@ -28,10 +30,18 @@ std::uint64_t read_u64_le(const unsigned char* p) {
 
 std::string errno_text() { return std::strerror(errno); }
 
+/// A JSON value for an error message, never printed whole (it may be huge or deeply nested).
+std::string describe(const json& value) {
+  if (value.is_string()) return "the string " + printable(value.get_ref<const std::string&>(), 40);
+  if (value.is_array()) return "an array of " + std::to_string(value.size()) + " element(s)";
+  if (value.is_object()) return "an object of " + std::to_string(value.size()) + " member(s)";
+  return value.dump();  // a number, a bool or null: short
+}
+
 /// A JSON integer in [0, max], else Error naming `what`.
 std::uint64_t as_size(const json& value, const std::string& what, std::uint64_t max) {
   if (!value.is_number_integer())
-    throw_error(what, " must be a non-negative integer, got ", value.dump());
+    throw_error(what, " must be a non-negative integer, got ", describe(value));
   if (value.is_number_unsigned()) {
     const auto v = value.get<std::uint64_t>();
     if (v <= max) return v;
@@ -48,6 +58,162 @@ struct Range {
 };
 }  // namespace
 
+std::string printable(std::string_view text, std::size_t limit) {
+  std::size_t shown = std::min(text.size(), limit);
+  while (shown > 0 && shown < text.size() && (static_cast<unsigned char>(text[shown]) & 0xC0) == 0x80)
+    --shown;  // do not cut a UTF-8 sequence
+  std::string out = "\"";
+  for (std::size_t i = 0; i < shown; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += char(c);
+    } else if (c < 0x20 || c == 0x7F) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
+      out += escaped;
+    } else {
+      out += char(c);
+    }
+  }
+  out += '"';
+  if (shown < text.size()) out += "... (" + std::to_string(text.size()) + " bytes)";
+  return out;
+}
+
+void check_json_depth(std::string_view text, int max_depth, const std::string& what) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth)
+        throw_error(what, " nests arrays or objects more than ", max_depth,
+                    " deep (at byte ", i, ")");
+    } else if (c == ']' || c == '}') {
+      --depth;  // unbalanced text is the parser's to report
+    }
+  }
+}
+
+// ---- sources ------------------------------------------------------------------------------
+
+FileSource::FileSource(const std::string& path) {
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd_ < 0) throw_error("cannot open: ", errno_text());
+  struct stat info {};
+  if (::fstat(fd_, &info) != 0) {
+    const std::string reason = errno_text();
+    ::close(fd_);
+    throw_error("cannot stat: ", reason);
+  }
+  if (!S_ISREG(info.st_mode)) {
+    ::close(fd_);
+    throw_error(S_ISDIR(info.st_mode) ? "is a directory" : "is not a regular file (a FIFO, socket or device)",
+                "; checkpoints are read from regular files");
+  }
+  size_ = std::uint64_t(info.st_size);
+}
+
+FileSource::~FileSource() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void FileSource::read(std::uint64_t offset, void* out, std::size_t n) {
+  auto* bytes = static_cast<unsigned char*>(out);
+  std::size_t done = 0;
+  while (done < n) {
+    const ssize_t got = ::pread(fd_, bytes + done, n - done, off_t(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw_error("read error at byte ", offset + done, ": ", errno_text());
+    if (got == 0)
+      throw_error("the file ended at byte ", offset + done, " of the ", size_,
+                  " it had when opened (was it truncated while loading?)");
+    done += std::size_t(got);
+  }
+}
+
+MemorySource::MemorySource(const void* data, std::size_t size)
+    : data_(static_cast<const unsigned char*>(data)), size_(size) {
+  if (data == nullptr && size > 0) throw_error("data is null (size ", size, ")");
+}
+
+void MemorySource::read(std::uint64_t offset, void* out, std::size_t n) {
+  if (offset > size_ || n > size_ - offset)
+    throw_error("internal: read of ", n, " bytes at ", offset, " past the ", size_, "-byte buffer");
+  if (n > 0) std::memcpy(out, data_ + offset, n);
+}
+
+// ---- sinks --------------------------------------------------------------------------------
+
+AtomicFileSink::AtomicFileSink(const std::string& path) : path_(path) {
+  // A short name in the same directory (rename is atomic only within one file system): the
+  // target's own name may already be NAME_MAX long.
+  const std::size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
+  std::random_device random;
+  char name[64];
+  std::snprintf(name, sizeof name, ".fusedopt-%ld-%08x%08x.tmp", long(::getpid()),
+                unsigned(random()), unsigned(random()));
+  temp_ = dir + name;
+  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd_ < 0)
+    throw_error("save(", printable(path, 256), "): cannot create ", printable(temp_, 256), ": ",
+                errno_text());
+}
+
+AtomicFileSink::~AtomicFileSink() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!temp_.empty()) std::remove(temp_.c_str());
+}
+
+void AtomicFileSink::fail(const std::string& what) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  std::remove(temp_.c_str());
+  temp_.clear();
+  throw_error("save(", printable(path_, 256), "): ", what, " (the file was not changed)");
+}
+
+void AtomicFileSink::write(const void* data, std::size_t n) {
+  if (fd_ < 0) throw_error("internal: write after the file was closed");
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  std::size_t written = 0;
+  while (written < n) {
+    const ssize_t done = ::write(fd_, bytes + written, n - written);
+    if (done < 0 && errno == EINTR) continue;
+    if (done <= 0) fail("write: " + errno_text());
+    written += std::size_t(done);
+  }
+}
+
+void AtomicFileSink::commit() {
+  if (fd_ < 0) throw_error("internal: commit after the file was closed");
+  if (::fsync(fd_) != 0) fail("fsync: " + errno_text());
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) fail("close: " + errno_text());
+  if (std::rename(temp_.c_str(), path_.c_str()) != 0) fail("rename: " + errno_text());
+  temp_.clear();
+}
+
+void MemorySink::write(const void* data, std::size_t n) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  bytes.insert(bytes.end(), p, p + n);
+}
+
+// ---- headers ------------------------------------------------------------------------------
+
 std::size_t safetensors_dtype_size(const std::string& dtype) {
   if (dtype == "F64") return 8;
   if (dtype == "F32") return 4;
@@ -55,50 +221,35 @@ std::size_t safetensors_dtype_size(const std::string& dtype) {
   return 0;
 }
 
-std::vector<unsigned char> encode_safetensors(const SafeTensors& file) {
-  json header = json::object();
-  if (!file.metadata.empty()) header["__metadata__"] = file.metadata;
-  std::uint64_t offset = 0;
-  for (const auto& [name, tensor] : file.tensors) {  // std::map: sorted, as the reference writes
-    header[name] = {{"dtype", tensor.dtype},
-                    {"shape", tensor.shape},
-                    {"data_offsets", {offset, offset + tensor.bytes.size()}}};
-    offset += tensor.bytes.size();
-  }
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');  // 8-byte aligned data, as the reference pads
-  std::vector<unsigned char> out(8 + text.size() + offset);
-  const std::uint64_t n = text.size();
-  for (int i = 0; i < 8; ++i) out[std::size_t(i)] = static_cast<unsigned char>(n >> (8 * i));
-  std::memcpy(out.data() + 8, text.data(), text.size());
-  unsigned char* data = out.data() + 8 + text.size();
-  for (const auto& entry : file.tensors) {
-    if (!entry.second.bytes.empty())
-      std::memcpy(data, entry.second.bytes.data(), entry.second.bytes.size());
-    data += entry.second.bytes.size();
-  }
-  return out;
+std::uint64_t TensorRecord::numel() const {
+  return (end - begin) / safetensors_dtype_size(dtype);  // validated: shape * size == bytes
 }
 
-SafeTensors decode_safetensors(const void* data, std::size_t size) {
-  const auto* bytes = static_cast<const unsigned char*>(data);
+Header read_header(ByteSource& source) {
+  const std::uint64_t size = source.size();
   if (size < 8)
     throw_error("safetensors: the file has ", size, " bytes, fewer than the 8-byte header length");
-  const std::uint64_t header_bytes = read_u64_le(bytes);
+  unsigned char length[8];
+  source.read(0, length, 8);
+  const std::uint64_t header_bytes = read_u64_le(length);
   if (header_bytes > kMaxHeaderBytes || header_bytes > size - 8)
     throw_error("safetensors: header length ", header_bytes, " exceeds the ", size - 8,
                 " bytes after it (limit ", kMaxHeaderBytes, ")");
+  std::string text(header_bytes, '\0');
+  source.read(8, text.data(), text.size());
+  check_json_depth(text, kMaxJsonDepth, "safetensors: the header");
   json header;
   try {
-    header = json::parse(bytes + 8, bytes + 8 + header_bytes);
+    header = json::parse(text);
   } catch (const json::exception& e) {
     throw_error("safetensors: the header is not valid JSON: ", e.what());
   }
+  std::string().swap(text);
   if (!header.is_object())
     throw_error("safetensors: the header must be a JSON object, got ", header.type_name());
   const std::uint64_t data_bytes = size - 8 - header_bytes;
-  const unsigned char* payload = bytes + 8 + header_bytes;
-  SafeTensors file;
+  Header out;
+  out.data_start = 8 + header_bytes;
   std::vector<Range> ranges;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
@@ -106,21 +257,21 @@ SafeTensors decode_safetensors(const void* data, std::size_t size) {
         throw_error("safetensors: __metadata__ must be an object, got ", entry.type_name());
       for (const auto& [key, value] : entry.items()) {
         if (!value.is_string())
-          throw_error("safetensors: __metadata__[\"", key, "\"] must be a string, got ",
+          throw_error("safetensors: __metadata__[", printable(key), "] must be a string, got ",
                       value.type_name());
-        file.metadata[key] = value.get<std::string>();
+        out.metadata[key] = value.get<std::string>();
       }
       continue;
     }
-    const std::string where = "safetensors: tensor \"" + name + "\"";
+    const std::string where = "safetensors: tensor " + printable(name);
     if (!entry.is_object() || entry.size() != 3 || !entry.contains("dtype") ||
         !entry.contains("shape") || !entry.contains("data_offsets"))
       throw_error(where, " must be an object with exactly dtype, shape and data_offsets");
-    SafeTensor tensor;
+    TensorRecord tensor;
     if (!entry.at("dtype").is_string()) throw_error(where, ": dtype must be a string");
     tensor.dtype = entry.at("dtype").get<std::string>();
     const std::size_t element = safetensors_dtype_size(tensor.dtype);
-    if (element == 0) throw_error(where, ": unsupported dtype \"", tensor.dtype, "\"");
+    if (element == 0) throw_error(where, ": unsupported dtype ", printable(tensor.dtype, 16));
     if (!entry.at("shape").is_array()) throw_error(where, ": shape must be an array");
     std::uint64_t count = 1;
     for (const json& dim : entry.at("shape")) {
@@ -134,17 +285,17 @@ SafeTensors decode_safetensors(const void* data, std::size_t size) {
     const json& offsets = entry.at("data_offsets");
     if (!offsets.is_array() || offsets.size() != 2)
       throw_error(where, ": data_offsets must be [begin, end]");
-    const std::uint64_t begin = as_size(offsets[0], where + " data_offsets[0]", data_bytes);
-    const std::uint64_t end = as_size(offsets[1], where + " data_offsets[1]", data_bytes);
-    if (end < begin)
-      throw_error(where, ": data_offsets [", begin, ", ", end, "] end before they begin");
-    if (count > data_bytes || count * element != end - begin)
-      throw_error(where, ": ", end - begin, " bytes do not hold its shape of ", tensor.dtype,
-                  " elements (",
+    tensor.begin = as_size(offsets[0], where + " data_offsets[0]", data_bytes);
+    tensor.end = as_size(offsets[1], where + " data_offsets[1]", data_bytes);
+    if (tensor.end < tensor.begin)
+      throw_error(where, ": data_offsets [", tensor.begin, ", ", tensor.end,
+                  "] end before they begin");
+    if (count > data_bytes || count * element != tensor.end - tensor.begin)
+      throw_error(where, ": ", tensor.end - tensor.begin, " bytes do not hold its shape of ",
+                  tensor.dtype, " elements (",
                   count > data_bytes ? std::string("too many") : std::to_string(count), ")");
-    tensor.bytes.assign(payload + begin, payload + end);
-    ranges.push_back({begin, end, nullptr});
-    auto inserted = file.tensors.emplace(name, std::move(tensor));
+    ranges.push_back({tensor.begin, tensor.end, nullptr});
+    auto inserted = out.tensors.emplace(name, std::move(tensor));
     ranges.back().name = &inserted.first->first;
   }
   std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) {
@@ -153,7 +304,7 @@ SafeTensors decode_safetensors(const void* data, std::size_t size) {
   std::uint64_t expected = 0;
   for (const Range& r : ranges) {
     if (r.begin != expected)
-      throw_error("safetensors: tensor \"", *r.name, "\" starts at byte ", r.begin, " but ",
+      throw_error("safetensors: tensor ", printable(*r.name), " starts at byte ", r.begin, " but ",
                   r.begin < expected ? "overlaps the previous tensor" : "leaves a gap",
                   " (expected ", expected, ")");
     expected = r.end;
@@ -161,48 +312,94 @@ SafeTensors decode_safetensors(const void* data, std::size_t size) {
   if (expected != data_bytes)
     throw_error("safetensors: the tensors cover ", expected, " bytes of the ", data_bytes,
                 " data bytes (truncated or trailing bytes)");
+  return out;
+}
+
+void read_tensor_bytes(ByteSource& source, const Header& header, const TensorRecord& t,
+                       std::uint64_t offset, void* out, std::size_t n) {
+  if (offset > t.end - t.begin || n > t.end - t.begin - offset)
+    throw_error("internal: read past a tensor's bytes");
+  source.read(header.data_start + t.begin + offset, out, n);
+}
+
+void write_header(ByteSink& sink, const std::map<std::string, std::string>& metadata,
+                  const std::map<std::string, TensorSpec>& tensors) {
+  json header = json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::uint64_t offset = 0;
+  for (const auto& [name, tensor] : tensors) {
+    header[name] = {{"dtype", tensor.dtype},
+                    {"shape", tensor.shape},
+                    {"data_offsets", {offset, offset + tensor.bytes}}};
+    offset += tensor.bytes;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // 8-byte aligned data, as the reference pads
+  unsigned char length[8];
+  const std::uint64_t n = text.size();
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<unsigned char>(n >> (8 * i));
+  sink.write(length, 8);
+  sink.write(text.data(), text.size());
+}
+
+// ---- whole files --------------------------------------------------------------------------
+
+void write_safetensors(ByteSink& sink, const SafeTensors& file) {
+  std::map<std::string, TensorSpec> specs;
+  for (const auto& [name, tensor] : file.tensors)
+    specs[name] = {tensor.dtype, tensor.shape, tensor.bytes.size()};
+  write_header(sink, file.metadata, specs);
+  for (const auto& entry : file.tensors)
+    if (!entry.second.bytes.empty()) sink.write(entry.second.bytes.data(), entry.second.bytes.size());
+}
+
+std::vector<unsigned char> encode_safetensors(const SafeTensors& file) {
+  MemorySink sink;
+  write_safetensors(sink, file);
+  return std::move(sink.bytes);
+}
+
+void check_fits_in_memory(std::uint64_t bytes) {
+  if (bytes > physical_memory_bytes())
+    throw_error("reading ", bytes, " bytes into memory, more than this machine's ",
+                physical_memory_bytes());
+}
+
+SafeTensors read_safetensors(ByteSource& source) {
+  const Header header = read_header(source);
+  check_fits_in_memory(source.size());
+  SafeTensors file;
+  file.metadata = header.metadata;
+  for (const auto& [name, record] : header.tensors) {
+    SafeTensor tensor{record.dtype, record.shape,
+                      std::vector<unsigned char>(std::size_t(record.end - record.begin))};
+    read_tensor_bytes(source, header, record, 0, tensor.bytes.data(), tensor.bytes.size());
+    file.tensors.emplace(name, std::move(tensor));
+  }
   return file;
 }
 
+SafeTensors decode_safetensors(const void* data, std::size_t size) {
+  MemorySource source(data, size);
+  return read_safetensors(source);
+}
+
 void write_file_atomically(const std::string& path, const std::vector<unsigned char>& bytes) {
-  std::random_device random;
-  const std::string temp =
-      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(random());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw_error("save(\"", path, "\"): cannot create ", temp, ": ", errno_text());
-  std::size_t written = 0;
-  std::string failure;
-  while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      failure = "write: " + errno_text();
-      break;
-    }
-    written += std::size_t(n);
-  }
-  if (failure.empty() && ::fsync(fd) != 0) failure = "fsync: " + errno_text();
-  if (::close(fd) != 0 && failure.empty()) failure = "close: " + errno_text();
-  if (failure.empty() && std::rename(temp.c_str(), path.c_str()) != 0)
-    failure = "rename: " + errno_text();
-  if (!failure.empty()) {
-    std::remove(temp.c_str());
-    throw_error("save(\"", path, "\"): ", failure, " (the file was not changed)");
-  }
+  AtomicFileSink sink(path);
+  sink.write(bytes.data(), bytes.size());
+  sink.commit();
 }
 
 std::vector<unsigned char> read_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) throw_error("load(\"", path, "\"): cannot open: ", errno_text());
-  std::vector<unsigned char> out;
-  unsigned char buffer[1 << 16];
-  std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0)
-    out.insert(out.end(), buffer, buffer + n);
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) throw_error("load(\"", path, "\"): read error");
-  return out;
+  try {
+    FileSource source(path);
+    check_fits_in_memory(source.size());
+    std::vector<unsigned char> out(std::size_t(source.size()));
+    source.read(0, out.data(), out.size());
+    return out;
+  } catch (const Error& e) {
+    throw Error("load(" + printable(path, 256) + "): " + e.what());
+  }
 }
 
 }  // namespace fusedopt::detail

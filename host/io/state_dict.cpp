@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fusedopt/error.hpp"
-#include "host/io/safetensors.hpp"
+#include "host/io/checkpoint.hpp"
 
 namespace fusedopt {
 
@@ -42,22 +42,23 @@ json group_to_json(const GroupState& group) {
 }
 
 double number_of(const json& value, const std::string& what) {
-  if (!value.is_number()) throw_error(what, " must be a number, got ", value.dump());
+  if (!value.is_number()) throw_error(what, " must be a number, got ", value.type_name());
   return value.get<double>();
 }
 
 GroupState group_from_json(const json& group, const std::string& where) {
-  if (!group.is_object()) throw_error(where, " must be an object, got ", group.dump());
+  if (!group.is_object()) throw_error(where, " must be an object, got ", group.type_name());
   GroupState out;
   bool has_params = false;
   for (const auto& [name, value] : group.items()) {
-    const std::string what = where + "[\"" + name + "\"]";
+    const std::string what = where + "[" + detail::printable(name) + "]";
     if (name == "params") {
       if (!value.is_array()) throw_error(what, " must be an array of parameter ids");
       for (const json& id : value) {
         if (!id.is_number_integer() ||
             (id.is_number_unsigned() && id.get<std::uint64_t>() > INT64_MAX))
-          throw_error(what, " holds ", id.dump(), ", not a parameter id");
+          throw_error(what, " holds ", id.is_number() ? id.dump() : id.type_name(),
+                      ", not a parameter id");
         out.params.push_back(id.get<std::int64_t>());
       }
       has_params = true;
@@ -71,7 +72,9 @@ GroupState group_from_json(const json& group, const std::string& where) {
                value[1].is_number()) {
       out.options[name] = std::make_pair(value[0].get<double>(), value[1].get<double>());
     } else {
-      throw_error(what, " must be a number, a bool or a pair of numbers, got ", value.dump());
+      throw_error(what, " must be a number, a bool or a pair of numbers, got ",
+                  value.is_array() ? "an array of " + std::to_string(value.size()) + " element(s)"
+                                   : std::string(value.type_name()));
     }
   }
   if (!has_params) throw_error(where, " has no \"params\"");
@@ -80,55 +83,60 @@ GroupState group_from_json(const json& group, const std::string& where) {
 
 std::int64_t parse_id(const std::string& text, const std::string& tensor) {
   if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos)
-    throw_error("tensor \"", tensor, "\": \"", text, "\" is not a parameter id");
+    throw_error("tensor ", detail::printable(tensor), ": ", detail::printable(text),
+                " is not a parameter id");
   const std::int64_t id = std::stoll(text);
   if (std::to_string(id) != text)
-    throw_error("tensor \"", tensor, "\": parameter id \"", text, "\" is not canonical");
+    throw_error("tensor ", detail::printable(tensor), ": parameter id ", detail::printable(text),
+                " is not canonical");
   return id;
+}
+
+template <class T>
+T read_scalar(detail::ByteSource& source, const detail::Header& header,
+              const detail::TensorRecord& record) {
+  T value{};
+  detail::read_tensor_bytes(source, header, record, 0, &value, sizeof value);
+  return value;  // little-endian hosts only (x86, ARM)
 }
 }  // namespace
 
-void write_state_dict(const StateDict& state, const std::string& path) {
-  detail::SafeTensors file;
-  file.metadata["format"] = kFormat;
-  file.metadata["format_version"] = kFormatVersion;
-  file.metadata["optimizer"] = state.optimizer;
-  json groups = json::array();
-  for (const GroupState& g : state.param_groups) groups.push_back(group_to_json(g));
-  file.metadata["param_groups"] = groups.dump();
-  for (const auto& [id, param] : state.state) {
-    const std::string prefix = "state." + std::to_string(id) + ".";
-    file.tensors[prefix + "step"] = scalar_tensor("F32", float(param.step));
-    for (const auto& [name, values] : param.tensors) {
-      detail::SafeTensor t{"F32",
-                           {std::int64_t(values.size())},
-                           std::vector<unsigned char>(values.size() * sizeof(float))};
-      if (!values.empty()) std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
-      file.tensors[prefix + name] = std::move(t);
-    }
-    for (const auto& [name, value] : param.scalars)
-      file.tensors[prefix + name] = scalar_tensor("F64", value);
-  }
-  detail::write_file_atomically(path, detail::encode_safetensors(file));
+namespace detail {
+
+std::map<std::string, std::string> checkpoint_metadata(const std::string& optimizer,
+                                                       const std::vector<GroupState>& groups) {
+  json array = json::array();
+  for (const GroupState& g : groups) array.push_back(group_to_json(g));
+  return {{"format", kFormat},
+          {"format_version", kFormatVersion},
+          {"optimizer", optimizer},
+          {"param_groups", array.dump()}};
 }
 
-StateDict parse_state_dict(const void* data, std::size_t size) {
-  const detail::SafeTensors file = detail::decode_safetensors(data, size);
+std::string state_entry_name(std::int64_t id, const std::string& key) {
+  return "state." + std::to_string(id) + "." + key;
+}
+
+CheckpointIndex read_checkpoint_index(ByteSource& source) {
+  CheckpointIndex out;
+  out.header = read_header(source);
+  const auto& metadata = out.header.metadata;
   auto meta = [&](const char* key) -> const std::string& {
-    const auto it = file.metadata.find(key);
-    if (it == file.metadata.end()) throw_error("checkpoint: __metadata__ has no \"", key, "\"");
+    const auto it = metadata.find(key);
+    if (it == metadata.end()) throw_error("checkpoint: __metadata__ has no \"", key, "\"");
     return it->second;
   };
   if (meta("format") != kFormat)
-    throw_error("checkpoint: format \"", meta("format"), "\" is not \"", kFormat, "\"");
+    throw_error("checkpoint: format ", printable(meta("format")), " is not \"", kFormat, "\"");
   if (meta("format_version") != kFormatVersion)
-    throw_error("checkpoint: format_version \"", meta("format_version"),
-                "\" is not supported (this library reads \"", kFormatVersion, "\")");
-  StateDict out;
+    throw_error("checkpoint: format_version ", printable(meta("format_version")),
+                " is not supported (this library reads \"", kFormatVersion, "\")");
   out.optimizer = meta("optimizer");
+  const std::string& groups_text = meta("param_groups");
+  check_json_depth(groups_text, kMaxJsonDepth, "checkpoint: param_groups");
   json groups;
   try {
-    groups = json::parse(meta("param_groups"));
+    groups = json::parse(groups_text);
   } catch (const json::exception& e) {
     throw_error("checkpoint: param_groups is not valid JSON: ", e.what());
   }
@@ -137,47 +145,90 @@ StateDict parse_state_dict(const void* data, std::size_t size) {
     out.param_groups.push_back(
         group_from_json(groups[g], "param_groups[" + std::to_string(g) + "]"));
 
-  for (const auto& [name, tensor] : file.tensors) {
+  for (const auto& [name, tensor] : out.header.tensors) {
     const std::size_t dot = name.find('.', 6);
     if (name.compare(0, 6, "state.") != 0 || dot == std::string::npos || dot + 1 == name.size())
-      throw_error("checkpoint: tensor \"", name, "\" is not named state.<id>.<key>");
+      throw_error("checkpoint: tensor ", printable(name), " is not named state.<id>.<key>");
     const std::int64_t id = parse_id(name.substr(6, dot - 6), name);
     const std::string key = name.substr(dot + 1);
-    ParamState& param = out.state[id];
+    IndexedParam& param = out.state[id];
     const bool is_scalar = tensor.shape.empty();
     if (key == "step") {
       if (tensor.dtype != "F32" || !is_scalar)
-        throw_error("checkpoint: tensor \"", name, "\" must be a 0-d F32 tensor, got ",
+        throw_error("checkpoint: tensor ", printable(name), " must be a 0-d F32 tensor, got ",
                     tensor.dtype, " of rank ", tensor.shape.size());
-      float step = 0;
-      std::memcpy(&step, tensor.bytes.data(), sizeof step);
-      param.step = step;
+      param.step = read_scalar<float>(source, out.header, tensor);
     } else if (tensor.dtype == "F32" && tensor.shape.size() == 1) {
-      std::vector<float>& values = param.tensors[key];
-      values.resize(std::size_t(tensor.shape[0]));
-      if (!values.empty()) std::memcpy(values.data(), tensor.bytes.data(), tensor.bytes.size());
+      param.tensors[key] = tensor;
     } else if (tensor.dtype == "F64" && is_scalar) {
-      double value = 0;
-      std::memcpy(&value, tensor.bytes.data(), sizeof value);
-      param.scalars[key] = value;
+      param.scalars[key] = read_scalar<double>(source, out.header, tensor);
     } else {
-      throw_error("checkpoint: tensor \"", name, "\" is ", tensor.dtype, " of rank ",
+      throw_error("checkpoint: tensor ", printable(name), " is ", tensor.dtype, " of rank ",
                   tensor.shape.size(),
                   "; state tensors are 1-d F32, scalars 0-d F64, step 0-d F32");
     }
   }
-  for (const auto& [id, param] : out.state)
-    if (file.tensors.count("state." + std::to_string(id) + ".step") == 0)
-      throw_error("checkpoint: state of parameter ", id, " has no step");
+  for (const auto& entry : out.state)
+    if (out.header.tensors.count(state_entry_name(entry.first, "step")) == 0)
+      throw_error("checkpoint: state of parameter ", entry.first, " has no step");
   return out;
 }
 
+}  // namespace detail
+
+void write_state_dict(const StateDict& state, const std::string& path) {
+  detail::SafeTensors file;
+  file.metadata = detail::checkpoint_metadata(state.optimizer, state.param_groups);
+  for (const auto& [id, param] : state.state) {
+    file.tensors[detail::state_entry_name(id, "step")] = scalar_tensor("F32", float(param.step));
+    for (const auto& [name, values] : param.tensors) {
+      detail::SafeTensor t{"F32",
+                           {std::int64_t(values.size())},
+                           std::vector<unsigned char>(values.size() * sizeof(float))};
+      if (!values.empty()) std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+      file.tensors[detail::state_entry_name(id, name)] = std::move(t);
+    }
+    for (const auto& [name, value] : param.scalars)
+      file.tensors[detail::state_entry_name(id, name)] = scalar_tensor("F64", value);
+  }
+  detail::AtomicFileSink sink(path);
+  detail::write_safetensors(sink, file);
+  sink.commit();
+}
+
+namespace {
+StateDict read_state_dict_from(detail::ByteSource& source) {
+  const detail::CheckpointIndex index = detail::read_checkpoint_index(source);
+  detail::check_fits_in_memory(source.size());
+  StateDict out;
+  out.optimizer = index.optimizer;
+  out.param_groups = index.param_groups;
+  for (const auto& [id, indexed] : index.state) {
+    ParamState& param = out.state[id];
+    param.step = indexed.step;
+    param.scalars = indexed.scalars;
+    for (const auto& [key, record] : indexed.tensors) {
+      std::vector<float>& values = param.tensors[key];
+      values.resize(std::size_t(record.numel()));
+      detail::read_tensor_bytes(source, index.header, record, 0, values.data(),
+                                values.size() * sizeof(float));
+    }
+  }
+  return out;
+}
+}  // namespace
+
+StateDict parse_state_dict(const void* data, std::size_t size) {
+  detail::MemorySource source(data, size);
+  return read_state_dict_from(source);
+}
+
 StateDict read_state_dict(const std::string& path) {
-  const std::vector<unsigned char> bytes = detail::read_file(path);
   try {
-    return parse_state_dict(bytes.data(), bytes.size());
+    detail::FileSource source(path);
+    return read_state_dict_from(source);
   } catch (const Error& e) {
-    throw Error("load(\"" + path + "\"): " + e.what());
+    throw Error("load(" + detail::printable(path, 256) + "): " + e.what());
   }
 }
 

@@ -26,6 +26,9 @@ namespace fusedopt {
 using Stream = CUstream_st*;
 
 namespace detail {
+class ByteSink;
+class ByteSource;
+struct CheckpointAccess;
 class Engine;
 struct GroupConfig;
 struct SegmentLaunch;
@@ -45,6 +48,10 @@ class Optimizer {
   virtual ~Optimizer();
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
+
+  /// Detail: expires when the optimizer is destroyed, so that objects referring to it (LR
+  /// schedulers) can throw instead of using a dangling pointer.
+  std::weak_ptr<const void> lifetime() const { return lifetime_; }
 
   /// Updates every parameter of every group from its gradient: one fused launch (CUDA) or
   /// one parallel pass (CPU). Asynchronous on CUDA: ordered on stream().
@@ -114,10 +121,23 @@ class Optimizer {
   /// match). Parameters without state restart from their initial state. Everything is
   /// validated before anything changes: on Error the optimizer is as it was.
   void load_state_dict(const StateDict& state);
-  /// write_state_dict(state_dict(), path): a safetensors file, written atomically.
+  /// Writes the checkpoint file of state_dict() (NOTE(checkpoint)) atomically: into a
+  /// temporary file beside `path`, flushed, then renamed over it; on Error `path` is untouched.
+  /// Streams the state tensors one block at a time from the device, so the extra host memory
+  /// is bounded (a few MB) whatever the state size (NOTE(streaming-io)). Synchronizes.
   void save(const std::string& path) const;
-  /// load_state_dict(read_state_dict(path)).
+  /// load_state_dict of a file written by save() (or tools/torch_state_dict.py). The header is
+  /// read and validated completely first (kind, groups, options, every tensor's name, dtype
+  /// and size), then each state tensor is read straight into the optimizer's state in bounded
+  /// blocks. On Error before that the optimizer is as it was. Should reading fail after the
+  /// header was validated (a disk error, a file truncated while loading), the state is
+  /// partly overwritten: the Error says so, and step(), save() and state_dict() then throw
+  /// until a load succeeds.
   void load(const std::string& path);
+  /// save() into memory: the bytes the file would hold.
+  std::vector<unsigned char> save_bytes() const;
+  /// load() from a checkpoint's bytes in memory (`size` bytes at `data`).
+  void load_bytes(const void* data, std::size_t size);
 
  protected:
   Optimizer();
@@ -139,8 +159,18 @@ class Optimizer {
   virtual std::function<void()> stage_options(const std::vector<GroupState>& groups) = 0;
 
  private:
+  friend struct detail::CheckpointAccess;  // tests feed failing sources
+  struct LoadInput;
+  void write_checkpoint(detail::ByteSink& sink) const;
+  void read_checkpoint(detail::ByteSource& source, const std::string& what);
+  void load_validated(const LoadInput& input);
+  void check_not_torn(const char* operation) const;
+
   std::unique_ptr<detail::Engine> engine_;
   std::vector<std::optional<double>> initial_lr_;
+  /// A load failed while overwriting the state tensors (see load()).
+  std::string torn_by_;
+  std::shared_ptr<const int> lifetime_;  // see lifetime()
 };
 
 /// Typed layer: owns the defaults and per-group options of one optimizer kind.
@@ -157,9 +187,15 @@ class OptimizerWithOptions : public Optimizer {
     check_group(group);
     return options_[group];
   }
-  /// Replaces a group's options (validated; the state layout, e.g. amsgrad or momentum on/off,
-  /// cannot change).
+  /// Changes the options set in `options`; every option it does not set keeps the group's
+  /// current value: `set_options(g, AdamWOptions().weight_decay(0))` changes only weight_decay.
+  /// Validated; the state layout (amsgrad, momentum on/off, ...) cannot change. On Error the
+  /// group is unchanged.
   void set_options(std::size_t group, Options options);
+  /// Replaces a group's options by defaults() with the options set in `overrides` applied, as
+  /// add_param_group resolves them: `reset_options(g)` returns group g to the defaults. Validated
+  /// as set_options.
+  void reset_options(std::size_t group, Options overrides = {});
   double get(std::size_t group, std::string_view name) const override;
   void set(std::size_t group, std::string_view name, double value) override;
   bool has(std::string_view name) const override { return defaults_.get(name).has_value(); }

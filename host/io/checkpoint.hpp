@@ -1,0 +1,48 @@
+#pragma once
+// An optimizer checkpoint file (NOTE(checkpoint) in include/fusedopt/state_dict.hpp) read as
+// an index: its header and small tensors in memory, its state tensors left in the source to
+// be streamed (NOTE(streaming-io) in safetensors.hpp).
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "fusedopt/optimizer.hpp"
+#include "fusedopt/state_dict.hpp"
+#include "host/io/safetensors.hpp"
+
+namespace fusedopt::detail {
+
+/// The header's "__metadata__" of an optimizer checkpoint.
+std::map<std::string, std::string> checkpoint_metadata(const std::string& optimizer,
+                                                       const std::vector<GroupState>& groups);
+/// "state.<id>.<key>", the file name of a parameter's state entry.
+std::string state_entry_name(std::int64_t id, const std::string& key);
+
+/// A parameter's state in a checkpoint: step and scalars read, tensors located.
+struct IndexedParam {
+  double step = 0;
+  std::map<std::string, TensorRecord> tensors;  // 1-d F32
+  std::map<std::string, double> scalars;
+};
+
+struct CheckpointIndex {
+  Header header;
+  std::string optimizer;
+  std::vector<GroupState> param_groups;
+  std::map<std::int64_t, IndexedParam> state;
+};
+
+/// Validates everything but the state tensors' values: the container, the format tag and
+/// version, param_groups, every entry's name, dtype and rank, a step for every parameter.
+CheckpointIndex read_checkpoint_index(ByteSource& source);
+
+/// Optimizer's checkpoint streams with any source or sink (tests feed failing ones).
+struct CheckpointAccess {
+  static void load(Optimizer& optimizer, ByteSource& source) {
+    optimizer.read_checkpoint(source, "a test load");
+  }
+  static void save(const Optimizer& optimizer, ByteSink& sink) { optimizer.write_checkpoint(sink); }
+};
+
+}  // namespace fusedopt::detail

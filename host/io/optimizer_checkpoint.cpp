@@ -1,0 +1,374 @@
+// Optimizer::state_dict / load_state_dict and the streamed checkpoint files (NOTE(checkpoint)
+// in state_dict.hpp, NOTE(streaming-io) in safetensors.hpp).
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+
+#include "fusedopt/optimizer.hpp"
+#include "host/engine/engine.hpp"
+#include "host/engine/memory.hpp"
+#include "host/io/checkpoint.hpp"
+
+namespace fusedopt {
+
+namespace {
+// Largest integer step count an fp32 step counter holds exactly.
+constexpr double kMaxStep = 16777216.0;
+
+std::string param_name(std::int64_t id) { return "state[" + std::to_string(id) + "]"; }
+
+/// Sets `count` floats at `dst` (memory of `device`) to `value`, through a bounded host block.
+void fill_floats(float* dst, std::int64_t count, float value, Device device, Stream stream) {
+  if (device.is_cpu()) {
+    std::fill(dst, dst + count, value);
+    return;
+  }
+  const std::vector<float> block(
+      std::size_t(std::min<std::int64_t>(count, detail::kIoBlockBytes / sizeof(float))), value);
+  for (std::int64_t done = 0; done < count;) {
+    const std::int64_t n = std::min<std::int64_t>(count - done, std::int64_t(block.size()));
+    detail::copy_from_host(dst + done, block.data(), std::size_t(n) * sizeof(float), device, stream);
+    done += n;
+  }
+}
+}  // namespace
+
+/// What load_validated needs from a state, wherever it is: its structure, each state tensor's
+/// size, and a way to write a tensor's values into the optimizer's memory.
+struct Optimizer::LoadInput {
+  struct Param {
+    double step = 0;
+    std::map<std::string, std::int64_t> numel;     // state tensor name -> elements
+    const std::map<std::string, double>* scalars;  // the scalar state
+  };
+  const std::string* optimizer = nullptr;
+  const std::vector<GroupState>* param_groups = nullptr;
+  std::map<std::int64_t, Param> state;
+  /// Writes tensor `key` of parameter `id` (numel floats) to `dst`, memory of the optimizer's
+  /// device. Called in ascending `order(id, key)`, the tensors' order in a file.
+  std::function<void(std::int64_t id, const std::string& key, float* dst)> write;
+  std::function<std::uint64_t(std::int64_t id, const std::string& key)> order;
+  /// Whether `write` can fail (a file being read) and what to call the source then.
+  bool may_fail = false;
+  std::string source;
+};
+
+void Optimizer::check_not_torn(const char* operation) const {
+  if (!torn_by_.empty())
+    detail::throw_error(operation, ": the optimizer's state is incomplete: ", torn_by_,
+                        " failed after it began overwriting the state tensors; load a "
+                        "checkpoint (load or load_state_dict) first");
+}
+
+StateDict Optimizer::state_dict() const {
+  check_not_torn("state_dict");
+  StateDict out;
+  out.optimizer = name();
+  const std::vector<float> steps = engine_->read_steps();  // synchronizes
+  const std::vector<double> param_states = engine_->read_param_states();
+  std::int64_t id = 0;
+  for (std::size_t g = 0; g < engine_->num_groups(); ++g) {
+    GroupState group{group_options(g), initial_lr_[g], {}};
+    const detail::GroupConfig& config = engine_->config(g);
+    const std::vector<Param>& params = engine_->params(g);
+    for (std::size_t i = 0; i < params.size(); ++i, ++id) {
+      group.params.push_back(id);
+      if (steps[std::size_t(id)] == 0.0f) continue;  // as torch: no state before a step
+      ParamState& state = out.state[id];
+      state.step = steps[std::size_t(id)];
+      for (int k = 0; k < config.num_states; ++k) {
+        std::vector<float>& values = state.tensors[config.state_names[std::size_t(k)]];
+        values.resize(std::size_t(params[i].value.numel));
+        if (!values.empty())
+          detail::copy_to_host(values.data(), engine_->state_data(g, i, k),
+                               values.size() * sizeof(float), engine_->device(), engine_->stream());
+      }
+      if (config.param_state_name)
+        state.scalars[config.param_state_name] = param_states[std::size_t(id)];
+    }
+    out.param_groups.push_back(std::move(group));
+  }
+  return out;
+}
+
+void Optimizer::load_validated(const LoadInput& input) {
+  detail::require_not_capturing(engine_->device(), engine_->stream(), "loading a checkpoint");
+  // 1. Structure: kind, groups, parameter ids (mapped by position, as torch does).
+  if (*input.optimizer != name())
+    detail::throw_error("load_state_dict: the state is of a ",
+                        input.optimizer->empty() ? "nameless" : detail::printable(*input.optimizer, 40),
+                        " optimizer, not ", name());
+  const std::vector<GroupState>& param_groups = *input.param_groups;
+  const std::size_t num_groups = engine_->num_groups();
+  if (param_groups.size() != num_groups)
+    detail::throw_error("load_state_dict: the state has ", param_groups.size(),
+                        " param group(s), the optimizer ", num_groups);
+  struct Slot {
+    std::size_t group, index, flat;  // flat: index in the engine's per-parameter arrays
+  };
+  std::map<std::int64_t, Slot> position;
+  std::size_t flat = 0;
+  for (std::size_t g = 0; g < num_groups; ++g) {
+    const GroupState& group = param_groups[g];
+    if (group.params.size() != engine_->params(g).size())
+      detail::throw_error("load_state_dict: param_groups[", g, "] has ", group.params.size(),
+                          " parameter(s) in the state, ", engine_->params(g).size(),
+                          " in the optimizer");
+    for (std::size_t i = 0; i < group.params.size(); ++i)
+      if (!position.emplace(group.params[i], Slot{g, i, flat++}).second)
+        detail::throw_error("load_state_dict: parameter id ", group.params[i],
+                            " appears twice in param_groups");
+    if (group.initial_lr && (!std::isfinite(*group.initial_lr) || *group.initial_lr < 0))
+      detail::throw_error("load_state_dict: param_groups[", g, "].initial_lr = ", *group.initial_lr,
+                          " must be finite and >= 0");
+  }
+  // 2. Options (validated, same state layout); committed last.
+  const std::function<void()> commit_options = stage_options(param_groups);
+
+  // 3. Per-parameter state: validated, and the writes it needs listed.
+  struct Write {
+    std::uint64_t order;
+    std::int64_t id;
+    std::size_t group, index;
+    int k;
+  };
+  std::vector<Write> writes;
+  std::vector<float> steps(engine_->num_params(), 0.0f);
+  std::vector<double> param_states(engine_->num_params(), 0.0);
+  std::vector<std::vector<bool>> loaded(num_groups);
+  for (std::size_t g = 0; g < num_groups; ++g) loaded[g].assign(engine_->params(g).size(), false);
+  for (const auto& [id, param] : input.state) {
+    const auto at = position.find(id);
+    if (at == position.end())
+      detail::throw_error("load_state_dict: ", param_name(id), " belongs to no param group");
+    const auto [g, i, flat_index] = at->second;
+    const detail::GroupConfig& config = engine_->config(g);
+    const std::int64_t numel = engine_->params(g)[i].value.numel;
+    if (!(param.step >= 0 && param.step <= kMaxStep && std::floor(param.step) == param.step))
+      detail::throw_error("load_state_dict: ", param_name(id), ".step = ", param.step,
+                          " must be an integer in [0, 2^24]");
+    if (param.numel.size() != std::size_t(config.num_states))
+      detail::throw_error("load_state_dict: ", param_name(id), " has ", param.numel.size(),
+                          " state tensor(s); ", name(), " param_groups[", g, "] keeps ",
+                          detail::state_names_of(config));
+    for (int k = 0; k < config.num_states; ++k) {
+      const char* key = config.state_names[std::size_t(k)];
+      const auto tensor = param.numel.find(key);
+      if (tensor == param.numel.end())
+        detail::throw_error("load_state_dict: ", param_name(id), " has no \"", key, "\"; ", name(),
+                            " param_groups[", g, "] keeps ", detail::state_names_of(config));
+      if (tensor->second != numel)
+        detail::throw_error("load_state_dict: ", param_name(id), ".", key, " has ",
+                            tensor->second, " elements, but param_groups[", g, "].params[", i,
+                            "] has ", numel);
+      writes.push_back({input.order(id, key), id, g, i, k});
+    }
+    const std::size_t expected_scalars = config.param_state_name ? 1 : 0;
+    if (param.scalars->size() != expected_scalars ||
+        (expected_scalars && param.scalars->count(config.param_state_name) == 0))
+      detail::throw_error("load_state_dict: ", param_name(id), " must have ",
+                          expected_scalars
+                              ? std::string("the scalar \"") + config.param_state_name + "\""
+                              : std::string("no scalar state"),
+                          " (", name(), ")");
+    steps[flat_index] = float(param.step);
+    if (config.param_state_name) {
+      const double value = param.scalars->at(config.param_state_name);
+      if (!std::isfinite(value))
+        detail::throw_error("load_state_dict: ", param_name(id), ".", config.param_state_name,
+                            " = ", value, " must be finite");
+      param_states[flat_index] = value;
+    }
+    loaded[g][i] = true;
+  }
+  std::sort(writes.begin(), writes.end(),
+            [](const Write& a, const Write& b) { return a.order < b.order; });
+
+  // 4. The state tensors: parameters without state restart from the initial state. Only a
+  // failing source (a file read) can throw here; it leaves the state torn (see load()).
+  if (input.may_fail) torn_by_ = input.source;
+  try {
+    for (std::size_t g = 0; g < num_groups; ++g) {
+      const detail::GroupConfig& config = engine_->config(g);
+      for (std::size_t i = 0; i < loaded[g].size(); ++i)
+        if (!loaded[g][i])
+          for (int k = 0; k < config.num_states; ++k)
+            fill_floats(engine_->state_data(g, i, k), engine_->params(g)[i].value.numel,
+                        config.state_init[std::size_t(k)], engine_->device(), engine_->stream());
+    }
+    for (const Write& w : writes)
+      input.write(w.id, engine_->config(w.group).state_names[std::size_t(w.k)],
+                  engine_->state_data(w.group, w.index, w.k));
+  } catch (const Error& e) {
+    if (!input.may_fail) throw;
+    detail::throw_error(e.what(), " -- the state tensors are partly overwritten; step(), save() and "
+                        "state_dict() throw until a load succeeds");
+  }
+
+  // 5. Commit. Only device copies remain, which fail only with a broken device.
+  commit_options();
+  for (std::size_t g = 0; g < num_groups; ++g) initial_lr_[g] = param_groups[g].initial_lr;
+  engine_->write_steps(steps);
+  engine_->write_param_states(param_states);
+  torn_by_.clear();
+}
+
+void Optimizer::load_state_dict(const StateDict& state) {
+  LoadInput input;
+  input.optimizer = &state.optimizer;
+  input.param_groups = &state.param_groups;
+  for (const auto& [id, param] : state.state) {
+    LoadInput::Param& p = input.state[id];
+    p.step = param.step;
+    p.scalars = &param.scalars;
+    for (const auto& [key, values] : param.tensors) p.numel[key] = std::int64_t(values.size());
+  }
+  std::uint64_t next = 0;
+  input.order = [&next](std::int64_t, const std::string&) { return next++; };
+  input.write = [&](std::int64_t id, const std::string& key, float* dst) {
+    const std::vector<float>& values = state.state.at(id).tensors.at(key);
+    if (!values.empty())
+      detail::copy_from_host(dst, values.data(), values.size() * sizeof(float), engine_->device(),
+                             engine_->stream());
+  };
+  load_validated(input);
+}
+
+void Optimizer::read_checkpoint(detail::ByteSource& source, const std::string& what) {
+  const detail::CheckpointIndex index = detail::read_checkpoint_index(source);
+  LoadInput input;
+  input.optimizer = &index.optimizer;
+  input.param_groups = &index.param_groups;
+  for (const auto& [id, param] : index.state) {
+    LoadInput::Param& p = input.state[id];
+    p.step = param.step;
+    p.scalars = &param.scalars;
+    for (const auto& [key, record] : param.tensors) p.numel[key] = std::int64_t(record.numel());
+  }
+  input.order = [&index](std::int64_t id, const std::string& key) {
+    return index.state.at(id).tensors.at(key).begin;
+  };
+  const Device device = engine_->device();
+  const Stream stream = engine_->stream();
+  std::vector<unsigned char> block;  // the CUDA executor's bounce buffer
+  input.write = [&](std::int64_t id, const std::string& key, float* dst) {
+    const detail::TensorRecord& record = index.state.at(id).tensors.at(key);
+    const std::uint64_t bytes = record.end - record.begin;
+    if (device.is_cpu()) {  // straight into the state
+      detail::read_tensor_bytes(source, index.header, record, 0, dst, std::size_t(bytes));
+      return;
+    }
+    block.resize(std::size_t(std::min<std::uint64_t>(bytes, detail::kIoBlockBytes)));
+    for (std::uint64_t done = 0; done < bytes;) {
+      const std::size_t n = std::size_t(std::min<std::uint64_t>(bytes - done, block.size()));
+      detail::read_tensor_bytes(source, index.header, record, done, block.data(), n);
+      // From pageable memory the copy returns once `block` is staged: it may be reused.
+      detail::copy_from_host(reinterpret_cast<unsigned char*>(dst) + done, block.data(), n, device,
+                             stream);
+      done += n;
+    }
+  };
+  input.may_fail = true;
+  input.source = what;
+  load_validated(input);
+}
+
+void Optimizer::write_checkpoint(detail::ByteSink& sink) const {
+  check_not_torn("save");
+  const std::vector<float> steps = engine_->read_steps();  // synchronizes
+  const std::vector<double> param_states = engine_->read_param_states();
+  struct Piece {
+    std::size_t group, index, flat;  // flat: index in the per-parameter arrays
+    int k;  // state tensor; -1: the step, -2: the scalar state
+  };
+  std::vector<GroupState> groups;
+  std::map<std::string, detail::TensorSpec> specs;
+  std::map<std::string, Piece> pieces;
+  std::int64_t id = 0;
+  for (std::size_t g = 0; g < engine_->num_groups(); ++g) {
+    GroupState group{group_options(g), initial_lr_[g], {}};
+    const detail::GroupConfig& config = engine_->config(g);
+    const std::vector<Param>& params = engine_->params(g);
+    for (std::size_t i = 0; i < params.size(); ++i, ++id) {
+      group.params.push_back(id);
+      if (steps[std::size_t(id)] == 0.0f) continue;  // as torch: no state before a step
+      const std::string step_name = detail::state_entry_name(id, "step");
+      specs[step_name] = {"F32", {}, sizeof(float)};
+      pieces[step_name] = {g, i, std::size_t(id), -1};
+      for (int k = 0; k < config.num_states; ++k) {
+        const std::string entry = detail::state_entry_name(id, config.state_names[std::size_t(k)]);
+        const std::int64_t numel = params[i].value.numel;
+        specs[entry] = {"F32", {numel}, std::uint64_t(numel) * sizeof(float)};
+        pieces[entry] = {g, i, std::size_t(id), k};
+      }
+      if (config.param_state_name) {
+        const std::string entry = detail::state_entry_name(id, config.param_state_name);
+        specs[entry] = {"F64", {}, sizeof(double)};
+        pieces[entry] = {g, i, std::size_t(id), -2};
+      }
+    }
+    groups.push_back(std::move(group));
+  }
+  detail::write_header(sink, detail::checkpoint_metadata(name(), groups), specs);
+  const Device device = engine_->device();
+  const Stream stream = engine_->stream();
+  std::vector<unsigned char> block;  // the CUDA executor's bounce buffer
+  for (const auto& [entry, piece] : pieces) {
+    const std::size_t flat = piece.flat;
+    if (piece.k == -1) {
+      sink.write(&steps[flat], sizeof(float));  // little-endian hosts only (x86, ARM)
+      continue;
+    }
+    if (piece.k == -2) {
+      sink.write(&param_states[flat], sizeof(double));
+      continue;
+    }
+    const auto* src =
+        reinterpret_cast<const unsigned char*>(engine_->state_data(piece.group, piece.index, piece.k));
+    const std::uint64_t bytes = specs[entry].bytes;
+    if (device.is_cpu()) {  // straight from the state
+      sink.write(src, std::size_t(bytes));
+      continue;
+    }
+    block.resize(std::size_t(std::min<std::uint64_t>(bytes, detail::kIoBlockBytes)));
+    for (std::uint64_t done = 0; done < bytes;) {
+      const std::size_t n = std::size_t(std::min<std::uint64_t>(bytes - done, block.size()));
+      detail::copy_to_host(block.data(), src + done, n, device, stream);
+      sink.write(block.data(), n);
+      done += n;
+    }
+  }
+}
+
+void Optimizer::save(const std::string& path) const {
+  detail::AtomicFileSink sink(path);
+  write_checkpoint(sink);
+  sink.commit();
+}
+
+std::vector<unsigned char> Optimizer::save_bytes() const {
+  detail::MemorySink sink;
+  write_checkpoint(sink);
+  return std::move(sink.bytes);
+}
+
+void Optimizer::load(const std::string& path) {
+  try {
+    detail::FileSource source(path);
+    read_checkpoint(source, "load(" + detail::printable(path, 256) + ")");
+  } catch (const Error& e) {
+    throw Error("load(" + detail::printable(path, 256) + "): " + e.what());
+  }
+}
+
+void Optimizer::load_bytes(const void* data, std::size_t size) {
+  try {
+    detail::MemorySource source(data, size);
+    read_checkpoint(source, "load_bytes");
+  } catch (const Error& e) {
+    throw Error(std::string("load_bytes: ") + e.what());
+  }
+}
+
+}  // namespace fusedopt
