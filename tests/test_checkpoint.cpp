@@ -6,6 +6,11 @@
 // different lr, so the file must restore it) over the same parameters, load, 5 more steps. The
 // parameters (bytes) and the state_dict (bits) must be identical.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <thread>
+#include <chrono>
+#include <atomic>
 #include <unistd.h>
 
 #include <cmath>
@@ -21,6 +26,7 @@
 #include <vector>
 
 #include "fusedopt/fusedopt.hpp"
+#include "host/io/checkpoint.hpp"
 #include "host/io/safetensors.hpp"
 #include "test_util.hpp"
 
@@ -801,6 +807,250 @@ TEST(Save, IsAtomicAndReportsErrors) {
   EXPECT_THROW(opt.save((dir / "no_such_dir" / "x.safetensors").string()), Error);
   EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 2);
   EXPECT_THROW(opt.load((dir / "missing.safetensors").string()), Error);
+  fs::remove_all(dir);
+}
+
+// ---- hostile files, names and streams ---------------------------------------------------------
+
+/// A safetensors file from its header text and data bytes, however wrong they are.
+std::vector<unsigned char> raw_file(const std::string& header, const std::string& data = "") {
+  std::vector<unsigned char> out(8);
+  for (int i = 0; i < 8; ++i) out[std::size_t(i)] = static_cast<unsigned char>(header.size() >> (8 * i));
+  out.insert(out.end(), header.begin(), header.end());
+  out.insert(out.end(), data.begin(), data.end());
+  return out;
+}
+
+/// A fusedopt checkpoint header with `param_groups` (JSON text) and one step tensor.
+std::string checkpoint_header(const std::string& optimizer, const std::string& param_groups) {
+  std::string escaped;
+  for (char c : param_groups) escaped += c == '"' ? std::string("\\\"") : std::string(1, c);
+  return R"({"__metadata__":{"format":"fusedopt.optimizer","format_version":"1","optimizer":")" +
+         optimizer + R"(","param_groups":")" + escaped +
+         R"("},"state.0.step":{"dtype":"F32","shape":[],"data_offsets":[0,4]}})";
+}
+
+class HostileFile : public HostileInput {
+ protected:
+  /// Rejected by load(path), load_bytes and parse_state_dict, each with a short message.
+  /// `parse_rejects`: false where the container is valid and only the load must fail.
+  void expect_rejected_everywhere(const std::vector<unsigned char>& bytes, const std::string& what,
+                                  bool parse_rejects = true) {
+    expect_rejected_file(bytes, what);
+    try {
+      opt_->load_bytes(bytes.data(), bytes.size());
+      ADD_FAILURE() << what << ": load_bytes accepted it";
+    } catch (const Error& e) {
+      EXPECT_LT(std::strlen(e.what()), 1000u) << what << ": " << std::string(e.what()).substr(0, 300);
+    }
+    EXPECT_EQ(difference(opt_->state_dict(), before_), "") << what << ": the optimizer changed";
+    if (parse_rejects) EXPECT_THROW(parse_state_dict(bytes.data(), bytes.size()), Error) << what;
+  }
+};
+
+TEST_F(HostileFile, DeeplyNestedHeader) {
+  // 1 MB of nesting, where a recursive parser or printer would overflow the stack.
+  constexpr std::size_t kDepth = 500000;
+  const std::string nest = std::string(kDepth, '[') + std::string(kDepth, ']');
+  expect_rejected_everywhere(
+      raw_file(R"({"state.0.step":{"dtype":"F32","shape":)" + nest + R"(,"data_offsets":[0,4]}})",
+               "abcd"),
+      "nesting in a shape");
+  expect_rejected_everywhere(
+      raw_file(R"({"__metadata__":{"format":)" + nest + "}}"), "nesting in the metadata");
+  expect_rejected_everywhere(raw_file(checkpoint_header("Adam", "[" + nest + "]"), "abcd"),
+                             "nesting in param_groups");
+  expect_rejected_everywhere(
+      raw_file(checkpoint_header("Adam", R"([{"params":[0],"lr":)" + nest + "}]"), "abcd"),
+      "nesting in an option value");
+  // Shallow nesting where a number belongs is an ordinary error, named.
+  try {
+    const std::vector<unsigned char> file =
+        raw_file(checkpoint_header("Adam", R"([{"params":[0],"lr":[[[1]]]}])"), "abcd");
+    parse_state_dict(file.data(), file.size());
+    ADD_FAILURE() << "accepted an array as lr";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("param_groups[0][\"lr\"] must be a number, a bool or a pair"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST_F(HostileFile, HugeShapesOffsetsAndManyTensors) {
+  expect_rejected_everywhere(
+      raw_file(R"({"a":{"dtype":"F32","shape":[70368744177664],"data_offsets":[0,4]}})", "abcd"),
+      "shape 2^46");
+  expect_rejected_everywhere(
+      raw_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[18446744073709551612,18446744073709551615]}})",
+               "abcd"),
+      "offsets near 2^64");
+  expect_rejected_everywhere(
+      raw_file(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,4]}})",
+               "abcd"),
+      "a shape whose product overflows");
+  // 20,000 tensors of one step each: a valid container, but no such parameters.
+  std::string header = checkpoint_header("Adam", R"([{"params":[0]}])");
+  header.pop_back();
+  std::string data;
+  for (int i = 1; i <= 20000; ++i) {
+    header += ",\"state." + std::to_string(i) + ".step\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[" +
+              std::to_string(4 * i) + "," + std::to_string(4 * i + 4) + "]}";
+  }
+  header += "}";
+  data.assign(4 * 20001, '\0');
+  expect_rejected_everywhere(raw_file(header, data), "20,000 tensors", false);
+}
+
+TEST_F(HostileFile, LongStringsAreCutInMessages) {
+  const std::string huge(5u << 20, 'x');
+  expect_rejected_everywhere(raw_file(checkpoint_header(huge, R"([{"params":[0]}])"), "abcd"),
+                             "a 5 MB optimizer name", false);
+  expect_rejected_everywhere(
+      raw_file("{\"" + huge + "\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", "abcd"),
+      "a 5 MB tensor name");
+  expect_rejected_everywhere(
+      raw_file(R"({"__metadata__":{"format":")" + huge + R"("}})"), "a 5 MB format tag");
+  expect_rejected_everywhere(
+      raw_file(R"({"a":{"dtype":")" + huge + R"(","shape":[],"data_offsets":[0,4]}})", "abcd"),
+      "a 5 MB dtype");
+  // Control characters are escaped, not printed.
+  try {
+    const std::vector<unsigned char> file = raw_file(checkpoint_header("Ad\\u001bam", R"([{"params":[0]}])"), "abcd");
+    opt_->load_bytes(file.data(), file.size());
+    ADD_FAILURE() << "accepted an optimizer named Ad\\x1bam";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("\"Ad\\x1bam\""), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(HostileFile, FifosDevicesAndDirectoriesAreRefusedWithoutBlocking) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("fusedopt_fifo_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string fifo = (dir / "pipe").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // Run the load on a thread: if it blocked on the FIFO, opening the write end unblocks it.
+  std::atomic<bool> done{false};
+  std::string message;
+  std::thread loader([&] {
+    try {
+      opt_->load(fifo);
+    } catch (const Error& e) {
+      message = e.what();
+    }
+    done = true;
+  });
+  for (int i = 0; i < 1000 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!done) {
+    ADD_FAILURE() << "load() of a FIFO blocked";
+    const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) ::close(fd);
+  }
+  loader.join();
+  EXPECT_NE(message.find("is not a regular file"), std::string::npos) << message;
+  for (const std::string& device : {std::string("/dev/zero"), std::string("/dev/null")}) {
+    try {
+      opt_->load(device);
+      ADD_FAILURE() << device << " loaded";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("is not a regular file"), std::string::npos) << e.what();
+    }
+  }
+  try {
+    opt_->load(dir.string());
+    ADD_FAILURE() << "a directory loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is a directory"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(read_state_dict(fifo), Error);
+  EXPECT_THROW(read_state_dict("/dev/zero"), Error);
+  EXPECT_EQ(difference(opt_->state_dict(), before_), "");
+  fs::remove_all(dir);
+}
+
+TEST_F(HostileFile, SaveAndLoadThroughMemory) {
+  // save_bytes holds what save writes; load_bytes restores it.
+  opt_->load(path_);
+  const std::vector<unsigned char> bytes = opt_->save_bytes();
+  EXPECT_EQ(bytes, detail::read_file(path_));
+  run_steps(*opt_, *model_, 3, 4);
+  opt_->load_bytes(bytes.data(), bytes.size());
+  EXPECT_EQ(difference(opt_->state_dict(), good_), "");
+  // The whole-StateDict writer and the streaming reader agree, and the reverse.
+  write_state_dict(good_, path_);
+  EXPECT_EQ(detail::read_file(path_), bytes);
+  EXPECT_EQ(difference(parse_state_dict(bytes.data(), bytes.size()), good_), "");
+  run_steps(*opt_, *model_, 3, 4);
+  before_ = opt_->state_dict();
+  EXPECT_THROW(opt_->load_bytes(nullptr, 10), Error);
+  EXPECT_THROW(opt_->load_bytes(bytes.data(), bytes.size() - 1), Error);
+  EXPECT_THROW(opt_->load_bytes(bytes.data(), 7), Error);
+  EXPECT_EQ(difference(opt_->state_dict(), before_), "");
+}
+
+/// A source whose reads of more than 8 bytes (not a step or scalar) fail from `fail_from` on.
+class FailingSource final : public detail::ByteSource {
+ public:
+  FailingSource(const std::vector<unsigned char>& bytes, std::uint64_t fail_from)
+      : inner_(bytes.data(), bytes.size()), fail_at_(fail_from) {}
+  std::uint64_t size() const override { return inner_.size(); }
+  void read(std::uint64_t offset, void* out, std::size_t n) override {
+    if (n > 8 && offset + n > fail_at_)
+      throw Error("injected read error at byte " + std::to_string(offset));
+    inner_.read(offset, out, n);
+  }
+
+ private:
+  detail::MemorySource inner_;
+  std::uint64_t fail_at_;
+};
+
+TEST_F(HostileFile, AReadFailingAfterValidationIsReportedAndBlocksTheStep) {
+  // Past the header: fails while streaming the state tensors.
+  std::uint64_t header_bytes = 0;
+  for (int i = 7; i >= 0; --i) header_bytes = (header_bytes << 8) | bytes_[std::size_t(i)];
+  FailingSource source(bytes_, 8 + header_bytes + 4000);
+  try {
+    detail::CheckpointAccess::load(*opt_, source);
+    ADD_FAILURE() << "the failing load succeeded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("partly overwritten"), std::string::npos) << e.what();
+  }
+  for (const auto& call : std::vector<std::function<void()>>{
+           [&] { opt_->step(); }, [&] { opt_->save_bytes(); }, [&] { opt_->state_dict(); }}) {
+    try {
+      call();
+      ADD_FAILURE() << "a torn optimizer ran";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("state is incomplete: a test load failed"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  // A successful load repairs it.
+  opt_->load(path_);
+  EXPECT_EQ(difference(opt_->state_dict(), good_), "");
+  EXPECT_NO_THROW(opt_->step());
+  // A source failing in the header changes nothing and tears nothing.
+  FailingSource early(bytes_, 100);
+  EXPECT_THROW(detail::CheckpointAccess::load(*opt_, early), Error);
+  EXPECT_NO_THROW(opt_->step());
+}
+
+TEST(Save, LongFileNames) {
+  Model model(Device::cpu(), 2);
+  SGD opt(model.groups()[0], SGDOptions().momentum(0.9));
+  run_steps(opt, model, 0, 1);
+  const fs::path dir =
+      fs::path(::testing::TempDir()) / ("fusedopt_long_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (const std::size_t length : {200u, 240u, 255u}) {  // 255: NAME_MAX on Linux file systems
+    const std::string path = (dir / std::string(length, 'n')).string();
+    ASSERT_NO_THROW(opt.save(path)) << length;
+    EXPECT_NO_THROW(opt.load(path)) << length;
+  }
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 3);
   fs::remove_all(dir);
 }
 

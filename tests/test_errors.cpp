@@ -3,7 +3,9 @@
 // with an optimizer that never saw the bad call).
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <functional>
+#include <limits>
 
 #include "test_util.hpp"
 
@@ -186,6 +188,71 @@ TEST(Errors, FailedCallsLeaveTheOptimizerUnchanged) {
   // The parameter rejected above is still free to join in a valid call.
   touched.add_param_group({{a.pb()}, std::nullopt});
   EXPECT_EQ(touched.num_param_groups(), 2u);
+}
+
+// Views are never dereferenced before validation, so a huge numel over a small buffer is safe
+// to pass: it must be refused before any size arithmetic, allocation or plan entry.
+TEST(Errors, HugeNumelIsRefusedBeforeAnyAllocation) {
+  Fixture f;
+  for (const std::int64_t numel :
+       {std::int64_t(1) << 46, std::numeric_limits<std::int64_t>::max(), (std::int64_t(1) << 40) + 1}) {
+    Param p = f.pw();
+    p.value.numel = numel;
+    p.grad.numel = numel;
+    expect_error([&] { SGD opt({p}); }, {"params[0].value.numel", "2^40"});
+    SGD opt({f.pb()});
+    expect_error([&] { opt.add_param_group({{p}, std::nullopt}); }, {"param_groups[1]", "numel"});
+    EXPECT_EQ(opt.num_param_groups(), 1u);
+    expect_error([&] { AveragedModel avg(std::vector<TensorView>{p.value}); }, {"numel"});
+  }
+  // Each view within the limit, together beyond it (the sum would overflow int64 unchecked).
+  std::vector<Param> many;
+  for (int i = 0; i < 3; ++i) {
+    Param p = f.pw();
+    p.value.numel = p.grad.numel = std::int64_t(1) << 39;
+    many.push_back(p);
+  }
+  // Disjoint fake addresses (never dereferenced: the check fails first).
+  for (std::size_t i = 0; i < 3; ++i) {
+    const std::uintptr_t base = (std::uintptr_t(1) << 44) * (i + 1);
+    many[i].value.data = reinterpret_cast<void*>(base);
+    many[i].grad.data = reinterpret_cast<void*>(base + (std::uintptr_t(1) << 42));
+  }
+  expect_error([&] { SGD opt(many); }, {"more than fusedopt's limit of 2^40 elements in all"});
+}
+
+TEST(Errors, GradientThatIsAnotherParameterIsRefused) {
+  Fixture f;
+  // Parameter b's gradient is parameter w's value: zero_grad() would zero w.
+  Param pb = f.pb();
+  pb.grad = f.w.view();
+  pb.grad.numel = 3;
+  expect_error([&] { SGD opt({f.pw(), pb}); },
+               {"param_groups[0].params[1].grad overlaps param_groups[0].params[0].value"});
+  // Overlapping part of it, from the middle.
+  pb.grad.data = static_cast<float*>(f.w.view().data) + 5;
+  expect_error([&] { SGD opt({f.pw(), pb}); }, {"params[1].grad overlaps", "params[0].value"});
+  // Its own value.
+  Param self = f.pw();
+  self.grad = self.value;
+  expect_error([&] { SGD opt({self}); }, {"params[0].grad overlaps param_groups[0].params[0].value"});
+  // Across groups and add_param_group, either way round.
+  SGD opt({f.pw()});
+  expect_error([&] { opt.add_param_group({{pb}, std::nullopt}); },
+               {"param_groups[1].params[0].grad overlaps param_groups[0].params[0].value"});
+  EXPECT_EQ(opt.num_param_groups(), 1u);
+  Param over_grad = f.pb();
+  over_grad.value = f.gw.view();  // a new parameter whose value is group 0's gradient
+  over_grad.value.numel = 3;
+  over_grad.grad = f.gb.view();
+  expect_error([&] { opt.add_param_group({{over_grad}, std::nullopt}); },
+               {"param_groups[0].params[0].grad overlaps param_groups[1].params[0].value"});
+  EXPECT_EQ(opt.num_param_groups(), 1u);
+  // Two parameters sharing one gradient stay allowed, as in torch.
+  Param shared = f.pb();
+  shared.grad = f.gw.view();
+  shared.grad.numel = 3;
+  EXPECT_NO_THROW(SGD({f.pw(), shared}));
 }
 
 }  // namespace
