@@ -66,5 +66,6 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # New inputs go to $work; the committed seeds in tests/fuzz/corpus are only read.
 "$build/tests/fuzz/fuzz_load" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 \
+  -dict=tests/fuzz/checkpoint.dict \
   -print_final_stats=1 -artifact_prefix="$build/fuzz-" "$work" tests/fuzz/corpus 2>&1 | tail -15
 echo "sanitize.sh: unit tests and ${seconds}s of fuzzing passed under ASan + UBSan"

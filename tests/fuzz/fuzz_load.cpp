@@ -1,5 +1,6 @@
-// libFuzzer target for the checkpoint loader: bytes -> parse_state_dict -> load_state_dict into
-// an optimizer of the kind the bytes name (four kinds with fixed parameters on the CPU).
+// libFuzzer target for the checkpoint loaders: bytes -> load_bytes (streaming) and
+// parse_state_dict -> load_state_dict into an optimizer of the kind the bytes name (four kinds
+// with fixed parameters on the CPU); both must accept or both reject.
 // Every rejection must be fusedopt::Error; anything else (another exception, a sanitizer
 // report, a crash) is a finding. A successful load is followed by one step, which must not
 // crash either. Built with -DFUSEDOPT_BUILD_FUZZERS=ON and clang (preset "sanitize");
@@ -53,18 +54,31 @@ struct Targets {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static Targets targets;
+  // The streaming loader (load_bytes) first: it must reject exactly what the whole-StateDict
+  // path rejects, so both run on the same optimizer and their verdicts are compared.
   fo::StateDict state;
+  bool parsed = true;
   try {
     state = fo::parse_state_dict(data, size);
   } catch (const fo::Error&) {
-    return 0;
+    parsed = false;
   }
-  fo::Optimizer& opt = targets.by_name(state.optimizer);
+  fo::Optimizer& opt = targets.by_name(parsed ? state.optimizer : std::string("Adam"));
+  bool streamed = true;
   try {
-    opt.load_state_dict(state);
+    opt.load_bytes(data, size);
   } catch (const fo::Error&) {
-    return 0;
+    streamed = false;
   }
-  opt.step();
+  bool loaded = false;
+  if (parsed) {
+    try {
+      opt.load_state_dict(state);
+      loaded = true;
+    } catch (const fo::Error&) {
+    }
+  }
+  if (streamed != loaded) __builtin_trap();  // the two loaders disagree
+  if (loaded) opt.step();
   return 0;
 }
