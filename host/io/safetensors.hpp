@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "fusedopt/error.hpp"
+
 namespace fusedopt::detail {
 
 /// Bytes moved per read or write call when streaming tensors (and the bounce buffer's size).
@@ -23,9 +25,6 @@ constexpr std::size_t kIoBlockBytes = 4u << 20;
 /// Deepest JSON nesting a header (or the param_groups metadata) may have; fusedopt writes 3.
 constexpr int kMaxJsonDepth = 16;
 
-/// `text` for an error message: quoted, control bytes escaped, cut to `limit` bytes with the
-/// full length stated, so hostile strings never flood a message.
-std::string printable(std::string_view text, std::size_t limit = 80);
 
 /// Throws Error naming `what` when `text` (JSON) nests arrays/objects deeper than `max_depth`,
 /// before any parser or printer recurses into it.

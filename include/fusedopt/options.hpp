@@ -161,7 +161,7 @@ Options options_from_map(const HyperMap& map, const std::string& where) {
       bool ours = false;
       std::apply([&](auto... f) { ours = ((entry.first == f.name) || ...); }, Options::fields());
       if (!ours)
-        throw_error(where, ": \"", entry.first, "\" is not an option of ", Options::kOptimizer);
+        throw_error(where, ": ", printable(entry.first), " is not an option of ", Options::kOptimizer);
     }
   return options;
 }
