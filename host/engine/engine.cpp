@@ -320,9 +320,10 @@ Engine::Scalars Engine::build_scalars(const std::vector<const Group*>& groups,
   const std::size_t state_bytes = num_params * sizeof(double);
   const std::size_t step_bytes = num_params * sizeof(float);
   const std::size_t counter_bytes = kNumSegments * sizeof(std::uint32_t);
+  const std::size_t enabled_bytes = num_params;  // NOTE(frozen)
   Scalars scalars;
-  scalars.buffer =
-      Buffer(group_bytes + state_bytes + step_bytes + counter_bytes, device, stream_);
+  scalars.buffer = Buffer(group_bytes + state_bytes + step_bytes + counter_bytes + enabled_bytes,
+                          device, stream_);
   auto* base = static_cast<unsigned char*>(scalars.buffer.data());
   std::vector<kernels::GroupScalars> host;
   for (const Group* g : groups) host.push_back(group_scalars(g->config));
@@ -334,13 +335,20 @@ Engine::Scalars Engine::build_scalars(const std::vector<const Group*>& groups,
       reinterpret_cast<std::uint32_t*>(base + group_bytes + state_bytes + step_bytes);
   scalars.view.grad_scale = scalars_.view.grad_scale;  // NOTE(amp): kept across rebuilds
   scalars.view.found_inf = scalars_.view.found_inf;
-  // Existing parameters keep their step counts and scalar state; new ones start at 0 (the
-  // buffer is zeroed).
+  auto* enabled = base + group_bytes + state_bytes + step_bytes + counter_bytes;
+  scalars.view.enabled = enabled;
+  // Existing parameters keep their step counts, scalar state and enabled flags (which the
+  // device may have written); new ones start at 0 (the buffer is zeroed), enabled.
   if (num_params_ > 0) {
     copy_on_device(scalars.view.param_state, scalars_.view.param_state,
                    num_params_ * sizeof(double), device, stream_);
     copy_on_device(scalars.view.steps, scalars_.view.steps, num_params_ * sizeof(float), device,
                    stream_);
+    copy_on_device(enabled, scalars_.view.enabled, num_params_, device, stream_);
+  }
+  if (num_params > num_params_) {
+    const std::vector<std::uint8_t> ones(num_params - num_params_, 1);
+    copy_from_host(enabled + num_params_, ones.data(), ones.size(), device, stream_);
   }
   return scalars;
 }
@@ -460,6 +468,23 @@ void Engine::write_all(const EngineState& state) {
     if (groups_[g].state.bytes() > 0)
       copy_from_host(groups_[g].state.data(), state.group_states[g].data(),
                      groups_[g].state.bytes(), device_, stream_);
+}
+
+void Engine::set_enabled(std::size_t group, std::size_t index, bool enabled) {
+  require_not_capturing(device_, stream_, "set_param_enabled");
+  const std::uint8_t value = enabled ? 1 : 0;
+  // From pageable memory the copy returns once the byte is staged (see update_group).
+  copy_from_host(enabled_mask() + groups_[group].first_param + index, &value, 1, device_, stream_);
+}
+
+std::uint8_t* Engine::enabled_mask() const {
+  return const_cast<std::uint8_t*>(scalars_.view.enabled);
+}
+
+std::vector<std::uint8_t> Engine::read_enabled() const {
+  std::vector<std::uint8_t> out(num_params_);
+  if (!out.empty()) copy_to_host(out.data(), scalars_.view.enabled, out.size(), device_, stream_);
+  return out;
 }
 
 float* Engine::state_data(std::size_t group, std::size_t index, int k) const {

@@ -120,6 +120,12 @@ class Engine {
   EngineState read_all() const;
   /// Writes `state` back (stream-ordered). Its sizes must be those read_all() returns.
   void write_all(const EngineState& state);
+  /// NOTE(frozen): whether a parameter takes the next steps (a stream-ordered byte write).
+  void set_enabled(std::size_t group, std::size_t index, bool enabled);
+  /// The per-parameter enabled bytes on device(), in parameter order (all groups).
+  std::uint8_t* enabled_mask() const;
+  std::vector<std::uint8_t> read_enabled() const;  // synchronizes
+  std::size_t first_param(std::size_t group) const { return groups_[group].first_param; }
   /// Address (on device()) of state tensor `k` of parameter `index` of `group`: numel floats.
   float* state_data(std::size_t group, std::size_t index, int k) const;
   /// Every parameter's step count and scalar state, in parameter order (synchronizes).

@@ -63,6 +63,24 @@ double Optimizer::step_count(std::size_t group, std::size_t index) const {
   return engine_->step_count(group, index);
 }
 
+void Optimizer::set_param_enabled(std::size_t group, std::size_t index, bool enabled) {
+  const std::vector<Param>& p = params(group);
+  if (index >= p.size())
+    detail::throw_error("index = ", index, " is out of range: param_groups[", group, "] has ",
+                        p.size(), " parameter(s)");
+  engine_->set_enabled(group, index, enabled);
+}
+
+bool Optimizer::param_enabled(std::size_t group, std::size_t index) const {
+  const std::vector<Param>& p = params(group);
+  if (index >= p.size())
+    detail::throw_error("index = ", index, " is out of range: param_groups[", group, "] has ",
+                        p.size(), " parameter(s)");
+  return engine_->read_enabled()[engine_->first_param(group) + index] != 0;
+}
+
+std::uint8_t* Optimizer::param_enabled_mask() { return engine_->enabled_mask(); }
+
 std::vector<std::string> Optimizer::state_names(std::size_t group) const {
   params(group);  // range check
   const detail::GroupConfig& config = engine_->config(group);

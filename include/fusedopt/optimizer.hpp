@@ -86,7 +86,8 @@ class Optimizer {
   /// hyper-parameters carry over. On error nothing changes.
   void set_impl(Impl impl);
   Impl impl() const;
-  /// Bytes moved and launches made by one step() with the current Impl.
+  /// Bytes moved and launches made by one step() with the current Impl (every parameter
+  /// enabled).
   StepCost step_cost() const;
 
   /// AMP, as torch's fused optimizers take GradScaler's scale and found_inf: two fp32 scalars
@@ -96,6 +97,17 @@ class Optimizer {
   /// state or step count. nullptr turns either off (the default). Not compatible with the
   /// pointers' memory going away: set nullptr first.
   void set_grad_scaling(const float* grad_scale, const float* found_inf);
+  /// NOTE(frozen) in kernels/engine/plan.h, torch's skip of a parameter whose grad is None
+  /// (frozen layers, unused experts): a disabled parameter is not updated, its state does not
+  /// change and its step count does not advance. Every parameter starts enabled. A
+  /// stream-ordered write that the next step sees, without a plan rebuild; not capture-safe.
+  void set_param_enabled(std::size_t group, std::size_t index, bool enabled);
+  /// The enabled flags as the device holds them (synchronizes).
+  bool param_enabled(std::size_t group, std::size_t index) const;
+  /// The same flags in device memory, one byte per parameter in parameter order (group 0's
+  /// first, then group 1's, ...), 0 = skip: an engine may write them from its own kernels, and a
+  /// captured step reads them when it runs. Valid until add_param_group.
+  std::uint8_t* param_enabled_mask();
   /// Runs later steps on `stream`. Waits for work already queued on the previous stream.
   void set_stream(Stream stream);
   Stream stream() const;

@@ -210,6 +210,7 @@ FUSEDOPT_HD void step_chunk(const PlanView& plan, const StepScalars& scalars, st
   if (skip_step(scalars)) return;  // NOTE(amp)
   const ChunkRange range = chunk_range(plan, chunk);
   const TensorEntry& tensor = plan.tensors[range.tensor];
+  if (!param_enabled(scalars, tensor.param)) return;  // NOTE(frozen)
   const GroupScalars& group = scalars.groups[tensor.group];
   const typename Op::Constants constants =
       Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);
@@ -223,6 +224,7 @@ template <class Op>
 FUSEDOPT_HD void finish_param(const PlanView& plan, const StepScalars& scalars, std::int32_t t) {
   if (skip_step(scalars)) return;  // NOTE(amp)
   const TensorEntry& tensor = plan.tensors[t];
+  if (!param_enabled(scalars, tensor.param)) return;  // NOTE(frozen)
   const float before = scalars.steps[tensor.param];
   if constexpr (Op::kHasParamState)
     scalars.param_state[tensor.param] = Op::next_param_state(scalars.groups[tensor.group], before,
@@ -433,6 +435,7 @@ FUSEDOPT_HD void pass_chunk(const PlanView& plan, const StepScalars& scalars, st
   if (skip_step(scalars)) return;  // NOTE(amp)
   const ChunkRange range = chunk_range(plan, chunk);
   const TensorEntry& tensor = plan.tensors[range.tensor];
+  if (!param_enabled(scalars, tensor.param)) return;  // NOTE(frozen)
   const GroupScalars& group = scalars.groups[tensor.group];
   const typename Op::Constants constants =
       Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);

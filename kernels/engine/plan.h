@@ -48,7 +48,16 @@ struct StepScalars {
   // parameter, state or step count), as torch's fused optimizers skip it.
   const float* grad_scale;
   const float* found_inf;
+  // NOTE(frozen): one byte per parameter, 0 = skip it this step, as torch skips a parameter
+  // whose grad is None: no update, no state change, no step-count advance. Read by every block
+  // at run time, so flipping it needs no plan rebuild and a captured step follows it.
+  const std::uint8_t* enabled;
 };
+
+/// NOTE(frozen): whether parameter `param` takes this step.
+FUSEDOPT_HD bool param_enabled(const StepScalars& s, std::int32_t param) {
+  return s.enabled == nullptr || s.enabled[param] != 0;
+}
 
 /// NOTE(amp): true when this step is to be skipped.
 FUSEDOPT_HD bool skip_step(const StepScalars& s) {
