@@ -11,9 +11,11 @@ The two libraries round differently (fp32 either way), so "match" is |a - b| <= 
 over the parameters and every state tensor (step, moments, mu_product, eta, mu, ...); a lost or
 misread state entry, step or option shows as far larger errors.
 
-Exit 77 (ctest: skipped) when torch cannot be imported. FUSEDOPT_TORCH_PYTHON names another
-interpreter that has torch.
-Usage: torch_interop.py PATH/TO/fusedopt_replay
+Without torch in this Python it installs a CPU-usable torch into the virtual environment
+VENV_DIR (scripts/torch_venv.sh; about a minute, once) and reruns itself there;
+FUSEDOPT_TORCH_PYTHON names another interpreter that has torch instead. Exit 77 (ctest:
+skipped) only when neither works because the package index cannot be reached.
+Usage: torch_interop.py PATH/TO/fusedopt_replay [VENV_DIR]
 """
 import os
 import subprocess
@@ -23,16 +25,32 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tools"))
 
+
+def reexec(python):
+    os.environ["FUSEDOPT_TORCH_REEXEC"] = "1"  # once: that one may lack torch too
+    os.execv(python, [python, os.path.abspath(__file__)] + sys.argv[1:])
+
+
 try:
     import torch
 except ImportError:
-    other = os.environ.get("FUSEDOPT_TORCH_PYTHON")
-    if other and not os.environ.get("FUSEDOPT_TORCH_REEXEC"):
-        os.environ["FUSEDOPT_TORCH_REEXEC"] = "1"  # once: that one may lack torch too
-        os.execv(other, [other] + sys.argv)
-    print("SKIPPED: torch is not importable by %s (pip install torch, or set FUSEDOPT_TORCH_PYTHON "
-          "to a Python that has it); the converter was not exercised" % sys.executable)
-    sys.exit(77)
+    if os.environ.get("FUSEDOPT_TORCH_REEXEC"):
+        sys.exit("torch_interop.py: %s cannot import torch" % sys.executable)
+    if os.environ.get("FUSEDOPT_TORCH_PYTHON"):
+        reexec(os.environ["FUSEDOPT_TORCH_PYTHON"])
+    if len(sys.argv) < 3:
+        print("SKIPPED: torch is not importable by %s and no VENV_DIR was given to install it "
+              "into; the converter was not exercised" % sys.executable)
+        sys.exit(77)
+    setup = subprocess.run(["bash", os.path.join(HERE, "..", "scripts", "torch_venv.sh"), sys.argv[2]],
+                           stdout=subprocess.PIPE, text=True)
+    if setup.returncode == 77:
+        print("SKIPPED: torch is not installed and the package index cannot be reached to install it; "
+              "the converter was not exercised")
+        sys.exit(77)
+    if setup.returncode != 0:
+        sys.exit("torch_interop.py: installing torch into %s failed (exit %d)" % (sys.argv[2], setup.returncode))
+    reexec(setup.stdout.strip().splitlines()[-1])
 
 import torch_state_dict as conv  # noqa: E402
 
@@ -162,7 +180,7 @@ def check(name, options, replay, tmp, seed):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3):
         raise SystemExit(__doc__)
     replay = os.path.abspath(sys.argv[1])
     seed = int(os.environ.get("FUSEDOPT_TEST_SEED", "0")) or int.from_bytes(os.urandom(4), "little")
