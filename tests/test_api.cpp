@@ -199,5 +199,46 @@ TEST(Api, CpuOptimizerIgnoresStreams) {
   EXPECT_EQ(opt.stream(), nullptr);
 }
 
+// set_options changes only the options the call sets; reset_options(g, overrides) is
+// defaults() plus the overrides, as add_param_group resolves a group.
+TEST(Api, SetOptionsKeepsWhatTheCallDoesNotSetResetOptionsRestoresDefaults) {
+  GuardedTensor w(2, DType::f32, Device::cpu()), g(2, DType::f32, Device::cpu());
+  AdamW opt(std::vector<AdamW::Group>{
+      {{{w.view(), g.view()}}, AdamWOptions().lr(5e-3).betas({0.8, 0.999})}});
+  const AdamWOptions torch_defaults;
+  auto expect_options = [&](double lr, double beta1, double weight_decay) {
+    EXPECT_EQ(opt.options(0).lr(), lr);
+    EXPECT_EQ(opt.lr(0), lr);
+    EXPECT_EQ(opt.options(0).betas().first, beta1);
+    EXPECT_EQ(opt.get(0, "beta1"), beta1);
+    EXPECT_EQ(opt.options(0).betas().second, torch_defaults.betas().second);
+    EXPECT_EQ(opt.options(0).weight_decay(), weight_decay);
+    EXPECT_EQ(opt.options(0).eps(), torch_defaults.eps());
+    EXPECT_FALSE(opt.options(0).amsgrad());
+    EXPECT_FALSE(opt.options(0).maximize());
+  };
+  opt.set_options(0, AdamWOptions().weight_decay(0));
+  expect_options(5e-3, 0.8, 0.0);
+  // The group still remembers lr as set explicitly (NOTE(option-inheritance)).
+  const auto lr_field = std::get<0>(AdamWOptions::fields());
+  EXPECT_TRUE((opt.options(0).*(lr_field.member)).is_set());
+
+  // Rejected calls change nothing: a state-layout change, a bad value.
+  EXPECT_THROW(opt.set_options(0, AdamWOptions().amsgrad(true).lr(0.5)), Error);
+  expect_options(5e-3, 0.8, 0.0);
+  EXPECT_THROW(opt.set_options(0, AdamWOptions().lr(-1.0)), Error);
+  expect_options(5e-3, 0.8, 0.0);
+  EXPECT_THROW(opt.reset_options(0, AdamWOptions().amsgrad(true)), Error);
+  expect_options(5e-3, 0.8, 0.0);
+  EXPECT_THROW(opt.reset_options(1), Error);
+
+  opt.reset_options(0);
+  expect_options(torch_defaults.lr(), torch_defaults.betas().first, torch_defaults.weight_decay());
+  EXPECT_FALSE((opt.options(0).*(lr_field.member)).is_set());
+  opt.set_options(0, AdamWOptions().lr(5e-3).betas({0.8, 0.99}));
+  opt.reset_options(0, AdamWOptions().lr(0.1));
+  expect_options(0.1, torch_defaults.betas().first, torch_defaults.weight_decay());
+}
+
 }  // namespace
 }  // namespace fusedopt::testing

@@ -1,6 +1,9 @@
 // AveragedModel (torch.optim.swa_utils semantics) against the reference: EMA and SWA, every
 // dtype, both executors, every Impl, the chunking's edge lengths, guard zones, n_averaged, set_decay.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include "reference/more.hpp"
 #include "test_util.hpp"
@@ -114,6 +117,51 @@ TEST(Averaging, EmaDecayIsADeviceScalarAndValidated) {
   TensorView null = w.view();
   null.data = nullptr;
   EXPECT_THROW(AveragedModel(std::vector<TensorView>{null}), Error);
+}
+
+// n_averaged is a double on the device (torch keeps an int64): past 2^24 updates, where an fp32
+// count stops, SWA still counts and averages with weight 1 / (n + 1).
+TEST(Averaging, SwaCountsPast2To24) {
+  for (Executor executor : {Executor::cpu, Executor::emulated}) {
+    FUSEDOPT_USE_EXECUTOR(executor);
+    GuardedTensor w(3, DType::f32, Device::cpu());
+    w.set({0, 0, 0});
+    AveragedModel swa(std::vector<TensorView>{w.view()});
+    AveragedState state = swa.state_dict();  // every average 0
+    const std::int64_t n = (std::int64_t(1) << 24) + 3;
+    state.n_averaged = n;
+    swa.load_state_dict(state);
+    EXPECT_EQ(swa.n_averaged(), n);
+    const std::vector<double> p = {33554432.0, -16777216.0, 25165824.0};  // 2^25, -2^24, 3 * 2^23
+    w.set(p);
+    swa.update();
+    EXPECT_EQ(swa.n_averaged(), n + 1);
+    std::vector<float> got(3);
+    copy_view_to_host(swa.averaged()[0], got.data());
+    for (std::size_t k = 0; k < p.size(); ++k) {
+      const double expected = (p[k] - 0.0) / double(n + 1);  // about 2, -1, 1.5
+      // fp32 rounding of the weight and the product only; 1 / (2^24 + 1) would be 3.6e-7 off.
+      EXPECT_NEAR(got[k], expected, 2e-7 * std::abs(expected)) << "element " << k;
+    }
+    swa.update();
+    EXPECT_EQ(swa.n_averaged(), n + 2);
+
+    // Counts up to 2^53 (exact in a double) load, and survive a file.
+    const std::int64_t max = std::int64_t(1) << 53;
+    state.n_averaged = max + 1;
+    EXPECT_THROW(swa.load_state_dict(state), Error);
+    EXPECT_EQ(swa.n_averaged(), n + 2);
+    state.n_averaged = max;
+    swa.load_state_dict(state);
+    EXPECT_EQ(swa.n_averaged(), max);
+    const std::string path = ::testing::TempDir() + "fusedopt_swa_count_" +
+                             std::to_string(::getpid()) + ".safetensors";
+    swa.save(path);
+    AveragedModel loaded(std::vector<TensorView>{w.view()});
+    loaded.load(path);
+    std::remove(path.c_str());
+    EXPECT_EQ(loaded.n_averaged(), max);
+  }
 }
 
 }  // namespace

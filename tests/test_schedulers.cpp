@@ -808,18 +808,18 @@ TEST_F(SchedulerErrors, CycledMomentumRejectedByOptimizerIsUndone) {
   EXPECT_EQ(sched.state_dict(), state);
 }
 
-TEST_F(SchedulerErrors, GroupAddedAfterTheScheduler) {
-  // As torch: schedulers computing from base_lrs fail, chainable ones follow the new group.
+TEST_F(SchedulerErrors, GroupAddedAfterTheSchedulerKeepsItsLr) {
+  // NOTE(scheduler-groups): schedulers from base_lrs and chainable ones alike leave it alone.
   LambdaLR lambda(o, decay_095);
   StepLR chainable(o, 1, 0.5);
   std::vector<float> w(2), g(2);
   static_cast<SGD&>(o).add_param_group({{Model::param(w, g)}, SGDOptions().lr(0.3)});
-  expect_error(o, [&] { lambda.step(); },
-               {"LambdaLR: the optimizer has 3 param group(s) but the scheduler was created for 2"});
-  EXPECT_EQ(lambda.last_epoch(), 0);
+  lambda.step();
+  EXPECT_EQ(lambda.last_epoch(), 1);
+  EXPECT_EQ(lambda.get_last_lr().size(), 2u);
   chainable.step();
-  EXPECT_EQ(chainable.get_last_lr().size(), 3u);
-  EXPECT_EQ(o.lr(2), 0.15);
+  EXPECT_EQ(chainable.get_last_lr().size(), 2u);
+  EXPECT_EQ(o.lr(2), 0.3);
 }
 
 TEST(SchedulerApi, InitialLrAndBaseLrsAsTorch) {
@@ -853,6 +853,197 @@ TEST(SchedulerApi, ChainedComposesMultiplicatively) {
   EXPECT_EQ(opt->lr(0), 0.025);
   EXPECT_EQ(chain.get_last_lr(), (std::vector<double>{0.025, 0.0125}));
   EXPECT_EQ(chain.last_epoch(), 2);
+}
+
+// ---- a scheduler outliving its optimizer -----------------------------------------------------
+
+TEST(SchedulerLifetime, DestroyedOptimizerThrowsInsteadOfDangling) {
+  Model m;
+  auto opt = make_optimizer(OptKind::sgd, m);
+  auto step = std::make_shared<StepLR>(*opt, 2, 0.5);
+  auto warmup = std::make_shared<LinearLR>(*opt, 0.5, 1.0, 2);
+  auto cosine = std::make_shared<CosineAnnealingLR>(*opt, 5);
+  auto sequential =
+      std::make_shared<SequentialLR>(*opt, std::vector<Ptr>{warmup, cosine}, std::vector<std::int64_t>{2});
+  auto exponential = std::make_shared<ExponentialLR>(*opt, 0.9);
+  auto chained = std::make_shared<ChainedScheduler>(std::vector<Ptr>{exponential});
+  auto plateau = std::make_shared<ReduceLROnPlateau>(*opt);
+  auto one_cycle = std::make_shared<OneCycleLR>(*opt, 1.0, std::int64_t(10));
+  step->step();
+  sequential->step();
+  chained->step();
+  plateau->step(1.0);
+  const fusedopt::SchedulerState saved = step->state_dict();
+  const std::vector<double> last_lr = step->get_last_lr();
+  opt.reset();
+
+  auto expect_destroyed = [](const std::function<void()>& f, const std::string& who) {
+    try {
+      f();
+      ADD_FAILURE() << who << ": did not throw";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(who + ": its optimizer was destroyed"), std::string::npos)
+          << e.what();
+    }
+  };
+  expect_destroyed([&] { step->step(); }, "StepLR");
+  expect_destroyed([&] { step->optimizer(); }, "StepLR");
+  expect_destroyed([&] { warmup->step(); }, "LinearLR");
+  expect_destroyed([&] { sequential->step(); }, "SequentialLR");
+  expect_destroyed([&] { chained->step(); }, "ChainedScheduler");
+  expect_destroyed([&] { plateau->step(0.5); }, "ReduceLROnPlateau");
+  expect_destroyed([&] { one_cycle->step(); }, "OneCycleLR");
+  expect_destroyed([&] { ChainedScheduler({step}); }, "StepLR");
+  // What does not need the optimizer still works.
+  EXPECT_EQ(step->state_dict(), saved);
+  EXPECT_EQ(step->get_last_lr(), last_lr);
+  step->load_state_dict(saved);
+  EXPECT_EQ(step->last_epoch(), 1);
+  EXPECT_EQ(sequential->last_epoch(), 1);
+  EXPECT_EQ(plateau->num_bad_epochs(), 0);
+}
+
+// ---- param groups added after the scheduler (NOTE(scheduler-groups)) -------------------------
+
+/// An SGD that starts with one group (lr 0.1, momentum 0.9); add() adds a second (lr 0.5,
+/// momentum 0.8), as a run that unfreezes layers.
+struct GrowingRun {
+  Model m;
+  SGD opt{m.group0(), SGDOptions().lr(0.1).momentum(0.9)};
+  void add() { opt.add_param_group({m.group1(), SGDOptions().lr(0.5).momentum(0.8)}); }
+};
+
+struct GrowingCase {
+  const char* name;
+  Builder build;
+};
+
+std::vector<GrowingCase> growing_cases() {
+  return {
+      {"StepLR", make<StepLR>(std::int64_t(2), 0.5)},
+      {"CosineAnnealingLR", make<CosineAnnealingLR>(std::int64_t(6), 0.01)},
+      {"OneCycleLR", make<OneCycleLR>(PerGroup(1.0), std::optional<std::int64_t>(12))},
+      {"SequentialLR",
+       [](Optimizer& o) -> Ptr {
+         auto warmup = std::make_shared<LinearLR>(o, 0.25, 1.0, 3);
+         auto decay = std::make_shared<ExponentialLR>(o, 0.8);
+         return std::make_shared<SequentialLR>(o, std::vector<Ptr>{warmup, decay},
+                                               std::vector<std::int64_t>{3});
+       }},
+  };
+}
+
+TEST(SchedulerGroups, LaterGroupKeepsItsLrAndTheScheduleGoesOn) {
+  for (const GrowingCase& c : growing_cases()) {
+    SCOPED_TRACE(c.name);
+    GrowingRun reference, run;  // reference: never grows
+    Ptr ref = c.build(reference.opt), sched = c.build(run.opt);
+    for (int i = 0; i < 3; ++i) {
+      ref->step();
+      sched->step();
+    }
+    run.add();
+    for (int i = 0; i < 6; ++i) {
+      ref->step();
+      sched->step();
+      ASSERT_EQ(run.opt.lr(0), reference.opt.lr(0)) << "step " << i;
+      ASSERT_EQ(run.opt.get(0, "momentum"), reference.opt.get(0, "momentum"));
+      ASSERT_EQ(run.opt.lr(1), 0.5);
+      ASSERT_EQ(run.opt.get(1, "momentum"), 0.8);
+      ASSERT_EQ(sched->get_last_lr(), std::vector<double>{run.opt.lr(0)});
+    }
+    EXPECT_EQ(sched->num_groups(), 1u);
+    const fusedopt::SchedulerState state = sched->state_dict();
+    EXPECT_EQ(state.at("base_lrs").size(), 1u);
+    EXPECT_EQ(state, ref->state_dict());
+    sched->load_state_dict(state);
+    EXPECT_EQ(sched->state_dict(), state);
+  }
+}
+
+TEST(SchedulerGroups, ReduceLROnPlateauLeavesALaterGroupAlone) {
+  GrowingRun run;
+  ReduceLROnPlateau plateau(run.opt, ReduceLROnPlateau::Mode::min, 0.5, 0);
+  plateau.step(1.0);
+  run.add();
+  plateau.step(2.0);  // worse, patience 0: reduce
+  EXPECT_EQ(run.opt.lr(0), 0.05);
+  EXPECT_EQ(run.opt.lr(1), 0.5);
+  EXPECT_EQ(plateau.get_last_lr(), std::vector<double>{0.05});
+  const fusedopt::SchedulerState state = plateau.state_dict();
+  EXPECT_EQ(state.at("min_lrs").size(), 1u);
+  plateau.load_state_dict(state);
+  EXPECT_EQ(plateau.state_dict(), state);
+}
+
+/// A run that grew mid-training resumes from its checkpoints: optimizer and scheduler built as
+/// at the start, the group added, then both states loaded; it continues as the original.
+TEST(SchedulerGroups, ResumeAfterAddParamGroup) {
+  for (const GrowingCase& c : growing_cases()) {
+    SCOPED_TRACE(c.name);
+    GrowingRun original;
+    Ptr sched = c.build(original.opt);
+    for (int i = 0; i < 3; ++i) sched->step();
+    original.add();
+    for (int i = 0; i < 2; ++i) sched->step();
+    const StateDict opt_state = original.opt.state_dict();
+    const fusedopt::SchedulerState sched_state = sched->state_dict();
+
+    GrowingRun resumed;
+    Ptr again = c.build(resumed.opt);
+    resumed.add();
+    resumed.opt.load_state_dict(opt_state);
+    again->load_state_dict(sched_state);
+    EXPECT_EQ(again->state_dict(), sched_state);
+    for (int i = 0; i < 5; ++i) {
+      sched->step();
+      again->step();
+      for (std::size_t g = 0; g < 2; ++g) {
+        ASSERT_EQ(resumed.opt.lr(g), original.opt.lr(g)) << "group " << g << " step " << i;
+        ASSERT_EQ(resumed.opt.get(g, "momentum"), original.opt.get(g, "momentum"));
+      }
+      ASSERT_EQ(again->state_dict(), sched->state_dict());
+    }
+    EXPECT_EQ(original.opt.lr(1), 0.5);
+  }
+}
+
+TEST(SchedulerGroups, StateOfAnotherGroupCountIsRejected) {
+  Model two_m;
+  auto two = make_optimizer(OptKind::sgd, two_m);  // 2 groups
+  StepLR two_step(*two, 2, 0.5);
+  ReduceLROnPlateau two_plateau(*two);
+  GrowingRun run;
+  StepLR step(run.opt, 2, 0.5);
+  ReduceLROnPlateau plateau(run.opt);
+  run.add();  // the optimizer now has 2 groups, as `two`; the schedulers still schedule 1
+  step.step();
+  plateau.step(1.0);
+
+  auto expect_rejected = [&](LRScheduler& s, const fusedopt::SchedulerState& bad,
+                             const char* needle) {
+    const fusedopt::SchedulerState before = s.state_dict();
+    const Snapshot opt_before(run.opt);
+    try {
+      s.load_state_dict(bad);
+      ADD_FAILURE() << s.name() << " accepted a state of another group count";
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      for (const char* part : {needle, "the state was saved by a scheduler of a different number "
+                                       "of param groups"})
+        EXPECT_NE(message.find(part), std::string::npos) << message;
+    }
+    EXPECT_EQ(s.state_dict(), before);
+    EXPECT_TRUE(Snapshot(run.opt) == opt_before);
+  };
+  expect_rejected(step, two_step.state_dict(),
+                  "StepLR: state_dict[\"base_lrs\"] has 2 value(s), expected 1");
+  expect_rejected(plateau, two_plateau.state_dict(), "has 2 value(s), expected 1");
+  // The other way round: a 1-group state into a 2-group scheduler.
+  const fusedopt::SchedulerState one = step.state_dict();
+  const fusedopt::SchedulerState two_before = two_step.state_dict();
+  EXPECT_THROW(two_step.load_state_dict(one), Error);
+  EXPECT_EQ(two_step.state_dict(), two_before);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // Definitions of OptimizerWithOptions<Options>; included by each optimizer's .cpp, which
 // instantiates it for its options type and provides `make_group_config(const Options&)`.
 #include <string>
+#include <tuple>
 
 #include "host/engine/configs.hpp"
 #include "host/engine/engine.hpp"
@@ -48,11 +49,26 @@ void OptimizerWithOptions<Options>::check_group(std::size_t group) const {
 template <class Options>
 void OptimizerWithOptions<Options>::set_options(std::size_t group, Options options) {
   check_group(group);
-  options.inherit(defaults_);
+  // An option the call does not set keeps the group's Setting, value and is_set flag both.
+  const Options& current = options_[group];
+  auto keep = [&](auto field) {
+    if (!(options.*(field.member)).is_set()) options.*(field.member) = current.*(field.member);
+  };
+  std::apply([&](auto... f) { (keep(f), ...); }, Options::fields());
   options.validate(std::string(Options::kOptimizer) + " param_groups[" + std::to_string(group) +
                    "]");
   update_group(group, make_group_config(options));
   options_[group] = std::move(options);
+}
+
+template <class Options>
+void OptimizerWithOptions<Options>::reset_options(std::size_t group, Options overrides) {
+  check_group(group);
+  overrides.inherit(defaults_);
+  overrides.validate(std::string(Options::kOptimizer) + " param_groups[" +
+                     std::to_string(group) + "]");
+  update_group(group, make_group_config(overrides));
+  options_[group] = std::move(overrides);
 }
 
 template <class Options>

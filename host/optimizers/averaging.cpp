@@ -16,6 +16,9 @@ AveragingMode ema_decay(double decay) { return {AveragingMode::Kind::ema, decay}
 AveragingMode swa_average() { return {AveragingMode::Kind::swa, 0.0}; }
 
 namespace {
+// n_averaged is a double on the device: integers are exact up to 2^53.
+constexpr std::int64_t kMaxNAveraged = std::int64_t(1) << 53;
+
 detail::GroupConfig averaging_config(const AveragingMode& mode) {
   using Op = kernels::AveragingOp;
   if (mode.kind != AveragingMode::Kind::ema && mode.kind != AveragingMode::Kind::swa)
@@ -37,8 +40,8 @@ std::vector<TensorView> values_of(const std::vector<Param>& params) {
 }  // namespace
 
 // The averaged copies are the "parameters" the engine updates and the model's parameters are
-// the read-only input in the gradient slot (see kernels/optimizers/averaging.h); the engine's step count
-// is n_averaged.
+// the read-only input in the gradient slot (see kernels/optimizers/averaging.h); each pair's
+// scalar state (a double, exact to 2^53) is n_averaged.
 struct AveragedModel::State {
   AveragingMode mode;
   std::vector<detail::Buffer> copies;
@@ -101,7 +104,7 @@ StepCost AveragedModel::update_cost() const {
 const std::vector<TensorView>& AveragedModel::averaged() const { return state_->averaged; }
 
 std::int64_t AveragedModel::n_averaged() const {
-  return std::int64_t(state_->engine.step_count(0, 0));
+  return std::int64_t(state_->engine.param_state(0, 0));
 }
 
 AveragingMode AveragedModel::mode() const { return state_->mode; }
@@ -145,9 +148,9 @@ void AveragedModel::load_state_dict(const AveragedState& state) {
     detail::throw_error("AveragedModel::load_state_dict: the state has ", state.averaged.size(),
                         " tensor(s) and ", state.dtypes.size(), " dtype(s), the model ",
                         s.averaged.size());
-  if (state.n_averaged < 0 || state.n_averaged > (std::int64_t(1) << 24))
+  if (state.n_averaged < 0 || state.n_averaged > kMaxNAveraged)
     detail::throw_error("AveragedModel::load_state_dict: n_averaged = ", state.n_averaged,
-                        " must be in [0, 2^24]");
+                        " must be in [0, 2^53]");
   for (std::size_t i = 0; i < s.averaged.size(); ++i) {
     if (state.dtypes[i] != s.averaged[i].dtype)
       detail::throw_error("AveragedModel::load_state_dict: averaged[", i, "] is ",
@@ -158,7 +161,8 @@ void AveragedModel::load_state_dict(const AveragedState& state) {
                           state.averaged[i].size(), " bytes, the parameter ", s.copies[i].bytes());
   }
   detail::EngineState next = s.engine.initial_state();
-  std::fill(next.steps.begin(), next.steps.end(), float(state.n_averaged));
+  std::fill(next.param_states.begin(), next.param_states.end(), double(state.n_averaged));
+  std::fill(next.steps.begin(), next.steps.end(), float(state.n_averaged));  // unused by the op
   for (std::size_t i = 0; i < s.averaged.size(); ++i)
     detail::copy_from_host(s.copies[i].data(), state.averaged[i].data(), s.copies[i].bytes(),
                            s.engine.device(), s.engine.stream());
@@ -205,7 +209,7 @@ void AveragedModel::load(const std::string& path) {
       detail::throw_error("not an AveragedModel checkpoint (format \"",
                           format == file.metadata.end() ? "" : format->second, "\")");
     const auto n = file.metadata.find("n_averaged");
-    if (n == file.metadata.end() || n->second.empty() || n->second.size() > 9 ||
+    if (n == file.metadata.end() || n->second.empty() || n->second.size() > 16 ||
         n->second.find_first_not_of("0123456789") != std::string::npos)
       detail::throw_error("n_averaged is missing or not a count");
     state.n_averaged = std::stoll(n->second);

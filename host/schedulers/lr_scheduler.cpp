@@ -107,12 +107,16 @@ StateIO::StateIO(const SchedulerState& in, std::string scheduler,
                  std::optional<std::size_t> num_groups)
     : in_(&in), scheduler_(std::move(scheduler)), num_groups_(num_groups) {}
 
-const std::vector<double>& StateIO::find(const std::string& key, std::size_t expected) const {
+const std::vector<double>& StateIO::find(const std::string& key, std::size_t expected,
+                                         bool per_group) const {
   const auto it = in_->find(prefix_ + key);
   if (it == in_->end()) throw_error(scheduler_, ": state_dict lacks \"", prefix_ + key, "\"");
   if (expected != std::size_t(-1) && it->second.size() != expected)
     throw_error(scheduler_, ": state_dict[\"", prefix_ + key, "\"] has ", it->second.size(),
-                " value(s), expected ", expected);
+                " value(s), expected ", expected,
+                per_group ? " (one per param group it schedules): the state was saved by a "
+                            "scheduler of a different number of param groups"
+                          : "");
   return it->second;
 }
 
@@ -171,7 +175,7 @@ void StateIO::per_group(const std::string& key, std::vector<double>& values) {
     (*out_)[prefix_ + key] = values;
     return;
   }
-  values = find(key, num_groups_ ? *num_groups_ : std::size_t(-1));
+  values = find(key, num_groups_ ? *num_groups_ : std::size_t(-1), true);
 }
 
 void StateIO::check_index(const std::string& key, std::int64_t index, int count) const {
@@ -191,10 +195,13 @@ StateIO StateIO::nested(const std::string& prefix) const {
 // ---- LRScheduler -----------------------------------------------------------------------------
 
 LRScheduler::LRScheduler(Optimizer& optimizer, std::int64_t last_epoch)
-    : last_epoch_(last_epoch), optimizer_(&optimizer) {
+    : last_epoch_(last_epoch),
+      optimizer_(&optimizer),
+      lifetime_(optimizer.lifetime()),
+      num_groups_(optimizer.num_param_groups()) {
   // torch: with last_epoch == -1, group.setdefault("initial_lr", group["lr"]); otherwise every
   // group must have one. Nothing is written before the initial step has succeeded.
-  const std::size_t n = optimizer.num_param_groups();
+  const std::size_t n = num_groups_;
   pending_initial_lr_.resize(n);
   for (std::size_t g = 0; g < n; ++g) {
     const std::optional<double> initial = optimizer.initial_lr(g);
@@ -212,13 +219,23 @@ LRScheduler::LRScheduler(Optimizer& optimizer, std::int64_t last_epoch)
   last_lr_ = group_lrs();
 }
 
-LRScheduler::LRScheduler(Optimizer& optimizer, std::int64_t last_epoch, Detached)
-    : last_epoch_(last_epoch), optimizer_(&optimizer) {
+LRScheduler::LRScheduler(Optimizer& optimizer, std::int64_t last_epoch, Detached detached)
+    : last_epoch_(last_epoch),
+      optimizer_(&optimizer),
+      lifetime_(optimizer.lifetime()),
+      num_groups_(detached.num_groups.value_or(optimizer.num_param_groups())) {
   base_lrs_ = group_lrs();
   last_lr_ = base_lrs_;
 }
 
 LRScheduler::~LRScheduler() = default;
+
+Optimizer& LRScheduler::live_optimizer() const {
+  if (lifetime_.expired())
+    throw_error(name(), ": its optimizer was destroyed; a scheduler that outlives its optimizer "
+                "keeps only state_dict(), load_state_dict() and the accessors of its own state");
+  return *optimizer_;
+}
 
 void LRScheduler::initial_step() {
   if (last_epoch_ < -1) throw_error(name(), ": last_epoch must be >= -1, got ", last_epoch_);
@@ -238,7 +255,7 @@ void LRScheduler::initial_step() {
   }
   is_initial_ = false;
   for (std::size_t g = 0; g < pending_initial_lr_.size(); ++g)
-    if (pending_initial_lr_[g]) optimizer_->set_initial_lr(g, *pending_initial_lr_[g]);
+    if (pending_initial_lr_[g]) live_optimizer().set_initial_lr(g, *pending_initial_lr_[g]);
   pending_initial_lr_.assign(pending_initial_lr_.size(), std::nullopt);
   transaction.commit();
 }
@@ -264,21 +281,24 @@ void LRScheduler::update_lr(std::optional<std::int64_t> epoch) {
 }
 
 void LRScheduler::write_lrs(const std::vector<double>& lrs) {
+  // Groups added after the scheduler are not written (NOTE(scheduler-groups)).
   const std::size_t n = num_groups();
   if (lrs.size() != n)
-    throw_error(name(), ": the optimizer has ", n, " param group(s) but the scheduler was created "
-                "for ", lrs.size(), " (a scheduler does not follow add_param_group)");
+    throw_error(name(), ": internal: the schedule gives ", lrs.size(), " lr(s) for ", n,
+                " param group(s)");
   for (std::size_t g = 0; g < n; ++g)
     if (!(lrs[g] >= 0) || !std::isfinite(lrs[g]))
       throw_error(name(), ": the schedule gives lr = ", lrs[g], " for param_groups[", g,
                   "] at last_epoch = ", last_epoch_, "; an lr must be finite and >= 0");
-  for (std::size_t g = 0; g < n; ++g) optimizer_->set_lr(g, lrs[g]);
+  Optimizer& optimizer = live_optimizer();
+  for (std::size_t g = 0; g < n; ++g) optimizer.set_lr(g, lrs[g]);
   last_lr_ = group_lrs();
 }
 
 std::vector<double> LRScheduler::group_lrs() const {
+  const Optimizer& optimizer = live_optimizer();
   std::vector<double> lrs(num_groups());
-  for (std::size_t g = 0; g < lrs.size(); ++g) lrs[g] = optimizer_->lr(g);
+  for (std::size_t g = 0; g < lrs.size(); ++g) lrs[g] = optimizer.lr(g);
   return lrs;
 }
 
@@ -348,19 +368,19 @@ void LRScheduler::undo_initial_step() {
 
 LRScheduler::Transaction::Transaction(LRScheduler& scheduler)
     : scheduler_(scheduler), state_(scheduler.state_dict()) {
-  const Optimizer& optimizer = *scheduler.optimizer_;
+  const Optimizer& optimizer = scheduler.live_optimizer();
   for (const char* name : {"lr", "momentum", "beta1"}) {
     if (std::string_view(name) != "lr" && !optimizer.has(name)) continue;
-    for (std::size_t g = 0; g < optimizer.num_param_groups(); ++g)
+    for (std::size_t g = 0; g < scheduler.num_groups(); ++g)  // the only groups it writes
       values_.push_back({g, name, optimizer.get(g, name)});
   }
 }
 
 LRScheduler::Transaction::~Transaction() {
   if (committed_) return;
-  Optimizer& optimizer = *scheduler_.optimizer_;
   for (auto it = values_.rbegin(); it != values_.rend(); ++it) {
     try {
+      Optimizer& optimizer = scheduler_.live_optimizer();
       if (optimizer.get(it->group, it->name) != it->value)
         optimizer.set(it->group, it->name, it->value);
     } catch (...) {  // restoring a value the optimizer held cannot fail; never throw here
@@ -835,15 +855,9 @@ void ReduceLROnPlateau::step(double metric) {
 }
 
 void ReduceLROnPlateau::reduce_lr() {
-  const std::size_t n = num_groups();
-  if (min_lrs_.size() != n) {
-    if (!default_min_lr_)
-      throw_error("ReduceLROnPlateau: the optimizer has ", n, " param groups but min_lr has ",
-                  min_lrs_.size(), " values (a group was added after the scheduler was created; "
-                  "pass a scalar min_lr to extend it automatically)");
-    min_lrs_.assign(n, *default_min_lr_);
-  }
-  for (std::size_t g = 0; g < n; ++g) {
+  // torch extends a scalar min_lr to groups added later and reduces them too; fusedopt leaves
+  // them alone (NOTE(scheduler-groups)), so default_min_lr is kept only as torch's state key.
+  for (std::size_t g = 0; g < num_groups(); ++g) {
     const double old_lr = optimizer().lr(g);
     const double new_lr = std::max(old_lr * factor_, min_lrs_[g]);
     if (old_lr - new_lr > eps_) optimizer().set_lr(g, new_lr);
@@ -862,13 +876,12 @@ bool ReduceLROnPlateau::is_better(double a, double best) const {
 std::vector<double> ReduceLROnPlateau::get_lr() { return group_lrs(); }
 
 void ReduceLROnPlateau::transfer_state(detail::StateIO& io) {
-  // Not the base's fields: torch's ReduceLROnPlateau has no base_lrs or _step_count, and its
-  // vectors follow add_param_group, so their lengths are not checked against the groups.
+  // Not the base's fields: torch's ReduceLROnPlateau has no _step_count.
   io.field("last_epoch", last_epoch_);
-  io.field("_last_lr", last_lr_);
-  io.field("base_lrs", base_lrs_);
+  io.per_group("_last_lr", last_lr_);
+  io.per_group("base_lrs", base_lrs_);
   io.field("factor", factor_);
-  io.field("min_lrs", min_lrs_);
+  io.per_group("min_lrs", min_lrs_);
   io.field("default_min_lr", default_min_lr_);
   io.field("patience", patience_);
   io.field("cooldown", cooldown_);
@@ -1218,9 +1231,11 @@ void SWALR::validate_state() const {
 
 namespace {
 /// torch's checks shared by the composites: no null, no ReduceLROnPlateau, one optimizer; and no
-/// scheduler listed twice.
-void check_children(const char* who, const std::vector<std::shared_ptr<LRScheduler>>& schedulers,
-                    const Optimizer& optimizer) {
+/// scheduler listed twice, all of the same param groups. Returns that number of groups, the
+/// composite's (NOTE(scheduler-groups)).
+std::size_t check_children(const char* who,
+                           const std::vector<std::shared_ptr<LRScheduler>>& schedulers,
+                           const Optimizer& optimizer) {
   if (schedulers.empty()) throw_error(who, ": expects at least one scheduler, got none");
   for (std::size_t i = 0; i < schedulers.size(); ++i) {
     const LRScheduler* s = schedulers[i].get();
@@ -1234,7 +1249,12 @@ void check_children(const char* who, const std::vector<std::shared_ptr<LRSchedul
     for (std::size_t j = 0; j < i; ++j)
       if (schedulers[j].get() == s)
         throw_error(who, ": schedulers[", i, "] is schedulers[", j, "] again");
+    if (s->num_groups() != schedulers[0]->num_groups())
+      throw_error(who, ": schedulers[", i, "] (", s->name(), ") schedules ", s->num_groups(),
+                  " param group(s) and schedulers[0] (", schedulers[0]->name(), ") ",
+                  schedulers[0]->num_groups(), " (a group was added between their creations)");
   }
+  return schedulers[0]->num_groups();
 }
 
 Optimizer& chained_optimizer(const std::vector<std::shared_ptr<LRScheduler>>& schedulers,
@@ -1249,10 +1269,11 @@ Optimizer& chained_optimizer(const std::vector<std::shared_ptr<LRScheduler>>& sc
 
 SequentialLR::SequentialLR(Optimizer& optimizer, std::vector<std::shared_ptr<LRScheduler>> schedulers,
                            std::vector<std::int64_t> milestones, std::int64_t last_epoch)
-    : LRScheduler(optimizer, last_epoch + 1, Detached{}), schedulers_(std::move(schedulers)) {
+    : LRScheduler(optimizer, last_epoch + 1,
+                  Detached{check_children("SequentialLR", schedulers, optimizer)}),
+      schedulers_(std::move(schedulers)) {
   const char* who = "SequentialLR";
   if (last_epoch < -1) throw_error(who, ": last_epoch must be >= -1, got ", last_epoch);
-  check_children(who, schedulers_, optimizer);
   for (std::size_t i = 1; i < schedulers_.size(); ++i)
     if (!schedulers_[i]->children().empty())
       throw_error(who, ": schedulers[", i, "] is a ", schedulers_[i]->name(),
@@ -1271,8 +1292,8 @@ SequentialLR::SequentialLR(Optimizer& optimizer, std::vector<std::shared_ptr<LRS
   for (std::size_t g = 0; g < initial_lrs.size(); ++g) {
     const std::optional<double> initial = optimizer.initial_lr(g);
     if (!initial)
-      throw_error(who, ": param_groups[", g, "] has no initial_lr (it was added after the "
-                  "schedulers were created)");
+      throw_error(who, ": param_groups[", g, "] has no initial_lr (the schedulers set one when "
+                  "they are created; Optimizer::load_state_dict may have cleared it)");
     initial_lrs[g] = *initial;
   }
 
@@ -1336,9 +1357,10 @@ void SequentialLR::validate_state() const {
 
 ChainedScheduler::ChainedScheduler(std::vector<std::shared_ptr<LRScheduler>> schedulers,
                                    Optimizer* optimizer)
-    : LRScheduler(chained_optimizer(schedulers, optimizer), 0, Detached{}),
+    : LRScheduler(chained_optimizer(schedulers, optimizer), 0,
+                  Detached{check_children("ChainedScheduler", schedulers,
+                                          chained_optimizer(schedulers, optimizer))}),
       schedulers_(std::move(schedulers)) {
-  check_children("ChainedScheduler", schedulers_, this->optimizer());
   base_lrs_ = schedulers_[0]->base_lrs();
 }
 

@@ -48,7 +48,8 @@ class AveragedModel {
   StepCost update_cost() const;
   /// Views of the averaged copies, in the order of the parameters.
   const std::vector<TensorView>& averaged() const;
-  /// Updates so far (reads device memory: synchronizes the stream).
+  /// Updates so far, kept as a double on the device: exact up to 2^53 (reads device memory:
+  /// synchronizes the stream).
   std::int64_t n_averaged() const;
   AveragingMode mode() const;
   /// EMA decay, written to a device scalar (stream-ordered); in [0, 1].
@@ -62,7 +63,8 @@ class AveragedModel {
   /// state_dict() holds them.
   AveragedState state_dict() const;
   /// Restores a state_dict() of an AveragedModel over parameters of the same number, dtypes and
-  /// sizes; validated first, on Error nothing changes. The mode is not part of the state.
+  /// sizes, and n_averaged in [0, 2^53]; validated first, on Error nothing changes. The mode is
+  /// not part of the state.
   void load_state_dict(const AveragedState& state);
   /// A safetensors file ("averaged.<i>" in each parameter's dtype; n_averaged in the metadata),
   /// written atomically.

@@ -19,6 +19,19 @@
 // OneCycleLR) with Optimizer::set: a host-side update plus a stream-ordered device-scalar write,
 // never a synchronization.
 //
+// NOTE(scheduler-groups): a scheduler schedules the param groups its optimizer had when the
+// scheduler was created, [0, num_groups()) (a composite: its children's), for its whole life.
+// Groups added later by add_param_group keep the lr (and momentum / beta1) they are given:
+// step() writes only the scheduled groups, get_last_lr() and the per-group vectors of
+// state_dict() have num_groups() values, and load_state_dict() accepts only states with that
+// many. So a run that unfreezes layers mid-training resumes by building the optimizer and the
+// scheduler as at the start, adding the groups, then loading both states. torch zips base_lrs
+// with param_groups, so its LambdaLR, CyclicLR and closed forms also leave later groups alone
+// (OneCycleLR and SWALR fail on them); but its chainable forms (StepLR, MultiStepLR, ConstantLR,
+// LinearLR, ExponentialLR, PolynomialLR, most CosineAnnealingLR steps) iterate over every group
+// and would scale a later group's lr too, its ReduceLROnPlateau extends a scalar min_lr to later
+// groups and reduces them, and its _last_lr lists every group. fusedopt does none of that.
+//
 // NOTE(scheduler-errors): as everywhere in fusedopt, a call that throws fusedopt::Error leaves the
 // optimizer and the scheduler as they were. Constructors validate every argument before
 // touching the optimizer, and step() is transactional: if a schedule produces an invalid value
@@ -26,8 +39,10 @@
 // total_steps, the lrs, momenta and the scheduler's counters are restored before the error
 // propagates. (torch leaves last_epoch advanced in that case; fusedopt does not.)
 //
-// The optimizer must outlive its schedulers. Schedulers are not copyable; composites
-// (SequentialLR, ChainedScheduler) share ownership of their children.
+// A scheduler may outlive its optimizer: then whatever needs the optimizer (step(),
+// optimizer()) throws fusedopt::Error, and state_dict(), load_state_dict() and the accessors of
+// the scheduler's own state still work. Schedulers are not copyable; composites (SequentialLR,
+// ChainedScheduler) share ownership of their children.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -73,8 +88,9 @@ class StateIO {
  public:
   /// Saving into `out`.
   explicit StateIO(SchedulerState& out);
-  /// Loading from `in`; errors name `scheduler`; per-group vectors must have `num_groups` values
-  /// (not checked when nullopt: restoring a state this scheduler saved itself).
+  /// Loading from `in`; errors name `scheduler`; per-group vectors must have `num_groups` values,
+  /// the scheduler's num_groups() (not checked when nullopt: restoring a state this scheduler
+  /// saved itself).
   StateIO(const SchedulerState& in, std::string scheduler, std::optional<std::size_t> num_groups);
 
   bool loading() const { return in_ != nullptr; }
@@ -101,7 +117,8 @@ class StateIO {
   StateIO nested(const std::string& prefix) const;
 
  private:
-  const std::vector<double>& find(const std::string& key, std::size_t expected) const;
+  const std::vector<double>& find(const std::string& key, std::size_t expected,
+                                  bool per_group = false) const;
   void check_index(const std::string& key, std::int64_t index, int count) const;
   SchedulerState* out_ = nullptr;
   const SchedulerState* in_ = nullptr;
@@ -122,7 +139,8 @@ class LRScheduler {
   /// torch's class name: "StepLR", "OneCycleLR", ...
   virtual const char* name() const = 0;
   /// torch's step() (without the deprecated epoch argument): advances last_epoch and writes
-  /// the next lr of every group. Call it after optimizer.step().
+  /// the next lr of every scheduled group (NOTE(scheduler-groups)). Call it after
+  /// optimizer.step().
   virtual void step();
   /// The lrs the last step() (or the constructor) left in the optimizer.
   const std::vector<double>& get_last_lr() const { return last_lr_; }
@@ -141,7 +159,11 @@ class LRScheduler {
   /// optimizer's lrs (and momenta) belong to the optimizer's checkpoint, e.g.
   /// `opt.set_lr(g, state["_last_lr"][g])`.
   virtual void load_state_dict(const SchedulerState& state);
-  Optimizer& optimizer() const { return *optimizer_; }
+  /// The optimizer it drives; throws Error when that was destroyed.
+  Optimizer& optimizer() const { return live_optimizer(); }
+  /// The param groups it schedules: [0, num_groups()), the optimizer's groups when it was
+  /// created (NOTE(scheduler-groups)).
+  std::size_t num_groups() const { return num_groups_; }
 
  protected:
   /// torch's LRScheduler.__init__: with last_epoch == -1 each group's initial_lr defaults to its
@@ -150,7 +172,10 @@ class LRScheduler {
   LRScheduler(Optimizer& optimizer, std::int64_t last_epoch);
   /// For schedulers that, as in torch, skip LRScheduler.__init__ (ReduceLROnPlateau and the
   /// composites): no initial_lr handling, last_epoch = `last_epoch`, last lrs = current lrs.
-  struct Detached {};
+  /// A composite passes its children's num_groups (default: the optimizer's).
+  struct Detached {
+    std::optional<std::size_t> num_groups;
+  };
   LRScheduler(Optimizer& optimizer, std::int64_t last_epoch, Detached);
 
   /// torch's _initial_step(): _step_count = 0 and one step() in "initial" mode. Derived
@@ -167,12 +192,13 @@ class LRScheduler {
   /// Throws when the fields (after construction or load_state_dict) are inconsistent.
   virtual void validate_state() const;
 
-  /// The optimizer's current lr of every group.
+  /// The optimizer's current lr of every scheduled group.
   std::vector<double> group_lrs() const;
-  /// Validates `lrs` (one per group, finite, >= 0), writes them and records them as last lrs.
+  /// Validates `lrs` (one per scheduled group, finite, >= 0), writes them and records them as
+  /// last lrs.
   void write_lrs(const std::vector<double>& lrs);
-  std::size_t num_groups() const { return optimizer_->num_param_groups(); }
-  /// Resolves a PerGroup argument to one value per group (throws on a length mismatch).
+  /// Resolves a PerGroup argument to one value per scheduled group (throws on a length
+  /// mismatch).
   std::vector<double> per_group(const PerGroup& value, const char* argument) const;
   bool is_initial() const { return is_initial_; }
   std::int64_t step_count() const { return step_count_; }
@@ -217,8 +243,12 @@ class LRScheduler {
   virtual std::vector<LRScheduler*> children() const { return {}; }
   /// SequentialLR's recursive_undo.
   void undo_initial_step();
+  /// The optimizer, or Error "<name>: its optimizer was destroyed ..."; every use goes through it.
+  Optimizer& live_optimizer() const;
 
   Optimizer* optimizer_;
+  std::weak_ptr<const void> lifetime_;  // Optimizer::lifetime()
+  std::size_t num_groups_;              // NOTE(scheduler-groups)
   bool is_initial_ = false;
   /// A group without initial_lr when resuming (last_epoch != -1): reported by initial_step().
   std::optional<std::size_t> missing_initial_lr_;

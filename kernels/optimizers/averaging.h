@@ -1,7 +1,8 @@
 #pragma once
 // torch.optim.swa_utils.AveragedModel's update_parameters, over the pairs (averaged, param):
-// list 0 is the averaged copy (written), list 1 the model's parameter (read). n = n_averaged,
-// the step count before this update:
+// list 0 is the averaged copy (written), list 1 the model's parameter (read). n = n_averaged
+// before this update, the per-parameter double scalar state (an fp32 step count would stop
+// at 2^24; torch keeps an int64):
 //   n == 0: averaged = param
 //   EMA (get_ema_multi_avg_fn):  averaged += (1 - decay) * (param - averaged)
 //   SWA (default, running mean): averaged += (param - averaged) / (n + 1)
@@ -17,16 +18,19 @@ struct AveragingOp {
   enum Slot { kDecay };
   enum Flag : std::uint32_t { kSWA = 1 };
   static constexpr int kNumFlags = 1;
-  static constexpr bool kHasParamState = false;
+  static constexpr bool kHasParamState = true;  // n_averaged
 
   struct Constants {
     float ema_weight, swa_weight;
     bool copy;
   };
 
-  FUSEDOPT_HD static Constants prepare(const GroupScalars& group, float n_averaged, double) {
-    return {float(1.0 - group.hyper[kDecay]), float(1.0 / (double(n_averaged) + 1.0)),
-            n_averaged == 0.0f};
+  FUSEDOPT_HD static Constants prepare(const GroupScalars& group, float, double n_averaged) {
+    return {float(1.0 - group.hyper[kDecay]), float(1.0 / (n_averaged + 1.0)), n_averaged == 0.0};
+  }
+
+  FUSEDOPT_HD static double next_param_state(const GroupScalars&, float, double n_averaged) {
+    return n_averaged + 1.0;
   }
 
   template <std::uint32_t Flags>
