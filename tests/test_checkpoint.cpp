@@ -1037,6 +1037,58 @@ TEST_F(HostileFile, AReadFailingAfterValidationIsReportedAndBlocksTheStep) {
   EXPECT_NO_THROW(opt_->step());
 }
 
+TEST(AveragedModelFile, StreamsAndRefusesHostileFiles) {
+  GuardedTensor w(70000, DType::bf16, Device::cpu()), b(5, DType::f32, Device::cpu());
+  std::mt19937_64 rng(fresh_seed());
+  w.set(random_values(rng, 70000, 1.0, DType::bf16));
+  b.set(random_values(rng, 5, 1.0, DType::f32));
+  AveragedModel avg(std::vector<TensorView>{w.view(), b.view()});
+  avg.update();
+  w.set(random_values(rng, 70000, 1.0, DType::bf16));
+  avg.update();
+  const AveragedState good = avg.state_dict();
+  const std::string path = temp_path("avg_stream");
+  avg.save(path);
+  // The file is what the whole-file writer would produce, and loads back.
+  const detail::SafeTensors file = [&] {
+    const std::vector<unsigned char> bytes = detail::read_file(path);
+    return detail::decode_safetensors(bytes.data(), bytes.size());
+  }();
+  EXPECT_EQ(file.metadata.at("n_averaged"), "2");
+  EXPECT_EQ(file.tensors.at("averaged.0").dtype, "BF16");
+  EXPECT_EQ(file.tensors.at("averaged.0").bytes, good.averaged[0]);
+  avg.update();
+  avg.load(path);
+  EXPECT_EQ(avg.state_dict().averaged, good.averaged);
+  EXPECT_EQ(avg.n_averaged(), 2);
+  // Hostile: a FIFO-free device, a directory, a huge format tag, a wrong size.
+  for (const std::string& bad : {std::string("/dev/zero"), ::testing::TempDir()}) {
+    try {
+      avg.load(bad);
+      ADD_FAILURE() << bad << " loaded";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("regular file"), std::string::npos) << e.what();
+    }
+  }
+  detail::SafeTensors wrong = file;
+  wrong.metadata["format"] = std::string(1 << 20, 'f');
+  detail::write_file_atomically(path, detail::encode_safetensors(wrong));
+  try {
+    avg.load(path);
+    ADD_FAILURE() << "a wrong format loaded";
+  } catch (const Error& e) {
+    EXPECT_LT(std::strlen(e.what()), 1000u);
+  }
+  wrong = file;
+  wrong.tensors["averaged.1"].shape = {4};
+  wrong.tensors["averaged.1"].bytes.resize(16);
+  detail::write_file_atomically(path, detail::encode_safetensors(wrong));
+  EXPECT_THROW(avg.load(path), Error);
+  EXPECT_EQ(avg.state_dict().averaged, good.averaged);
+  EXPECT_EQ(avg.n_averaged(), 2);
+  std::remove(path.c_str());
+}
+
 TEST(Save, LongFileNames) {
   Model model(Device::cpu(), 2);
   SGD opt(model.groups()[0], SGDOptions().momentum(0.9));

@@ -37,6 +37,14 @@ struct CheckpointIndex {
 /// version, param_groups, every entry's name, dtype and rank, a step for every parameter.
 CheckpointIndex read_checkpoint_index(ByteSource& source);
 
+/// `bytes` at `src` (memory of `device`) into `sink`: directly from host memory, through a
+/// kIoBlockBytes bounce buffer from a GPU.
+void write_device_bytes(ByteSink& sink, const void* src, std::uint64_t bytes, Device device,
+                        Stream stream);
+/// Tensor `record`'s bytes into `dst` (memory of `device`), in blocks as write_device_bytes.
+void read_tensor_to_device(ByteSource& source, const Header& header, const TensorRecord& record,
+                           void* dst, Device device, Stream stream);
+
 /// Optimizer's checkpoint streams with any source or sink (tests feed failing ones).
 struct CheckpointAccess {
   static void load(Optimizer& optimizer, ByteSource& source) {

@@ -34,6 +34,44 @@ void fill_floats(float* dst, std::int64_t count, float value, Device device, Str
 }
 }  // namespace
 
+namespace detail {
+
+void write_device_bytes(ByteSink& sink, const void* src, std::uint64_t bytes, Device device,
+                        Stream stream) {
+  const auto* from = static_cast<const unsigned char*>(src);
+  if (device.is_cpu()) {  // straight from memory
+    sink.write(from, std::size_t(bytes));
+    return;
+  }
+  std::vector<unsigned char> block(std::size_t(std::min<std::uint64_t>(bytes, kIoBlockBytes)));
+  for (std::uint64_t done = 0; done < bytes;) {
+    const std::size_t n = std::size_t(std::min<std::uint64_t>(bytes - done, block.size()));
+    copy_to_host(block.data(), from + done, n, device, stream);
+    sink.write(block.data(), n);
+    done += n;
+  }
+}
+
+void read_tensor_to_device(ByteSource& source, const Header& header, const TensorRecord& record,
+                           void* dst, Device device, Stream stream) {
+  const std::uint64_t bytes = record.end - record.begin;
+  auto* to = static_cast<unsigned char*>(dst);
+  if (device.is_cpu()) {  // straight into memory
+    read_tensor_bytes(source, header, record, 0, to, std::size_t(bytes));
+    return;
+  }
+  std::vector<unsigned char> block(std::size_t(std::min<std::uint64_t>(bytes, kIoBlockBytes)));
+  for (std::uint64_t done = 0; done < bytes;) {
+    const std::size_t n = std::size_t(std::min<std::uint64_t>(bytes - done, block.size()));
+    read_tensor_bytes(source, header, record, done, block.data(), n);
+    // From pageable memory the copy returns once `block` is staged: it may be reused.
+    copy_from_host(to + done, block.data(), n, device, stream);
+    done += n;
+  }
+}
+
+}  // namespace detail
+
 /// What load_validated needs from a state, wherever it is: its structure, each state tensor's
 /// size, and a way to write a tensor's values into the optimizer's memory.
 struct Optimizer::LoadInput {
@@ -249,25 +287,9 @@ void Optimizer::read_checkpoint(detail::ByteSource& source, const std::string& w
   input.order = [&index](std::int64_t id, const std::string& key) {
     return index.state.at(id).tensors.at(key).begin;
   };
-  const Device device = engine_->device();
-  const Stream stream = engine_->stream();
-  std::vector<unsigned char> block;  // the CUDA executor's bounce buffer
   input.write = [&](std::int64_t id, const std::string& key, float* dst) {
-    const detail::TensorRecord& record = index.state.at(id).tensors.at(key);
-    const std::uint64_t bytes = record.end - record.begin;
-    if (device.is_cpu()) {  // straight into the state
-      detail::read_tensor_bytes(source, index.header, record, 0, dst, std::size_t(bytes));
-      return;
-    }
-    block.resize(std::size_t(std::min<std::uint64_t>(bytes, detail::kIoBlockBytes)));
-    for (std::uint64_t done = 0; done < bytes;) {
-      const std::size_t n = std::size_t(std::min<std::uint64_t>(bytes - done, block.size()));
-      detail::read_tensor_bytes(source, index.header, record, done, block.data(), n);
-      // From pageable memory the copy returns once `block` is staged: it may be reused.
-      detail::copy_from_host(reinterpret_cast<unsigned char*>(dst) + done, block.data(), n, device,
-                             stream);
-      done += n;
-    }
+    detail::read_tensor_to_device(source, index.header, index.state.at(id).tensors.at(key), dst,
+                                  engine_->device(), engine_->stream());
   };
   input.may_fail = true;
   input.source = what;
@@ -311,9 +333,6 @@ void Optimizer::write_checkpoint(detail::ByteSink& sink) const {
     groups.push_back(std::move(group));
   }
   detail::write_header(sink, detail::checkpoint_metadata(name(), groups), specs);
-  const Device device = engine_->device();
-  const Stream stream = engine_->stream();
-  std::vector<unsigned char> block;  // the CUDA executor's bounce buffer
   for (const auto& [entry, piece] : pieces) {
     const std::size_t flat = piece.flat;
     if (piece.k == -1) {
@@ -324,20 +343,8 @@ void Optimizer::write_checkpoint(detail::ByteSink& sink) const {
       sink.write(&param_states[flat], sizeof(double));
       continue;
     }
-    const auto* src =
-        reinterpret_cast<const unsigned char*>(engine_->state_data(piece.group, piece.index, piece.k));
-    const std::uint64_t bytes = specs[entry].bytes;
-    if (device.is_cpu()) {  // straight from the state
-      sink.write(src, std::size_t(bytes));
-      continue;
-    }
-    block.resize(std::size_t(std::min<std::uint64_t>(bytes, detail::kIoBlockBytes)));
-    for (std::uint64_t done = 0; done < bytes;) {
-      const std::size_t n = std::size_t(std::min<std::uint64_t>(bytes - done, block.size()));
-      detail::copy_to_host(block.data(), src + done, n, device, stream);
-      sink.write(block.data(), n);
-      done += n;
-    }
+    detail::write_device_bytes(sink, engine_->state_data(piece.group, piece.index, piece.k),
+                               specs[entry].bytes, engine_->device(), engine_->stream());
   }
 }
 

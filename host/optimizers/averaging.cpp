@@ -1,6 +1,8 @@
 #include "fusedopt/averaging.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <cstring>
 #include <string>
 
@@ -8,7 +10,7 @@
 #include "host/engine/engine.hpp"
 #include "host/engine/executor.hpp"
 #include "kernels/optimizers/averaging.h"
-#include "host/io/safetensors.hpp"
+#include "host/io/checkpoint.hpp"
 
 namespace fusedopt {
 
@@ -43,6 +45,12 @@ std::vector<TensorView> values_of(const std::vector<Param>& params) {
 // the read-only input in the gradient slot (see kernels/optimizers/averaging.h); each pair's
 // scalar state (a double, exact to 2^53) is n_averaged.
 struct AveragedModel::State {
+  std::string torn_by;  // a load that failed while overwriting the copies (see load())
+  void check_not_torn(const char* operation) const {
+    if (!torn_by.empty())
+      detail::throw_error("AveragedModel::", operation, ": the averaged copies are incomplete: ",
+                          torn_by, " failed after it began overwriting them; load again first");
+  }
   AveragingMode mode;
   std::vector<detail::Buffer> copies;
   std::vector<TensorView> averaged;
@@ -81,6 +89,7 @@ AveragedModel::AveragedModel(const std::vector<TensorView>& params, AveragingMod
 AveragedModel::~AveragedModel() = default;
 
 void AveragedModel::update() {
+  state_->check_not_torn("update");
   for (const detail::SegmentLaunch& segment : state_->engine.segments())
     detail::run_step<kernels::AveragingOp>(segment);
 }
@@ -131,6 +140,7 @@ void AveragedModel::synchronize() const {
 
 AveragedState AveragedModel::state_dict() const {
   const State& s = *state_;
+  s.check_not_torn("state_dict");
   AveragedState out;
   out.n_averaged = n_averaged();  // synchronizes: the copies below read settled memory
   for (std::size_t i = 0; i < s.averaged.size(); ++i) {
@@ -167,6 +177,7 @@ void AveragedModel::load_state_dict(const AveragedState& state) {
     detail::copy_from_host(s.copies[i].data(), state.averaged[i].data(), s.copies[i].bytes(),
                            s.engine.device(), s.engine.stream());
   s.engine.write_all(next);
+  s.torn_by.clear();
 }
 
 namespace {
@@ -186,51 +197,85 @@ const char* safetensors_dtype(DType dtype) {
 }  // namespace
 
 void AveragedModel::save(const std::string& path) const {
-  const AveragedState state = state_dict();
-  detail::SafeTensors file;
-  file.metadata["format"] = kAveragedFormat;
-  file.metadata["format_version"] = "1";
-  file.metadata["n_averaged"] = std::to_string(state.n_averaged);
-  for (std::size_t i = 0; i < state.averaged.size(); ++i)
-    file.tensors["averaged." + std::to_string(i)] = {
-        safetensors_dtype(state.dtypes[i]),
-        {std::int64_t(state.averaged[i].size() / dtype_size(state.dtypes[i]))},
-        state.averaged[i]};
-  detail::write_file_atomically(path, detail::encode_safetensors(file));
+  const State& s = *state_;
+  s.check_not_torn("save");
+  const std::int64_t n = n_averaged();  // synchronizes: the copies below read settled memory
+  std::map<std::string, detail::TensorSpec> specs;
+  std::map<std::string, std::size_t> index_of;
+  for (std::size_t i = 0; i < s.averaged.size(); ++i) {
+    const std::string name = "averaged." + std::to_string(i);
+    specs[name] = {safetensors_dtype(s.averaged[i].dtype), {s.averaged[i].numel},
+                   s.copies[i].bytes()};
+    index_of[name] = i;
+  }
+  // Streamed (NOTE(streaming-io)): the header, then each copy straight from its memory.
+  detail::AtomicFileSink sink(path);
+  detail::write_header(sink,
+                       {{"format", kAveragedFormat},
+                        {"format_version", "1"},
+                        {"n_averaged", std::to_string(n)}},
+                       specs);
+  for (const auto& [name, i] : index_of)
+    detail::write_device_bytes(sink, s.copies[i].data(), s.copies[i].bytes(), s.engine.device(),
+                               s.engine.stream());
+  sink.commit();
 }
 
 void AveragedModel::load(const std::string& path) {
-  const std::vector<unsigned char> bytes = detail::read_file(path);
-  AveragedState state;
+  State& s = *state_;
+  const std::string where = "AveragedModel::load(" + detail::printable(path, 256) + ")";
   try {
-    const detail::SafeTensors file = detail::decode_safetensors(bytes.data(), bytes.size());
-    const auto format = file.metadata.find("format");
-    if (format == file.metadata.end() || format->second != kAveragedFormat)
-      detail::throw_error("not an AveragedModel checkpoint (format \"",
-                          format == file.metadata.end() ? "" : format->second, "\")");
-    const auto n = file.metadata.find("n_averaged");
-    if (n == file.metadata.end() || n->second.empty() || n->second.size() > 16 ||
-        n->second.find_first_not_of("0123456789") != std::string::npos)
+    detail::FileSource source(path);
+    const detail::Header header = detail::read_header(source);
+    const auto format = header.metadata.find("format");
+    if (format == header.metadata.end() || format->second != kAveragedFormat)
+      detail::throw_error("not an AveragedModel checkpoint (format ",
+                          format == header.metadata.end() ? std::string("missing")
+                                                          : detail::printable(format->second),
+                          ")");
+    const auto count = header.metadata.find("n_averaged");
+    if (count == header.metadata.end() || count->second.empty() || count->second.size() > 16 ||
+        count->second.find_first_not_of("0123456789") != std::string::npos)
       detail::throw_error("n_averaged is missing or not a count");
-    state.n_averaged = std::stoll(n->second);
-    if (file.tensors.size() != state_->averaged.size())
-      detail::throw_error("the file has ", file.tensors.size(), " tensor(s), the model ",
-                          state_->averaged.size());
-    for (std::size_t i = 0; i < file.tensors.size(); ++i) {
-      const auto t = file.tensors.find("averaged." + std::to_string(i));
-      if (t == file.tensors.end()) detail::throw_error("tensor averaged.", i, " is missing");
-      const DType dtype = t->second.dtype == "F16"    ? DType::f16
-                          : t->second.dtype == "BF16" ? DType::bf16
-                                                      : DType::f32;
-      if (t->second.dtype != safetensors_dtype(dtype) || t->second.shape.size() != 1)
-        detail::throw_error("tensor averaged.", i, " must be a 1-d F32, F16 or BF16 tensor, got ",
-                            t->second.dtype, " of rank ", t->second.shape.size());
-      state.dtypes.push_back(dtype);
-      state.averaged.push_back(t->second.bytes);
+    const std::int64_t n = std::stoll(count->second);
+    if (n > kMaxNAveraged) detail::throw_error("n_averaged = ", n, " must be in [0, 2^53]");
+    if (header.tensors.size() != s.averaged.size())
+      detail::throw_error("the file has ", header.tensors.size(), " tensor(s), the model ",
+                          s.averaged.size());
+    std::vector<const detail::TensorRecord*> records;
+    for (std::size_t i = 0; i < s.averaged.size(); ++i) {
+      const auto t = header.tensors.find("averaged." + std::to_string(i));
+      if (t == header.tensors.end()) detail::throw_error("tensor averaged.", i, " is missing");
+      const TensorView& view = s.averaged[i];
+      if (t->second.dtype != safetensors_dtype(view.dtype) || t->second.shape.size() != 1 ||
+          t->second.shape[0] != view.numel)
+        detail::throw_error("tensor averaged.", i, " is ", t->second.dtype, " of rank ",
+                            t->second.shape.size(), " and ", t->second.numel(),
+                            " elements; the parameter is 1-d ", safetensors_dtype(view.dtype),
+                            " of ", view.numel);
+      records.push_back(&t->second);
     }
-    load_state_dict(state);
+    // Streamed straight into the copies, in file order; a read failing now tears them.
+    std::vector<std::size_t> order(records.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](std::size_t a, std::size_t b) { return records[a]->begin < records[b]->begin; });
+    s.torn_by = where;
+    try {
+      for (std::size_t i : order)
+        detail::read_tensor_to_device(source, header, *records[i], s.copies[i].data(),
+                                      s.engine.device(), s.engine.stream());
+    } catch (const Error& e) {
+      detail::throw_error(e.what(), " -- the averaged copies are partly overwritten; update(), "
+                          "save() and state_dict() throw until a load succeeds");
+    }
+    detail::EngineState next = s.engine.initial_state();
+    std::fill(next.param_states.begin(), next.param_states.end(), double(n));
+    std::fill(next.steps.begin(), next.steps.end(), float(n));  // unused by the op
+    s.engine.write_all(next);
+    s.torn_by.clear();
   } catch (const Error& e) {
-    throw Error("AveragedModel::load(\"" + path + "\"): " + e.what());
+    throw Error(where + ": " + e.what());
   }
 }
 
