@@ -7,6 +7,7 @@
 #include "fusedopt/asgd.hpp"
 #include "fusedopt/averaging.hpp"
 #include "fusedopt/error.hpp"
+#include "fusedopt/grad_utils.hpp"
 #include "fusedopt/lion.hpp"
 #include "fusedopt/lr_scheduler.hpp"
 #include "fusedopt/nadam.hpp"

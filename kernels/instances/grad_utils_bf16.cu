@@ -1,0 +1,7 @@
+// Explicit instantiation: the gradient utilities' per-dtype kernels (norm chunks, clip by norm,
+// clip by value, non-finite check and unscale), bf16 storage.
+#include "kernels/amp/kernels.cuh"
+
+namespace fusedopt::kernels::amp {
+FUSEDOPT_INSTANTIATE_GRAD_UTILS(BFloat16);
+}  // namespace fusedopt::kernels::amp
