@@ -335,6 +335,8 @@ Engine::Scalars Engine::build_scalars(const std::vector<const Group*>& groups,
       reinterpret_cast<std::uint32_t*>(base + group_bytes + state_bytes + step_bytes);
   scalars.view.grad_scale = scalars_.view.grad_scale;  // NOTE(amp): kept across rebuilds
   scalars.view.found_inf = scalars_.view.found_inf;
+  scalars.view.grad_norm = scalars_.view.grad_norm;  // NOTE(clip)
+  scalars.view.max_grad_norm = scalars_.view.max_grad_norm;
   auto* enabled = base + group_bytes + state_bytes + step_bytes + counter_bytes;
   scalars.view.enabled = enabled;
   // Existing parameters keep their step counts, scalar state and enabled flags (which the
@@ -390,6 +392,12 @@ void Engine::set_amp(const float* grad_scale, const float* found_inf) {
   }
   scalars_.view.grad_scale = grad_scale;
   scalars_.view.found_inf = found_inf;
+  for (SegmentLaunch& launch : launches_) launch.scalars = scalars_.view;
+}
+
+void Engine::set_grad_clip(const float* norm, float max_norm) {
+  scalars_.view.grad_norm = norm;
+  scalars_.view.max_grad_norm = max_norm;
   for (SegmentLaunch& launch : launches_) launch.scalars = scalars_.view;
 }
 

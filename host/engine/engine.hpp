@@ -92,6 +92,9 @@ class Engine {
   void zero_grad() const;
   /// NOTE(amp) in kernels/engine/plan.h: fp32 scalars on the device, or nullptr.
   void set_amp(const float* grad_scale, const float* found_inf);
+  /// NOTE(clip): the device scalar holding the gradients' global norm that every later step
+  /// clips them by (to max_norm), or nullptr.
+  void set_grad_clip(const float* norm, float max_norm);
   const float* grad_scale() const { return scalars_.view.grad_scale; }
   const float* found_inf() const { return scalars_.view.found_inf; }
 

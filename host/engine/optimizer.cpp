@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 
+#include "fusedopt/grad_utils.hpp"
 #include "host/engine/engine.hpp"
 #include "host/engine/executor.hpp"
 
@@ -15,8 +16,37 @@ Optimizer::~Optimizer() = default;
 
 void Optimizer::step() {
   check_not_torn("step");
+  if (clip_list_) {  // NOTE(clip): the norm first, on the same stream; the step reads it
+    const float* norm = get_total_norm(*clip_list_, clip_norm_type_);
+    if (norm != clip_norm_) {  // the list's scratch does not move: set once
+      engine_->set_grad_clip(norm, float(*max_grad_norm_));
+      clip_norm_ = norm;
+    }
+  }
   for (const detail::SegmentLaunch& segment : engine_->segments()) launch(segment);
 }
+
+void Optimizer::set_grad_clipping(std::optional<double> max_norm, double norm_type) {
+  if (max_norm && !(std::isfinite(*max_norm) && *max_norm >= 0))
+    detail::throw_error("set_grad_clipping: max_norm = ", *max_norm, " must be finite and >= 0");
+  if (max_norm && !(norm_type > 0))
+    detail::throw_error("set_grad_clipping: norm_type = ", norm_type, " must be > 0 or INFINITY");
+  if (!max_norm) {
+    engine_->set_grad_clip(nullptr, 0.0f);
+    clip_list_.reset();
+    clip_norm_ = nullptr;
+    max_grad_norm_.reset();
+    return;
+  }
+  auto list = std::make_unique<GradList>(*this);  // may throw: nothing changed yet
+  engine_->set_grad_clip(nullptr, float(*max_norm));  // the next step sets the norm
+  clip_list_ = std::move(list);
+  clip_norm_ = nullptr;
+  max_grad_norm_ = max_norm;
+  clip_norm_type_ = norm_type;
+}
+
+const float* Optimizer::grad_norm() const { return clip_norm_; }
 
 void Optimizer::zero_grad() { engine_->zero_grad(); }
 
@@ -50,7 +80,10 @@ void Optimizer::set_grad_scaling(const float* grad_scale, const float* found_inf
   engine_->set_amp(grad_scale, found_inf);
 }
 
-void Optimizer::set_stream(Stream stream) { engine_->set_stream(stream); }
+void Optimizer::set_stream(Stream stream) {
+  engine_->set_stream(stream);
+  if (clip_list_) clip_list_->set_stream(stream);
+}
 Stream Optimizer::stream() const { return engine_->stream(); }
 Device Optimizer::device() const { return engine_->device(); }
 void Optimizer::synchronize() const { detail::synchronize(engine_->device(), engine_->stream()); }
@@ -104,8 +137,22 @@ std::vector<float> Optimizer::state(std::size_t group, std::size_t index,
 
 void Optimizer::add_groups(const std::vector<std::vector<Param>>& params,
                            const std::vector<detail::GroupConfig>& configs) {
-  engine_->add_groups(params, configs);
+  std::unique_ptr<GradList> clip_list;  // NOTE(clip): the norm covers the new gradients too
+  if (clip_list_) {
+    std::vector<TensorView> grads;
+    for (std::size_t g = 0; g < engine_->num_groups(); ++g)
+      for (const Param& p : engine_->params(g)) grads.push_back(p.grad);
+    for (const std::vector<Param>& group : params)
+      for (const Param& p : group) grads.push_back(p.grad);
+    clip_list = std::make_unique<GradList>(std::move(grads), engine_->stream());
+  }
+  engine_->add_groups(params, configs);  // validates; throws before changing anything
   initial_lr_.resize(engine_->num_groups());
+  if (clip_list) {
+    clip_list_ = std::move(clip_list);
+    engine_->set_grad_clip(nullptr, float(*max_grad_norm_));
+    clip_norm_ = nullptr;
+  }
 }
 
 std::optional<double> Optimizer::initial_lr(std::size_t group) const {

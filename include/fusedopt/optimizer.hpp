@@ -22,6 +22,8 @@ struct CUstream_st;
 
 namespace fusedopt {
 
+class GradList;
+
 /// A CUDA stream (cudaStream_t); nullptr is the legacy default stream. Ignored on the CPU.
 using Stream = CUstream_st*;
 
@@ -108,6 +110,18 @@ class Optimizer {
   /// first, then group 1's, ...), 0 = skip: an engine may write them from its own kernels, and a
   /// captured step reads them when it runs. Valid until add_param_group.
   std::uint8_t* param_enabled_mask();
+  /// NOTE(clip) in kernels/engine/plan.h: clipping by the global norm of every gradient inside
+  /// step(), as torch's clip_grad_norm_(params, max_norm, norm_type) before step(). Each step
+  /// first computes the norm on the device (get_total_norm in grad_utils.hpp: deterministic,
+  /// fp32, of the unscaled gradients under AMP), then multiplies every gradient by
+  /// min(1, max_norm / (norm + 1e-6)) as it reads it; the gradient memory is not written. No
+  /// host synchronisation; capturable (call this, add_param_group and set_stream outside a
+  /// capture). nullopt turns it off. max_norm >= 0 and finite; norm_type > 0 or INFINITY.
+  void set_grad_clipping(std::optional<double> max_norm, double norm_type = 2.0);
+  std::optional<double> max_grad_norm() const { return max_grad_norm_; }
+  /// The global norm the latest step computed (an fp32 device scalar), or nullptr when
+  /// clipping is off: torch's clip_grad_norm_ return value.
+  const float* grad_norm() const;
   /// Runs later steps on `stream`. Waits for work already queued on the previous stream.
   void set_stream(Stream stream);
   Stream stream() const;
@@ -180,6 +194,11 @@ class Optimizer {
 
   std::unique_ptr<detail::Engine> engine_;
   std::vector<std::optional<double>> initial_lr_;
+  // NOTE(clip): every gradient, for the norm each step computes first.
+  std::unique_ptr<GradList> clip_list_;
+  std::optional<double> max_grad_norm_;
+  double clip_norm_type_ = 2.0;
+  const float* clip_norm_ = nullptr;  // in clip_list_'s scratch
   /// A load failed while overwriting the state tensors (see load()).
   std::string torn_by_;
   std::shared_ptr<const int> lifetime_;  // see lifetime()

@@ -172,4 +172,12 @@ FUSEDOPT_HD double det_pow(double x, double y) {
   return det_exp(mul_rn(y, det_log(x)));
 }
 
+/// torch's clip_grads_with_norm_: clip_coef = max_norm / (total_norm + 1e-6) evaluated as torch
+/// does, reciprocal(total_norm + 1e-6) * max_norm in float (Tensor.__rtruediv__), then clamped to
+/// at most 1 (a NaN stays NaN, as torch.clamp).
+FUSEDOPT_HD float clip_coefficient(float total_norm, float max_norm) {
+  const float coef = mul_rn(div_rn(1.0f, add_rn(total_norm, 1e-6f)), max_norm);
+  return coef > 1.0f ? 1.0f : coef;
+}
+
 }  // namespace fusedopt::kernels::amp

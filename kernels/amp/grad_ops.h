@@ -27,13 +27,6 @@ FUSEDOPT_HD void map_chunk(T* x, std::int64_t n, int lane, int stride, const F& 
   for (std::int64_t i = vector_end + lane; i < n; i += stride) x[i] = from_float<T>(f(to_float(x[i])));
 }
 
-/// torch's clip_grads_with_norm_: clip_coef = max_norm / (total_norm + 1e-6) evaluated as torch
-/// does, reciprocal(total_norm + 1e-6) * max_norm in float (Tensor.__rtruediv__), then clamped to
-/// at most 1 (a NaN stays NaN, as torch.clamp).
-FUSEDOPT_HD float clip_coefficient(float total_norm, float max_norm) {
-  const float coef = mul_rn(div_rn(1.0f, add_rn(total_norm, 1e-6f)), max_norm);
-  return coef > 1.0f ? 1.0f : coef;
-}
 
 /// x * coef for every element of the chunk (nothing written when coef == 1: torch's product
 /// would not change any value).

@@ -87,8 +87,10 @@ FUSEDOPT_HD void dispatch_flags(std::uint32_t flags, const F& f) {
 /// NOTE(amp): a gradient divided by the loss scale, only when there is one (as torch's fused
 /// kernels): g / 1 == g, but the device's division would canonicalize a NaN's bits
 /// (NOTE(nan-bits)). The branch is uniform across a launch.
-FUSEDOPT_HD float unscale(float g, float grad_divisor) {
-  return grad_divisor != 1.0f ? g / grad_divisor : g;
+FUSEDOPT_HD float unscale(float g, GradFactors factors) {
+  if (factors.divisor != 1.0f) g = g / factors.divisor;
+  if (factors.multiplier != 1.0f) g = g * factors.multiplier;  // NOTE(clip)
+  return g;
 }
 
 /// Impl::Fused: updates elements [begin, end) of one tensor with every pass in registers.
@@ -96,7 +98,7 @@ FUSEDOPT_HD float unscale(float g, float grad_divisor) {
 /// is aligned, a scalar path for the tail and for unaligned tensors.
 template <class Op, class T, std::uint32_t Flags>
 FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int64_t end,
-                              const typename Op::Constants& c, float grad_divisor, int lane,
+                              const typename Op::Constants& c, GradFactors factors, int lane,
                               int stride) {
   constexpr int kStates = Op::template num_states<Flags>();
   constexpr int kSlots = kStates > 0 ? kStates : 1;
@@ -120,7 +122,7 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
     for (int e = 0; e < kVec; ++e) {
       Element x{};
       x.p = to_float(pv.v[e]);
-      x.g = unscale(to_float(gv.v[e]), grad_divisor);
+      x.g = unscale(to_float(gv.v[e]), factors);
       for (int k = 0; k < kStates; ++k) x.s[k] = sv[k].v[e];
       fused_update<Op, Flags>(x, c);
       pv.v[e] = from_float<T>(x.p);
@@ -132,7 +134,7 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
   for (std::int64_t i = vector_end + lane; i < n; i += stride) {
     Element x{};
     x.p = to_float(p[i]);
-    x.g = unscale(to_float(g[i]), grad_divisor);
+    x.g = unscale(to_float(g[i]), factors);
     for (int k = 0; k < kStates; ++k) x.s[k] = s[k][i];
     fused_update<Op, Flags>(x, c);
     p[i] = from_float<T>(x.p);
@@ -145,7 +147,7 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
 /// vectorizes (every pass is branch-free on the element; see NOTE(passes)).
 template <class Op, class T, std::uint32_t Flags, bool kUnscale>
 void update_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
-                      const typename Op::Constants& constants, float grad_divisor) {
+                      const typename Op::Constants& constants, GradFactors factors) {
   // A local copy: stores through the float lists cannot alias it, so its fields stay
   // loop-invariant and the loop is unswitched and vectorized.
   const typename Op::Constants c = constants;
@@ -163,7 +165,7 @@ void update_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end
     Element x{};
     x.p = to_float(p[i]);
     x.g = to_float(g[i]);
-    if constexpr (kUnscale) x.g = x.g / grad_divisor;  // a separate loop: no division without AMP
+    if constexpr (kUnscale) x.g = unscale(x.g, factors);  // a separate loop when 1, 1
     if constexpr (kStates > 0) x.s[0] = s0[i];
     if constexpr (kStates > 1) x.s[1] = s1[i];
     if constexpr (kStates > 2) x.s[2] = s2[i];
@@ -183,21 +185,21 @@ struct RangeUpdater {
   const TensorEntry& tensor;
   ChunkRange range;
   const typename Op::Constants& constants;
-  float grad_divisor;
+  GradFactors factors;
   int lane;
   int stride;
   template <std::uint32_t Flags>
   FUSEDOPT_HD void operator()(std::integral_constant<std::uint32_t, Flags>) const {
 #if !defined(__CUDA_ARCH__)
     if (stride == 1) {
-      if (grad_divisor == 1.0f)
+      if (factors.identity())
         return update_range_cpu<Op, T, Flags, false>(tensor, range.begin, range.end, constants,
-                                                     1.0f);
+                                                     factors);
       return update_range_cpu<Op, T, Flags, true>(tensor, range.begin, range.end, constants,
-                                                  grad_divisor);
+                                                  factors);
     }
 #endif
-    update_range<Op, T, Flags>(tensor, range.begin, range.end, constants, grad_divisor, lane,
+    update_range<Op, T, Flags>(tensor, range.begin, range.end, constants, factors, lane,
                                stride);
   }
 };
@@ -216,7 +218,7 @@ FUSEDOPT_HD void step_chunk(const PlanView& plan, const StepScalars& scalars, st
       Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);
   dispatch_flags<Op::kNumFlags>(
       group.flags,
-      RangeUpdater<Op, T>{tensor, range, constants, grad_divisor(scalars), lane, stride});
+      RangeUpdater<Op, T>{tensor, range, constants, grad_factors(scalars), lane, stride});
 }
 
 /// After every chunk of a step has run: advance tensor `t`'s per-parameter scalars (NOTE(step-count)).
@@ -260,10 +262,10 @@ FUSEDOPT_HD void reset_arrivals(std::uint32_t* counter) { *counter = 0; }
 
 /// Loads list kList of elements [i, i + N) into x[0..N) (T for parameter and gradient, float
 /// for state and temporaries), for every list in `mask`.
-/// Gradients are divided by `grad_divisor` (NOTE(amp)).
+/// Gradients are unscaled and clipped by `factors` (NOTE(amp), NOTE(clip)).
 template <class T, int N, int kList = 0>
 FUSEDOPT_HD void load_lists(const TensorEntry& t, std::uint32_t mask, std::int64_t i, Element* x,
-                            float grad_divisor) {
+                            GradFactors factors) {
   if constexpr (kList < kMaxLists) {
     if (mask >> kList & 1u) {
       using Stored = std::conditional_t<(kList < kFirstStateList), T, float>;
@@ -275,9 +277,9 @@ FUSEDOPT_HD void load_lists(const TensorEntry& t, std::uint32_t mask, std::int64
         for (int e = 0; e < N; ++e) list_value<kList>(x[e]) = to_float(v.v[e]);
       }
       if constexpr (kList == kGradListIndex)
-        for (int e = 0; e < N; ++e) x[e].g = unscale(x[e].g, grad_divisor);
+        for (int e = 0; e < N; ++e) x[e].g = unscale(x[e].g, factors);
     }
-    load_lists<T, N, kList + 1>(t, mask, i, x, grad_divisor);
+    load_lists<T, N, kList + 1>(t, mask, i, x, factors);
   }
 }
 
@@ -318,7 +320,7 @@ FUSEDOPT_HD bool lists_aligned(const TensorEntry& t, std::uint32_t mask, std::in
 /// memory: only the lists the pass declares are loaded and stored.
 template <class Op, class T, std::uint32_t Flags, int P>
 FUSEDOPT_HD void pass_range(const TensorEntry& t, std::int64_t begin, std::int64_t end,
-                            const typename Op::Constants& c, float grad_divisor, int lane,
+                            const typename Op::Constants& c, GradFactors factors, int lane,
                             int stride) {
   const PassIO io = Op::template pass<P, Flags>(c, nullptr);
   if (io.writes == 0) return;
@@ -327,14 +329,14 @@ FUSEDOPT_HD void pass_range(const TensorEntry& t, std::int64_t begin, std::int64
   const std::int64_t vector_end = lists_aligned<T>(t, io.reads | io.writes, begin) ? n - n % kVec : 0;
   for (std::int64_t i = std::int64_t(lane) * kVec; i < vector_end; i += std::int64_t(stride) * kVec) {
     Element x[kVec] = {};
-    load_lists<T, kVec>(t, io.reads, begin + i, x, grad_divisor);
+    load_lists<T, kVec>(t, io.reads, begin + i, x, factors);
 #pragma unroll
     for (int e = 0; e < kVec; ++e) Op::template pass<P, Flags>(c, &x[e]);
     store_lists<T, kVec>(t, io.writes, begin + i, x);
   }
   for (std::int64_t i = vector_end + lane; i < n; i += stride) {
     Element x[1] = {};
-    load_lists<T, 1>(t, io.reads, begin + i, x, grad_divisor);
+    load_lists<T, 1>(t, io.reads, begin + i, x, factors);
     Op::template pass<P, Flags>(c, &x[0]);
     store_lists<T, 1>(t, io.writes, begin + i, x);
   }
@@ -345,7 +347,7 @@ FUSEDOPT_HD void pass_range(const TensorEntry& t, std::int64_t begin, std::int64
 /// so that the per-element loop has no branches and vectorizes like the fused one.
 template <class Op, class T, std::uint32_t Flags, int P>
 void pass_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
-                    const typename Op::Constants& constants, float grad_divisor) {
+                    const typename Op::Constants& constants, GradFactors factors) {
   const typename Op::Constants c = constants;  // as in update_range_cpu
   const PassIO io = Op::template pass<P, Flags>(c, nullptr);
   if (io.writes == 0) return;
@@ -358,8 +360,8 @@ void pass_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
       if (list < kFirstStateList) {
         const T* src = static_cast<const T*>(t.lists[list]) + i;
         for (int e = 0; e < m; ++e) column[list][e] = to_float(src[e]);
-        if (list == kGradListIndex && grad_divisor != 1.0f)
-          for (int e = 0; e < m; ++e) column[list][e] = column[list][e] / grad_divisor;
+        if (list == kGradListIndex && !factors.identity())
+          for (int e = 0; e < m; ++e) column[list][e] = unscale(column[list][e], factors);
       } else {
         const float* src = static_cast<const float*>(t.lists[list]) + i;
         for (int e = 0; e < m; ++e) column[list][e] = src[e];
@@ -396,7 +398,7 @@ struct PassRangeUpdater {
   const TensorEntry& tensor;
   ChunkRange range;
   const typename Op::Constants& constants;
-  float grad_divisor;
+  GradFactors factors;
   int lane;
   int stride;
   template <int P>
@@ -404,9 +406,9 @@ struct PassRangeUpdater {
 #if !defined(__CUDA_ARCH__)
     if (stride == 1)
       return pass_range_cpu<Op, T, Flags, P>(tensor, range.begin, range.end, constants,
-                                             grad_divisor);
+                                             factors);
 #endif
-    pass_range<Op, T, Flags, P>(tensor, range.begin, range.end, constants, grad_divisor, lane,
+    pass_range<Op, T, Flags, P>(tensor, range.begin, range.end, constants, factors, lane,
                                 stride);
   }
 };
@@ -416,14 +418,14 @@ struct PassFlagsDispatch {
   const TensorEntry& tensor;
   ChunkRange range;
   const typename Op::Constants& constants;
-  float grad_divisor;
+  GradFactors factors;
   int pass;
   int lane;
   int stride;
   template <std::uint32_t Flags>
   FUSEDOPT_HD void operator()(std::integral_constant<std::uint32_t, Flags>) const {
     dispatch_pass<Op::kNumPasses>(
-        pass, PassRangeUpdater<Op, T, Flags>{tensor, range, constants, grad_divisor, lane, stride});
+        pass, PassRangeUpdater<Op, T, Flags>{tensor, range, constants, factors, lane, stride});
   }
 };
 
@@ -440,7 +442,7 @@ FUSEDOPT_HD void pass_chunk(const PlanView& plan, const StepScalars& scalars, st
   const typename Op::Constants constants =
       Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);
   dispatch_flags<Op::kNumFlags>(
-      group.flags, PassFlagsDispatch<Op, T>{tensor, range, constants, grad_divisor(scalars), pass,
+      group.flags, PassFlagsDispatch<Op, T>{tensor, range, constants, grad_factors(scalars), pass,
                                             lane, stride});
 }
 

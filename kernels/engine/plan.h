@@ -8,6 +8,7 @@
 // advances like every other parameter's, as in torch.
 #include <cstdint>
 
+#include "kernels/amp/det_math.h"
 #include "kernels/engine/config.h"
 
 namespace fusedopt::kernels {
@@ -52,6 +53,13 @@ struct StepScalars {
   // whose grad is None: no update, no state change, no step-count advance. Read by every block
   // at run time, so flipping it needs no plan rebuild and a captured step follows it.
   const std::uint8_t* enabled;
+  // NOTE(clip): clipping by the global norm inside the step. `grad_norm` is the norm of every
+  // gradient as stored (times the loss scale under AMP), computed on the device by a launch
+  // before the step (nullptr when unused); every block derives the coefficient
+  // min(1, max_grad_norm / (norm + 1e-6)) from it, as torch's clip_grad_norm_ does, and the step
+  // multiplies each gradient by it in registers. No host synchronisation.
+  const float* grad_norm;
+  float max_grad_norm;
 };
 
 /// NOTE(frozen): whether parameter `param` takes this step.
@@ -63,9 +71,21 @@ FUSEDOPT_HD bool param_enabled(const StepScalars& s, std::int32_t param) {
 FUSEDOPT_HD bool skip_step(const StepScalars& s) {
   return s.found_inf != nullptr && *s.found_inf != 0.0f;
 }
-/// NOTE(amp): what gradients are divided by (1 without AMP: no division then, see unscale).
-FUSEDOPT_HD float grad_divisor(const StepScalars& s) {
-  return s.grad_scale != nullptr ? *s.grad_scale : 1.0f;
+/// NOTE(amp), NOTE(clip): what the step does to a gradient as it reads it: divide by the loss
+/// scale, then multiply by the clipping coefficient, each only when it is not 1.
+struct GradFactors {
+  float divisor = 1.0f, multiplier = 1.0f;
+  FUSEDOPT_HD bool identity() const { return divisor == 1.0f && multiplier == 1.0f; }
+};
+
+FUSEDOPT_HD GradFactors grad_factors(const StepScalars& s) {
+  GradFactors f;
+  if (s.grad_scale != nullptr) f.divisor = *s.grad_scale;
+  if (s.grad_norm != nullptr)  // the norm of the unscaled gradients, as torch clips them
+    f.multiplier = amp::clip_coefficient(
+        s.grad_scale != nullptr ? amp::div_rn(*s.grad_norm, f.divisor) : *s.grad_norm,
+        s.max_grad_norm);
+  return f;
 }
 
 struct PlanView {
