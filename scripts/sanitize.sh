@@ -6,8 +6,9 @@
 #
 # Under the sanitizers the tests run ~20x slower, so this runs a subset that still reaches every
 # optimizer's code: one f32 trajectory case per optimizer with its options on, exact resume and
-# AMP for the fused and loop impls (foreach shares loop's pass code), averaging in f32, a few
-# emulated-device cases, and every other test whole. Two processes, one per core.
+# AMP for the fused and loop impls (foreach shares loop's pass code), averaging in f32, frozen
+# parameters and in-step clipping for the fused impl, a few emulated-device cases, and every
+# other test whole. Two processes, one per core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh sanitize
@@ -45,7 +46,7 @@ done
 emulated='Emulated/TrajectoryTest.*/AdamW_ams1_wd1_max1_bf16_emulated:Emulated/TrajectoryTest.*/SGD_mom1_damp0_nest1_wd1_max1_f16_emulated:Emulated/TrajectoryTest.*/RMSprop_centered1_mom1_wd1_max1_f32_emulated:Emulated/Api.*:Emulated/EveryBitPattern.*'
 trajectories="$trajectories:$emulated"
 "$tests" --gtest_brief=1 \
-  --gtest_filter='-AllOptions/TrajectoryTest.*:Emulated/*:*ExactResume*foreach*:*AmpScaling*foreach*:Modes/Averaging.*f16*' \
+  --gtest_filter='-AllOptions/TrajectoryTest.*:Emulated/*:*ExactResume*foreach*:*AmpScaling*foreach*:Modes/Averaging.*f16*:*Frozen*loop*:*Frozen*foreach*:*ClipInStep*loop*:*ClipInStep*foreach*' \
   > "$build/sanitize-a.log" 2>&1 &
 first=$!
 "$tests" --gtest_brief=1 \
