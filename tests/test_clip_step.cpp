@@ -177,7 +177,11 @@ TEST(ClipInStepApi, ErrorsOffAndAddParamGroup) {
   EXPECT_THROW(opt.set_grad_clipping(1.0, 0.0), Error);
   EXPECT_FALSE(opt.max_grad_norm());
   EXPECT_EQ(opt.grad_norm(), nullptr);
+  const StepCost plain = opt.step_cost();
   opt.set_grad_clipping(1.0);
+  // The norm reads the 4 f32 gradients once more, in two launches (the f32 chunks, the total).
+  EXPECT_EQ(opt.step_cost().bytes, plain.bytes + 16);
+  EXPECT_EQ(opt.step_cost().launches, plain.launches + 2);
   EXPECT_EQ(opt.max_grad_norm(), 1.0);
   // The norm covers a group added later: |(3, 0, 0, 0, 0, 4, 0)| = 5.
   opt.add_param_group({{{b.view(), gb.view()}}, std::nullopt});

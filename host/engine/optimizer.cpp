@@ -71,6 +71,14 @@ StepCost Optimizer::step_cost() const {
     total.bytes += cost.bytes;
     total.launches += cost.launches;
   }
+  if (clip_list_) {  // NOTE(clip): the norm reads every gradient once more
+    bool present[3] = {false, false, false};
+    for (const TensorView& g : clip_list_->views()) {
+      total.bytes += double(g.numel) * double(dtype_size(g.dtype));
+      present[int(g.dtype)] = true;
+    }
+    total.launches += std::count(present, present + 3, true) + 1;  // per dtype, then the total
+  }
   return total;
 }
 

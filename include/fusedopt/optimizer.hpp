@@ -89,7 +89,7 @@ class Optimizer {
   void set_impl(Impl impl);
   Impl impl() const;
   /// Bytes moved and launches made by one step() with the current Impl (every parameter
-  /// enabled).
+  /// enabled), the clipping norm's read of the gradients included.
   StepCost step_cost() const;
 
   /// AMP, as torch's fused optimizers take GradScaler's scale and found_inf: two fp32 scalars
