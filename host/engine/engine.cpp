@@ -12,8 +12,21 @@ namespace fusedopt::detail {
 
 namespace {
 
-constexpr DType kSegmentOrder[] = {DType::f32, DType::f16, DType::bf16};
-constexpr int kNumSegments = 3;
+// Segments by (parameter dtype, master weights): one launch each.
+struct SegmentKind {
+  DType dtype;
+  bool master;
+};
+constexpr SegmentKind kSegmentOrder[] = {{DType::f32, false}, {DType::f16, false},
+                                         {DType::bf16, false}, {DType::f16, true},
+                                         {DType::bf16, true}};
+constexpr int kNumSegments = 5;
+
+constexpr const char* kMasterName = "master_param";
+
+bool has_master(const Precision& precision, DType dtype) {
+  return precision.master_weights && dtype != DType::f32;
+}
 
 std::int64_t padded(std::int64_t numel) {
   constexpr std::int64_t kAlign = kernels::kStateAlignElements;
@@ -191,7 +204,7 @@ void Engine::add_groups(const std::vector<std::vector<Param>>& params,
   Plan plan = build_plan(all, device, impl_, num_temps_);
   Scalars scalars = build_scalars(all, first_param, device);
   std::vector<kernels::GroupScalars> host_groups = host_groups_;
-  for (const Group& g : added) host_groups.push_back(group_scalars(g.config));
+  for (const Group& g : added) host_groups.push_back(group_scalars(g.config, g.precision));
   std::vector<SegmentLaunch> launches = make_launches(plan, scalars, device, impl_);
   for (SegmentLaunch& launch : launches) launch.host_groups = host_groups.data();
   groups_.reserve(groups_.size() + added.size());  // the last call that may throw
@@ -210,8 +223,9 @@ std::vector<SegmentLaunch> Engine::make_launches(const Plan& plan, const Scalars
                                                  Device device, Impl impl) const {
   std::vector<SegmentLaunch> launches;
   for (std::size_t s = 0; s < plan.segments.size(); ++s)
-    launches.push_back({plan.view, scalars.view, plan.segments[s], plan.segment_dtypes[s], device,
-                        stream_, impl, plan.segment_tensors[s], host_groups_.data()});
+    launches.push_back({plan.view, scalars.view, plan.segments[s], plan.segment_dtypes[s],
+                        plan.segment_master[s], device, stream_, impl, plan.segment_tensors[s],
+                        host_groups_.data()});
   return launches;
 }
 
@@ -248,7 +262,8 @@ Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device 
   auto* temps = static_cast<float*>(plan.temps.data());
   for (int s = 0; s < kNumSegments; ++s) {
     std::vector<TensorInfo> infos;
-    const DType dtype = kSegmentOrder[s];
+    const DType dtype = kSegmentOrder[s].dtype;
+    const bool master = kSegmentOrder[s].master;
     kernels::Segment segment{};
     segment.chunk_begin = std::int64_t(chunks.size());
     segment.tensor_begin = std::int32_t(tensors.size());
@@ -263,9 +278,13 @@ Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device 
         const Param& p = group.params[i];
         const std::int64_t slot = offset;
         offset += padded(p.value.numel);
-        if (p.value.dtype != dtype) continue;
+        if (p.value.dtype != dtype || has_master(group.precision, dtype) != master) continue;
         kernels::TensorEntry entry{};
         entry.lists[0] = p.value.data;
+        if (master) {  // NOTE(master-weights)
+          entry.lists[0] = static_cast<float*>(group.master.data()) + group.master_slots[i];
+          entry.model = p.value.data;
+        }
         entry.lists[1] = p.grad.data;
         for (int k = 0; k < group.config.num_states; ++k)
           entry.lists[2 + k] = state + std::int64_t(k) * total + slot;
@@ -280,7 +299,8 @@ Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device 
         const auto t = std::int32_t(tensors.size());
         tensors.push_back(entry);
         infos.push_back({std::int64_t(chunks.size()), std::int64_t(chunks.size()) + n,
-                         p.value.numel, std::int32_t(g), group.config.num_states});
+                         p.value.numel, std::int32_t(g), group.config.num_states,
+                         entry.param});
         for (std::int64_t c = 0; c < n; ++c) chunks.push_back({t, std::int32_t(c)});
       }
     }
@@ -292,6 +312,7 @@ Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device 
                   segment.chunk_end - segment.chunk_begin, " chunks, more than one launch allows");
     plan.segments.push_back(segment);
     plan.segment_dtypes.push_back(dtype);
+    plan.segment_master.push_back(master);
     plan.segment_tensors.push_back(std::move(infos));
   }
   const std::size_t tensor_bytes = tensors.size() * sizeof(kernels::TensorEntry);
@@ -307,11 +328,103 @@ Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device 
   return plan;
 }
 
-kernels::GroupScalars Engine::group_scalars(const GroupConfig& config) const {
+kernels::GroupScalars Engine::group_scalars(const GroupConfig& config,
+                                            const Precision& precision) const {
   kernels::GroupScalars scalars{};
   for (int k = 0; k < kernels::kMaxHyper; ++k) scalars.hyper[k] = config.hyper[std::size_t(k)];
   scalars.flags = config.flags;
+  scalars.precision = precision.stochastic_rounding ? kernels::kStochasticRounding : 0u;
+  scalars.seed[0] = std::uint32_t(precision.seed);
+  scalars.seed[1] = std::uint32_t(precision.seed >> 32);
   return scalars;
+}
+
+void Engine::allocate_master(Group& group, bool master, Device device, Stream stream) {
+  group.master_slots.assign(group.params.size(), -1);
+  std::int64_t total = 0;
+  for (std::size_t i = 0; i < group.params.size(); ++i)
+    if (master && group.params[i].value.dtype != DType::f32) {
+      group.master_slots[i] = total;
+      total += padded(group.params[i].value.numel);
+    }
+  group.master = Buffer(std::size_t(total) * sizeof(float), device, stream);
+}
+
+void Engine::set_precision(std::size_t group, const Precision& precision) {
+  require_not_capturing(device_, stream_, "set_precision");
+  Group& g = groups_[group];
+  if (precision.master_weights == g.precision.master_weights) {  // no plan change
+    const kernels::GroupScalars scalars = group_scalars(g.config, precision);
+    copy_from_host(const_cast<kernels::GroupScalars*>(scalars_.view.groups) + group, &scalars,
+                   sizeof scalars, device_, stream_);  // pageable: staged before return
+    g.precision = precision;
+    host_groups_[group] = scalars;
+    return;
+  }
+  // Build the new master and plan in place of the old ones, restored on failure.
+  Buffer old_master = std::move(g.master);
+  std::vector<std::int64_t> old_slots = g.master_slots;
+  const Precision old_precision = g.precision;
+  Plan plan;
+  std::vector<SegmentLaunch> launches;
+  const kernels::GroupScalars scalars = group_scalars(g.config, precision);
+  std::vector<kernels::GroupScalars> host_groups = host_groups_;
+  host_groups[group] = scalars;
+  try {
+    g.precision = precision;
+    allocate_master(g, precision.master_weights, device_, stream_);
+    std::vector<const Group*> all;
+    for (const Group& k : groups_) all.push_back(&k);
+    plan = build_plan(all, device_, impl_, num_temps_);
+    launches = make_launches(plan, scalars_, device_, impl_);
+    copy_from_host(const_cast<kernels::GroupScalars*>(scalars_.view.groups) + group, &scalars,
+                   sizeof scalars, device_, stream_);
+  } catch (...) {
+    g.precision = old_precision;
+    g.master = std::move(old_master);
+    g.master_slots = std::move(old_slots);
+    throw;
+  }
+  // Commit: nothing below throws but device work.
+  host_groups_ = std::move(host_groups);
+  for (SegmentLaunch& launch : launches) launch.host_groups = host_groups_.data();
+  plan_ = std::move(plan);
+  launches_ = std::move(launches);
+  if (precision.master_weights) master_from_params(group, std::size_t(-1));
+}
+
+float* Engine::master_data(std::size_t group, std::size_t index) const {
+  const Group& g = groups_[group];
+  if (g.master_slots.empty() || g.master_slots[index] < 0) return nullptr;
+  return static_cast<float*>(g.master.data()) + g.master_slots[index];
+}
+
+void Engine::master_from_params(std::size_t group, std::size_t index) const {
+  for (const SegmentLaunch& s : launches_) {
+    if (!s.master_weights) continue;
+    for (std::size_t t = 0; t < s.tensors.size(); ++t) {
+      const TensorInfo& info = s.tensors[t];
+      if (group != std::size_t(-1) && std::size_t(info.group) != group) continue;
+      if (group != std::size_t(-1) && index != std::size_t(-1) &&
+          std::size_t(info.param) != groups_[group].first_param + index)
+        continue;
+      run_master_from_model(s, info.chunk_begin, info.chunk_end);
+    }
+  }
+}
+
+int Engine::num_tensors(std::size_t group, std::size_t index) const {
+  return groups_[group].config.num_states + (master_data(group, index) != nullptr ? 1 : 0);
+}
+
+const char* Engine::tensor_name(std::size_t group, int k) const {
+  const GroupConfig& config = groups_[group].config;
+  return k < config.num_states ? config.state_names[std::size_t(k)] : kMasterName;
+}
+
+float* Engine::tensor_data(std::size_t group, std::size_t index, int k) const {
+  return k < groups_[group].config.num_states ? state_data(group, index, k)
+                                              : master_data(group, index);
 }
 
 Engine::Scalars Engine::build_scalars(const std::vector<const Group*>& groups,
@@ -326,7 +439,7 @@ Engine::Scalars Engine::build_scalars(const std::vector<const Group*>& groups,
                           device, stream_);
   auto* base = static_cast<unsigned char*>(scalars.buffer.data());
   std::vector<kernels::GroupScalars> host;
-  for (const Group* g : groups) host.push_back(group_scalars(g->config));
+  for (const Group* g : groups) host.push_back(group_scalars(g->config, g->precision));
   copy_from_host(base, host.data(), group_bytes, device, stream_);
   scalars.view.groups = reinterpret_cast<const kernels::GroupScalars*>(base);
   scalars.view.param_state = reinterpret_cast<double*>(base + group_bytes);
@@ -373,7 +486,7 @@ void Engine::update_group(std::size_t group, const GroupConfig& config) {
   require_not_capturing(device_, stream_,
                         ("param_groups[" + std::to_string(group) + "]: setting options").c_str());
   check_same_state_layout(group, groups_[group].config, config);
-  const kernels::GroupScalars scalars = group_scalars(config);
+  const kernels::GroupScalars scalars = group_scalars(config, groups_[group].precision);
   auto* slot = const_cast<kernels::GroupScalars*>(scalars_.view.groups) + group;
   // From pageable memory, cudaMemcpyAsync returns once the source is staged, so a stack
   // temporary is fine here; under capture it would not be (NOTE(capture), checked above).
@@ -409,7 +522,10 @@ void Engine::set_stream(Stream stream) {
   if (stream == stream_) return;
   if (!groups_.empty()) synchronize(device_, stream_);
   stream_ = stream;
-  for (Group& g : groups_) g.state.bind_stream(stream);
+  for (Group& g : groups_) {
+    g.state.bind_stream(stream);
+    g.master.bind_stream(stream);
+  }
   plan_.buffer.bind_stream(stream);
   plan_.temps.bind_stream(stream);
   scalars_.buffer.bind_stream(stream);

@@ -63,6 +63,7 @@ struct TensorInfo {
   std::int64_t numel;
   std::int32_t group;
   int num_states;
+  std::int32_t param;  // StepScalars index
 };
 
 /// Everything one dtype segment's step needs.
@@ -70,7 +71,8 @@ struct SegmentLaunch {
   kernels::PlanView plan;
   kernels::StepScalars scalars;
   kernels::Segment segment;
-  DType dtype;
+  DType dtype;          // the parameters' (and gradients') dtype
+  bool master_weights;  // NOTE(master-weights): list 0 is every tensor's fp32 master
   Device device;
   Stream stream;
   Impl impl;
@@ -138,12 +140,33 @@ class Engine {
   void write_steps(const std::vector<float>& steps);
   void write_param_states(const std::vector<double>& states);
 
+  /// NOTE(master-weights), NOTE(stochastic-rounding): a group's precision. Turning master
+  /// weights on allocates each f16/bf16 parameter's master and sets it from the parameter;
+  /// turning them off frees them. Strong guarantee; not during a capture.
+  void set_precision(std::size_t group, const Precision& precision);
+  const Precision& precision(std::size_t group) const { return groups_[group].precision; }
+  /// The fp32 master of a parameter (numel floats on device()), or nullptr when it has none.
+  float* master_data(std::size_t group, std::size_t index) const;
+  /// Sets the master of parameter `index` of `group` (every master parameter of every group
+  /// when group is npos, of the whole group when index is npos) from the parameter's current
+  /// value (stream-ordered).
+  void master_from_params(std::size_t group = std::size_t(-1),
+                          std::size_t index = std::size_t(-1)) const;
+  /// The per-parameter tensors a checkpoint holds: the config's state tensors, then
+  /// "master_param" when the parameter has a master.
+  int num_tensors(std::size_t group, std::size_t index) const;
+  const char* tensor_name(std::size_t group, int k) const;
+  float* tensor_data(std::size_t group, std::size_t index, int k) const;
+
  private:
   struct Group {
     std::vector<Param> params;
     GroupConfig config;
     Buffer state;               // num_states tensors per parameter, each 16-byte aligned
     std::size_t first_param = 0;  // index of params[0] in the step-count array
+    Precision precision;
+    Buffer master;                       // NOTE(master-weights): fp32, aligned as state
+    std::vector<std::int64_t> master_slots;  // per parameter: offset in `master`, or -1
   };
   struct Plan {
     Buffer buffer;  // TensorEntry[], then ChunkEntry[]
@@ -151,6 +174,7 @@ class Engine {
     kernels::PlanView view{};
     std::vector<kernels::Segment> segments;
     std::vector<DType> segment_dtypes;
+    std::vector<bool> segment_master;
     std::vector<std::vector<TensorInfo>> segment_tensors;
   };
   struct Scalars {
@@ -164,7 +188,9 @@ class Engine {
                                            Device device, Impl impl) const;
   Scalars build_scalars(const std::vector<const Group*>& groups, std::size_t num_params,
                         Device device) const;
-  kernels::GroupScalars group_scalars(const GroupConfig& config) const;
+  kernels::GroupScalars group_scalars(const GroupConfig& config, const Precision& precision) const;
+  /// The master buffer and slots `group` needs under `precision` (empty when none).
+  static void allocate_master(Group& group, bool master, Device device, Stream stream);
 
   std::vector<Group> groups_;
   std::vector<kernels::GroupScalars> host_groups_;  // what scalars_ holds, for the host

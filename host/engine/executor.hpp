@@ -33,6 +33,21 @@ void dispatch_dtype(DType dtype, F&& f) {
   throw_error("dtype: unsupported value ", int(dtype));
 }
 
+/// Calls f(kernels::type_tag<T>{}) with T the segment's storage: its dtype's type, or
+/// kernels::Master<that type> for a master-weights segment (NOTE(master-weights)). Ops that
+/// never have master weights (kWithMaster false: the averaging ops) instantiate neither.
+template <bool kWithMaster = true, class F>
+void dispatch_segment(const SegmentLaunch& s, F&& f) {
+  dispatch_dtype(s.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (kWithMaster && !std::is_same_v<T, float>) {
+      if (s.master_weights) return f(kernels::type_tag<kernels::Master<T>>{});
+    }
+    if (s.master_weights) throw_error("internal: a master-weights segment of an op without them");
+    f(tag);
+  });
+}
+
 /// Which passes of `Op` run for the tensors of a segment (NOTE(passes)), evaluated once per
 /// group: a segment's tensors come group by group, so walking them in order recomputes only
 /// when the group changes.
@@ -136,6 +151,13 @@ void zero_grad(const SegmentLaunch& s) {
                   [&](std::int64_t c) { kernels::zero_chunk<T>(s.plan, c, 0, 1); });
 }
 
+template <class T>
+void master_from_model(const SegmentLaunch& s, std::int64_t begin, std::int64_t end) {
+  parallel_chunks(begin, end - begin, [&](std::int64_t c) {
+    kernels::master_from_model_chunk<T>(s.plan, c, 0, 1);
+  });
+}
+
 }  // namespace cpu
 
 namespace emulated {
@@ -197,6 +219,15 @@ void zero_grad_chunks(const SegmentLaunch& s, std::int64_t begin, std::int64_t e
   });
 }
 
+/// master_from_model_kernel over chunks [begin, end).
+template <class T>
+void master_from_model(const SegmentLaunch& s, std::int64_t begin, std::int64_t end) {
+  launch(end - begin, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
+    for (const std::int64_t lane : lanes)
+      kernels::master_from_model_chunk<T>(s.plan, begin + block, int(lane), kernels::kThreads);
+  });
+}
+
 }  // namespace emulated
 
 #if FUSEDOPT_WITH_CUDA
@@ -217,9 +248,9 @@ struct Executor {
 #endif
 
 /// The optimizer step of `Op` over one segment, with the segment's Impl.
-template <class Op>
+template <class Op, bool kWithMaster = true>
 void run_step(const SegmentLaunch& s) {
-  dispatch_dtype(s.dtype, [&](auto tag) {
+  dispatch_segment<kWithMaster>(s, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (s.device.is_cpu()) {
       if (emulated_device()) return launch_step_sequence<Op>(s, emulated::Executor<Op, T>{s});
@@ -250,27 +281,52 @@ inline void run_zero_grad(const SegmentLaunch& s) {
   });
 }
 
-/// What one step of `Op` over a segment costs (fusedopt::StepCost).
+/// NOTE(master-weights): the fp32 master of every tensor of chunks [begin, end) of a master
+/// segment set from its parameter.
+inline void run_master_from_model(const SegmentLaunch& s, std::int64_t begin, std::int64_t end) {
+  if (!s.master_weights || end <= begin) return;
+  dispatch_dtype(s.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (!std::is_same_v<T, float>) {  // f32 parameters have no master
+      if (s.device.is_cpu()) {
+        if (emulated_device()) return emulated::master_from_model<T>(s, begin, end);
+        return cpu::master_from_model<T>(s, begin, end);
+      }
+#if FUSEDOPT_WITH_CUDA
+      DeviceGuard guard(s.device);
+      kernels::launch_master_from_model<T>(s.plan, begin, end, s.stream);
+#endif
+    }
+  });
+}
+
+/// What one step of `Op` over a segment costs (fusedopt::StepCost): bytes moved by the byte
+/// model, per element: the parameter (or its fp32 master) read and written, the gradient read,
+/// every state read and written (fp32), and with master weights the parameter written too.
 template <class Op>
 StepCost step_cost(const SegmentLaunch& s) {
   const double value_bytes = double(dtype_size(s.dtype));
+  const double param_bytes = s.master_weights ? 4.0 : value_bytes;  // what list 0 holds
   const auto list_bytes = [&](std::uint32_t mask) {
     double bytes = 0;
     for (int list = 0; list < kernels::kMaxLists; ++list)
-      if (mask >> list & 1u) bytes += list < kernels::kFirstStateList ? value_bytes : 4.0;
+      if (mask >> list & 1u)
+        bytes += list == 0 ? param_bytes : list == 1 ? value_bytes : 4.0;
     return bytes;
   };
+  const double model_write = s.master_weights ? value_bytes : 0.0;
   StepCost cost;
   GroupPasses<Op> group_passes(s);
   for (const TensorInfo& t : s.tensors) {
     const double n = double(t.numel);
     if (s.impl == Impl::Fused) {  // loads p, g and every state; stores p and every state
-      cost.bytes += n * (3.0 * value_bytes + 8.0 * t.num_states);
+      cost.bytes += n * (2.0 * param_bytes + value_bytes + model_write + 8.0 * t.num_states);
       continue;
     }
     for (const kernels::PassIO& io : group_passes.io(t.group)) {
       if (io.writes == 0) continue;
-      cost.bytes += n * (list_bytes(io.reads) + list_bytes(io.writes));
+      cost.bytes += n * (list_bytes(io.reads) + list_bytes(io.writes) +
+                         ((io.writes & kernels::kParamList) ? model_write : 0.0));
       if (s.impl == Impl::Loop) ++cost.launches;
     }
   }

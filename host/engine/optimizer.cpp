@@ -104,6 +104,33 @@ double Optimizer::step_count(std::size_t group, std::size_t index) const {
   return engine_->step_count(group, index);
 }
 
+void Optimizer::set_precision(std::size_t group, const Precision& precision) {
+  params(group);  // checks the index
+  check_not_torn("set_precision");
+  engine_->set_precision(group, precision);
+}
+
+void Optimizer::set_precision(const Precision& precision) {
+  check_not_torn("set_precision");
+  // All or nothing: on failure the groups already changed go back.
+  std::vector<Precision> before;
+  for (std::size_t g = 0; g < num_param_groups(); ++g) before.push_back(engine_->precision(g));
+  std::size_t g = 0;
+  try {
+    for (; g < num_param_groups(); ++g) engine_->set_precision(g, precision);
+  } catch (...) {
+    for (std::size_t k = 0; k < g; ++k) engine_->set_precision(k, before[k]);
+    throw;
+  }
+}
+
+const Precision& Optimizer::precision(std::size_t group) const {
+  params(group);  // checks the index
+  return engine_->precision(group);
+}
+
+void Optimizer::sync_master_weights() { engine_->master_from_params(); }
+
 void Optimizer::set_param_enabled(std::size_t group, std::size_t index, bool enabled) {
   const std::vector<Param>& p = params(group);
   if (index >= p.size())

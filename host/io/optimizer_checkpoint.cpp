@@ -15,6 +15,7 @@ namespace fusedopt {
 namespace {
 // Largest integer step count an fp32 step counter holds exactly.
 constexpr double kMaxStep = 16777216.0;
+constexpr const char* kMasterName = "master_param";  // NOTE(master-weights)
 
 std::string param_name(std::int64_t id) { return "state[" + std::to_string(id) + "]"; }
 
@@ -107,7 +108,7 @@ StateDict Optimizer::state_dict() const {
   const std::vector<double> param_states = engine_->read_param_states();
   std::int64_t id = 0;
   for (std::size_t g = 0; g < engine_->num_groups(); ++g) {
-    GroupState group{group_options(g), initial_lr_[g], {}};
+    GroupState group{group_options(g), initial_lr_[g], engine_->precision(g), {}};
     const detail::GroupConfig& config = engine_->config(g);
     const std::vector<Param>& params = engine_->params(g);
     for (std::size_t i = 0; i < params.size(); ++i, ++id) {
@@ -115,11 +116,11 @@ StateDict Optimizer::state_dict() const {
       if (steps[std::size_t(id)] == 0.0f) continue;  // as torch: no state before a step
       ParamState& state = out.state[id];
       state.step = steps[std::size_t(id)];
-      for (int k = 0; k < config.num_states; ++k) {
-        std::vector<float>& values = state.tensors[config.state_names[std::size_t(k)]];
+      for (int k = 0; k < engine_->num_tensors(g, i); ++k) {  // the master last
+        std::vector<float>& values = state.tensors[engine_->tensor_name(g, k)];
         values.resize(std::size_t(params[i].value.numel));
         if (!values.empty())
-          detail::copy_to_host(values.data(), engine_->state_data(g, i, k),
+          detail::copy_to_host(values.data(), engine_->tensor_data(g, i, k),
                                values.size() * sizeof(float), engine_->device(), engine_->stream());
       }
       if (config.param_state_name)
@@ -174,8 +175,13 @@ void Optimizer::load_validated(const LoadInput& input) {
   std::vector<Write> writes;
   std::vector<float> steps(engine_->num_params(), 0.0f);
   std::vector<double> param_states(engine_->num_params(), 0.0);
-  std::vector<std::vector<bool>> loaded(num_groups);
-  for (std::size_t g = 0; g < num_groups; ++g) loaded[g].assign(engine_->params(g).size(), false);
+  std::vector<std::vector<bool>> loaded(num_groups), master_loaded(num_groups);
+  std::vector<Precision> target(num_groups);  // each group's precision after the load
+  for (std::size_t g = 0; g < num_groups; ++g) {
+    loaded[g].assign(engine_->params(g).size(), false);
+    master_loaded[g].assign(engine_->params(g).size(), false);
+    target[g] = param_groups[g].precision.value_or(engine_->precision(g));
+  }
   for (const auto& [id, param] : input.state) {
     const auto at = position.find(id);
     if (at == position.end())
@@ -186,10 +192,25 @@ void Optimizer::load_validated(const LoadInput& input) {
     if (!(param.step >= 0 && param.step <= kMaxStep && std::floor(param.step) == param.step))
       detail::throw_error("load_state_dict: ", param_name(id), ".step = ", param.step,
                           " must be an integer in [0, 2^24]");
-    if (param.numel.size() != std::size_t(config.num_states))
+    // NOTE(master-weights): "master_param" where the loaded precision gives the parameter a
+    // master; a master that is not in the state is set from the parameter.
+    const bool master = target[g].master_weights && engine_->params(g)[i].value.dtype != DType::f32;
+    const bool has_master = param.numel.count(kMasterName) != 0;
+    if (has_master && !master)
+      detail::throw_error("load_state_dict: ", param_name(id), " has \"", kMasterName,
+                          "\", but param_groups[", g, "].params[", i, "] has no master weights");
+    if (param.numel.size() != std::size_t(config.num_states) + (has_master ? 1 : 0))
       detail::throw_error("load_state_dict: ", param_name(id), " has ", param.numel.size(),
                           " state tensor(s); ", name(), " param_groups[", g, "] keeps ",
-                          detail::state_names_of(config));
+                          detail::state_names_of(config), master ? " and \"master_param\"" : "");
+    if (has_master) {
+      if (param.numel.at(kMasterName) != numel)
+        detail::throw_error("load_state_dict: ", param_name(id), ".", kMasterName, " has ",
+                            param.numel.at(kMasterName), " elements, but param_groups[", g,
+                            "].params[", i, "] has ", numel);
+      writes.push_back({input.order(id, kMasterName), id, g, i, config.num_states});
+      master_loaded[g][i] = true;
+    }
     for (int k = 0; k < config.num_states; ++k) {
       const char* key = config.state_names[std::size_t(k)];
       const auto tensor = param.numel.find(key);
@@ -223,21 +244,35 @@ void Optimizer::load_validated(const LoadInput& input) {
   std::sort(writes.begin(), writes.end(),
             [](const Write& a, const Write& b) { return a.order < b.order; });
 
-  // 4. The state tensors: parameters without state restart from the initial state. Only a
-  // failing source (a file read) can throw here; it leaves the state torn (see load()).
+  // 4. Precision (allocates masters: on failure every group goes back), then the state
+  // tensors: parameters without state restart from the initial state, masters not in the
+  // state from their parameters. Only a failing source (a file read) can throw in the
+  // second part; it leaves the state torn (see load()).
+  std::vector<Precision> before(num_groups);
+  for (std::size_t g = 0; g < num_groups; ++g) before[g] = engine_->precision(g);
+  std::size_t changed = 0;
+  try {
+    for (; changed < num_groups; ++changed) engine_->set_precision(changed, target[changed]);
+  } catch (...) {
+    for (std::size_t g = 0; g < changed; ++g) engine_->set_precision(g, before[g]);
+    throw;
+  }
   if (input.may_fail) torn_by_ = input.source;
   try {
     for (std::size_t g = 0; g < num_groups; ++g) {
       const detail::GroupConfig& config = engine_->config(g);
-      for (std::size_t i = 0; i < loaded[g].size(); ++i)
+      for (std::size_t i = 0; i < loaded[g].size(); ++i) {
         if (!loaded[g][i])
           for (int k = 0; k < config.num_states; ++k)
             fill_floats(engine_->state_data(g, i, k), engine_->params(g)[i].value.numel,
                         config.state_init[std::size_t(k)], engine_->device(), engine_->stream());
+        if (!master_loaded[g][i] && engine_->master_data(g, i) != nullptr)
+          engine_->master_from_params(g, i);
+      }
     }
     for (const Write& w : writes)
-      input.write(w.id, engine_->config(w.group).state_names[std::size_t(w.k)],
-                  engine_->state_data(w.group, w.index, w.k));
+      input.write(w.id, engine_->tensor_name(w.group, w.k),
+                  engine_->tensor_data(w.group, w.index, w.k));
   } catch (const Error& e) {
     if (!input.may_fail) throw;
     detail::throw_error(e.what(), " -- the state tensors are partly overwritten; step(), save() and "
@@ -309,7 +344,7 @@ void Optimizer::write_checkpoint(detail::ByteSink& sink) const {
   std::map<std::string, Piece> pieces;
   std::int64_t id = 0;
   for (std::size_t g = 0; g < engine_->num_groups(); ++g) {
-    GroupState group{group_options(g), initial_lr_[g], {}};
+    GroupState group{group_options(g), initial_lr_[g], engine_->precision(g), {}};
     const detail::GroupConfig& config = engine_->config(g);
     const std::vector<Param>& params = engine_->params(g);
     for (std::size_t i = 0; i < params.size(); ++i, ++id) {
@@ -318,8 +353,8 @@ void Optimizer::write_checkpoint(detail::ByteSink& sink) const {
       const std::string step_name = detail::state_entry_name(id, "step");
       specs[step_name] = {"F32", {}, sizeof(float)};
       pieces[step_name] = {g, i, std::size_t(id), -1};
-      for (int k = 0; k < config.num_states; ++k) {
-        const std::string entry = detail::state_entry_name(id, config.state_names[std::size_t(k)]);
+      for (int k = 0; k < engine_->num_tensors(g, i); ++k) {  // the master last
+        const std::string entry = detail::state_entry_name(id, engine_->tensor_name(g, k));
         const std::int64_t numel = params[i].value.numel;
         specs[entry] = {"F32", {numel}, std::uint64_t(numel) * sizeof(float)};
         pieces[entry] = {g, i, std::size_t(id), k};
@@ -343,7 +378,7 @@ void Optimizer::write_checkpoint(detail::ByteSink& sink) const {
       sink.write(&param_states[flat], sizeof(double));
       continue;
     }
-    detail::write_device_bytes(sink, engine_->state_data(piece.group, piece.index, piece.k),
+    detail::write_device_bytes(sink, engine_->tensor_data(piece.group, piece.index, piece.k),
                                specs[entry].bytes, engine_->device(), engine_->stream());
   }
 }

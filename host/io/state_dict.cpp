@@ -37,6 +37,11 @@ json group_to_json(const GroupState& group) {
     }
   }
   if (group.initial_lr) out["initial_lr"] = *group.initial_lr;
+  if (group.precision) {
+    out["master_weights"] = group.precision->master_weights;
+    out["stochastic_rounding"] = group.precision->stochastic_rounding;
+    out["rounding_seed"] = group.precision->seed;
+  }
   out["params"] = group.params;
   return out;
 }
@@ -64,6 +69,17 @@ GroupState group_from_json(const json& group, const std::string& where) {
       has_params = true;
     } else if (name == "initial_lr") {
       out.initial_lr = number_of(value, what);
+    } else if (name == "master_weights" || name == "stochastic_rounding") {
+      if (!value.is_boolean()) throw_error(what, " must be a bool, got ", value.type_name());
+      if (!out.precision) out.precision = Precision{};
+      (name == "master_weights" ? out.precision->master_weights
+                                : out.precision->stochastic_rounding) = value.get<bool>();
+    } else if (name == "rounding_seed") {
+      if (!value.is_number_unsigned())
+        throw_error(what, " must be an integer in [0, 2^64), got ",
+                    value.is_number() ? value.dump() : value.type_name());
+      if (!out.precision) out.precision = Precision{};
+      out.precision->seed = value.get<std::uint64_t>();
     } else if (value.is_boolean()) {
       out.options[name] = value.get<bool>();
     } else if (value.is_number()) {

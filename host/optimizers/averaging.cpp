@@ -91,7 +91,7 @@ AveragedModel::~AveragedModel() = default;
 void AveragedModel::update() {
   state_->check_not_torn("update");
   for (const detail::SegmentLaunch& segment : state_->engine.segments())
-    detail::run_step<kernels::AveragingOp>(segment);
+    detail::run_step<kernels::AveragingOp, /*kWithMaster=*/false>(segment);
 }
 
 void AveragedModel::set_impl(Impl impl) {

@@ -122,6 +122,19 @@ class Optimizer {
   /// The global norm the latest step computed (an fp32 device scalar), or nullptr when
   /// clipping is off: torch's clip_grad_norm_ return value.
   const float* grad_norm() const;
+  /// NOTE(master-weights), NOTE(stochastic-rounding): how a group stores what its step
+  /// computes in fp32 (see Precision in state_dict.hpp). Turning master_weights on allocates an
+  /// fp32 master for each f16/bf16 parameter of the group and sets it from the parameter; the
+  /// master is then the parameter's true value, and writing the parameter yourself needs
+  /// sync_master_weights() after. Turning it off frees the masters. Saved and loaded with the
+  /// checkpoint (the masters as state "master_param"). Strong guarantee; not during a capture.
+  void set_precision(std::size_t group, const Precision& precision);
+  /// The same precision for every group.
+  void set_precision(const Precision& precision);
+  const Precision& precision(std::size_t group) const;
+  /// Sets every master from its parameter's current value (after the parameters were written
+  /// other than by step(), e.g. a model checkpoint loaded into them). Stream-ordered.
+  void sync_master_weights();
   /// Runs later steps on `stream`. Waits for work already queued on the previous stream.
   void set_stream(Stream stream);
   Stream stream() const;

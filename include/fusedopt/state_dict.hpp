@@ -20,10 +20,31 @@
 
 namespace fusedopt {
 
+/// How a param group stores what its step computes in fp32 (NOTE(master-weights),
+/// NOTE(stochastic-rounding)); not a torch option (torch's nearest analogues are apex
+/// FusedAdam's master_weights and torchao's bf16_stochastic_round).
+struct Precision {
+  /// An fp32 master copy of each f16/bf16 parameter of the group: the step reads and updates
+  /// the master and writes the parameter rounded to nearest from it. f32 parameters have none.
+  bool master_weights = false;
+  /// bf16 parameters without a master copy are stored stochastically rounded, from a Philox
+  /// stream keyed by `seed`, the parameter, the element and the step count.
+  bool stochastic_rounding = false;
+  std::uint64_t seed = 0;
+  bool operator==(const Precision& o) const {
+    return master_weights == o.master_weights && stochastic_rounding == o.stochastic_rounding &&
+           seed == o.seed;
+  }
+  bool operator!=(const Precision& o) const { return !(*this == o); }
+};
+
 /// torch's state_dict()["param_groups"][i].
 struct GroupState {
   HyperMap options;                  // every option of the optimizer, by torch name
   std::optional<double> initial_lr;  // set by LR schedulers
+  /// "master_weights", "stochastic_rounding", "rounding_seed" in the file; absent (a torch
+  /// state): loading keeps the optimizer's own.
+  std::optional<Precision> precision;
   std::vector<std::int64_t> params;  // the group's parameter ids (0, 1, ... in order)
 };
 

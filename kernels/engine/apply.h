@@ -1,3 +1,4 @@
+#pragma once
 // The multi-tensor engine's per-chunk body, shared by the CUDA kernels and the CPU executor.
 //
 // An optimizer is an `Op` functor (see sgd.h, adam.h) with:
@@ -15,11 +16,13 @@
 #include <array>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "kernels/engine/config.h"
 #include "kernels/engine/dtype.h"
 #include "kernels/engine/passes.h"
 #include "kernels/engine/plan.h"
+#include "kernels/engine/rounding.h"
 
 namespace fusedopt::kernels {
 
@@ -93,42 +96,101 @@ FUSEDOPT_HD float unscale(float g, GradFactors factors) {
   return g;
 }
 
+/// The storage type of list kList for a segment of storage T (NOTE(master-weights)): list 0
+/// holds Layout<T>::Value, the gradient the parameters' dtype, state and temporaries float.
+template <class T, int kList>
+using StoredType =
+    std::conditional_t<kList == 0, typename Layout<T>::Value,
+                       std::conditional_t<kList == 1, typename Layout<T>::Model, float>>;
+
+/// Elements per vector of a segment: 16 bytes of parameters and gradients.
+template <class T>
+constexpr int segment_vector() {
+  return vector_elements<typename Layout<T>::Model>();
+}
+
+/// The rounding of tensor `t`'s stores this step (NOTE(stochastic-rounding)).
+FUSEDOPT_HD Rounding rounding_of(const GroupScalars& group, const StepScalars& s,
+                                 const TensorEntry& t) {
+  Rounding r;
+  r.stochastic = (group.precision & kStochasticRounding) != 0;
+  r.key[0] = group.seed[0];
+  r.key[1] = group.seed[1];
+  r.param = std::uint32_t(t.param);
+  r.step = std::uint32_t(s.steps[t.param]);
+  return r;
+}
+
+/// Impl::Fused: every pass of Op on one element in registers. A parameter stored narrower than
+/// float is rounded after each pass that writes it, as storing it between passes (Impl::Loop,
+/// Impl::Foreach) does, so that every Impl computes the same bits; the final store of the
+/// rounded value is then exact.
+template <class Op, std::uint32_t Flags, class T, int... P>
+FUSEDOPT_HD void run_passes_stored(Element& e, const typename Op::Constants& c, const Rounding& r,
+                                   std::int64_t element, std::integer_sequence<int, P...>) {
+  using V = typename Layout<T>::Value;
+  auto one = [&](auto pass) {
+    constexpr int kPass = decltype(pass)::value;
+    Op::template pass<kPass, Flags>(c, &e);
+    if constexpr (!std::is_same_v<V, float>) {
+      if (Op::template pass<kPass, Flags>(c, nullptr).writes & kParamList)
+        e.p = to_float(round_store<V>(e.p, r, element, 0));
+    }
+  };
+  (one(std::integral_constant<int, P>{}), ...);
+}
+
+template <class Op, std::uint32_t Flags, class T>
+FUSEDOPT_HD void fused_update_stored(Element& e, const typename Op::Constants& c,
+                                     const Rounding& r, std::int64_t element) {
+  run_passes_stored<Op, Flags, T>(e, c, r, element,
+                                  std::make_integer_sequence<int, Op::kNumPasses>{});
+}
+
 /// Impl::Fused: updates elements [begin, end) of one tensor with every pass in registers.
 /// Thread `lane` of `stride` threads takes every stride-th vector; vector loads when every list
 /// is aligned, a scalar path for the tail and for unaligned tensors.
 template <class Op, class T, std::uint32_t Flags>
 FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int64_t end,
-                              const typename Op::Constants& c, GradFactors factors, int lane,
-                              int stride) {
+                              const typename Op::Constants& c, GradFactors factors,
+                              const Rounding& r, int lane, int stride) {
+  using M = typename Layout<T>::Model;
+  using V = typename Layout<T>::Value;
+  constexpr bool kMaster = Layout<T>::kMaster;
   constexpr int kStates = Op::template num_states<Flags>();
   constexpr int kSlots = kStates > 0 ? kStates : 1;
-  constexpr int kVec = vector_elements<T>();  // 16-byte parameter and gradient vectors
-  T* p = static_cast<T*>(t.lists[0]) + begin;
-  const T* g = static_cast<const T*>(t.lists[1]) + begin;
+  constexpr int kVec = segment_vector<T>();  // 16-byte parameter and gradient vectors
+  V* p = static_cast<V*>(t.lists[0]) + begin;
+  M* model = kMaster ? static_cast<M*>(t.model) + begin : nullptr;
+  const M* g = static_cast<const M*>(t.lists[1]) + begin;
   float* s[kSlots] = {};
   for (int k = 0; k < kStates; ++k) s[k] = static_cast<float*>(t.lists[2 + k]) + begin;
   const std::int64_t n = end - begin;
 
-  bool aligned = is_vector_aligned<T, kVec>(p) && is_vector_aligned<T, kVec>(g);
+  bool aligned = is_vector_aligned<V, kVec>(p) && is_vector_aligned<M, kVec>(g);
+  if (kMaster) aligned = aligned && is_vector_aligned<M, kVec>(model);
   for (int k = 0; k < kStates; ++k) aligned = aligned && is_vector_aligned<float, kVec>(s[k]);
   const std::int64_t vector_end = aligned ? n - n % kVec : 0;
 
   for (std::int64_t i = std::int64_t(lane) * kVec; i < vector_end; i += std::int64_t(stride) * kVec) {
-    Pack<T, kVec> pv = load_pack<T, kVec>(p + i);
-    const Pack<T, kVec> gv = load_pack<T, kVec>(g + i);
+    Pack<V, kVec> pv = load_pack<V, kVec>(p + i);
+    const Pack<M, kVec> gv = load_pack<M, kVec>(g + i);
     Pack<float, kVec> sv[kSlots];
     for (int k = 0; k < kStates; ++k) sv[k] = load_pack<float, kVec>(s[k] + i);
+    Pack<M, kVec> mv;
 #pragma unroll
     for (int e = 0; e < kVec; ++e) {
       Element x{};
       x.p = to_float(pv.v[e]);
       x.g = unscale(to_float(gv.v[e]), factors);
       for (int k = 0; k < kStates; ++k) x.s[k] = sv[k].v[e];
-      fused_update<Op, Flags>(x, c);
-      pv.v[e] = from_float<T>(x.p);
+      fused_update_stored<Op, Flags, T>(x, c, r, begin + i + e);
+      pv.v[e] = from_float<V>(x.p);
+      if (kMaster) mv.v[e] = from_float<M>(x.p);
       for (int k = 0; k < kStates; ++k) sv[k].v[e] = x.s[k];
     }
-    store_pack<T, kVec>(p + i, pv);
+    store_pack<V, kVec>(p + i, pv);
+    if (kMaster) store_pack<M, kVec>(model + i, mv);
     for (int k = 0; k < kStates; ++k) store_pack<float, kVec>(s[k] + i, sv[k]);
   }
   for (std::int64_t i = vector_end + lane; i < n; i += stride) {
@@ -136,8 +198,9 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
     x.p = to_float(p[i]);
     x.g = unscale(to_float(g[i]), factors);
     for (int k = 0; k < kStates; ++k) x.s[k] = s[k][i];
-    fused_update<Op, Flags>(x, c);
-    p[i] = from_float<T>(x.p);
+    fused_update_stored<Op, Flags, T>(x, c, r, begin + i);
+    p[i] = from_float<V>(x.p);
+    if (kMaster) model[i] = from_float<M>(x.p);
     for (int k = 0; k < kStates; ++k) s[k][i] = x.s[k];
   }
 }
@@ -147,13 +210,19 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
 /// vectorizes (every pass is branch-free on the element; see NOTE(passes)).
 template <class Op, class T, std::uint32_t Flags, bool kUnscale>
 void update_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
-                      const typename Op::Constants& constants, GradFactors factors) {
-  // A local copy: stores through the float lists cannot alias it, so its fields stay
+                      const typename Op::Constants& constants, GradFactors factors,
+                      const Rounding& rounding) {
+  using M = typename Layout<T>::Model;
+  using V = typename Layout<T>::Value;
+  constexpr bool kMaster = Layout<T>::kMaster;
+  // Local copies: stores through the float lists cannot alias them, so their fields stay
   // loop-invariant and the loop is unswitched and vectorized.
   const typename Op::Constants c = constants;
+  const Rounding r = rounding;
   constexpr int kStates = Op::template num_states<Flags>();
-  T* p = static_cast<T*>(t.lists[0]) + begin;
-  const T* g = static_cast<const T*>(t.lists[1]) + begin;
+  V* p = static_cast<V*>(t.lists[0]) + begin;
+  M* model = kMaster ? static_cast<M*>(t.model) + begin : nullptr;
+  const M* g = static_cast<const M*>(t.lists[1]) + begin;
   float* s[kMaxStates] = {};
   for (int k = 0; k < kStates; ++k) s[k] = static_cast<float*>(t.lists[2 + k]) + begin;
   float* s0 = s[0];
@@ -170,8 +239,9 @@ void update_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end
     if constexpr (kStates > 1) x.s[1] = s1[i];
     if constexpr (kStates > 2) x.s[2] = s2[i];
     if constexpr (kStates > 3) x.s[3] = s3[i];
-    fused_update<Op, Flags>(x, c);
-    p[i] = from_float<T>(x.p);
+    fused_update_stored<Op, Flags, T>(x, c, r, begin + i);
+    p[i] = from_float<V>(x.p);
+    if constexpr (kMaster) model[i] = from_float<M>(x.p);
     if constexpr (kStates > 0) s0[i] = x.s[0];
     if constexpr (kStates > 1) s1[i] = x.s[1];
     if constexpr (kStates > 2) s2[i] = x.s[2];
@@ -186,6 +256,7 @@ struct RangeUpdater {
   ChunkRange range;
   const typename Op::Constants& constants;
   GradFactors factors;
+  Rounding rounding;
   int lane;
   int stride;
   template <std::uint32_t Flags>
@@ -194,13 +265,13 @@ struct RangeUpdater {
     if (stride == 1) {
       if (factors.identity())
         return update_range_cpu<Op, T, Flags, false>(tensor, range.begin, range.end, constants,
-                                                     factors);
+                                                     factors, rounding);
       return update_range_cpu<Op, T, Flags, true>(tensor, range.begin, range.end, constants,
-                                                  factors);
+                                                  factors, rounding);
     }
 #endif
-    update_range<Op, T, Flags>(tensor, range.begin, range.end, constants, factors, lane,
-                               stride);
+    update_range<Op, T, Flags>(tensor, range.begin, range.end, constants, factors, rounding,
+                               lane, stride);
   }
 };
 
@@ -217,8 +288,8 @@ FUSEDOPT_HD void step_chunk(const PlanView& plan, const StepScalars& scalars, st
   const typename Op::Constants constants =
       Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);
   dispatch_flags<Op::kNumFlags>(
-      group.flags,
-      RangeUpdater<Op, T>{tensor, range, constants, grad_factors(scalars), lane, stride});
+      group.flags, RangeUpdater<Op, T>{tensor, range, constants, grad_factors(scalars),
+                                       rounding_of(group, scalars, tensor), lane, stride});
 }
 
 /// After every chunk of a step has run: advance tensor `t`'s per-parameter scalars (NOTE(step-count)).
@@ -260,15 +331,15 @@ FUSEDOPT_HD bool arrive_last(std::uint32_t* counter, std::uint32_t blocks) {
 
 FUSEDOPT_HD void reset_arrivals(std::uint32_t* counter) { *counter = 0; }
 
-/// Loads list kList of elements [i, i + N) into x[0..N) (T for parameter and gradient, float
-/// for state and temporaries), for every list in `mask`.
-/// Gradients are unscaled and clipped by `factors` (NOTE(amp), NOTE(clip)).
+/// Loads list kList of elements [i, i + N) into x[0..N) (StoredType<T, kList> in memory), for
+/// every list in `mask`. Gradients are unscaled and clipped by `factors` (NOTE(amp),
+/// NOTE(clip)).
 template <class T, int N, int kList = 0>
 FUSEDOPT_HD void load_lists(const TensorEntry& t, std::uint32_t mask, std::int64_t i, Element* x,
                             GradFactors factors) {
   if constexpr (kList < kMaxLists) {
     if (mask >> kList & 1u) {
-      using Stored = std::conditional_t<(kList < kFirstStateList), T, float>;
+      using Stored = StoredType<T, kList>;
       const Stored* src = static_cast<const Stored*>(t.lists[kList]) + i;
       if constexpr (N == 1) {
         list_value<kList>(x[0]) = to_float(*src);
@@ -283,22 +354,35 @@ FUSEDOPT_HD void load_lists(const TensorEntry& t, std::uint32_t mask, std::int64
   }
 }
 
-/// Stores x[0..N) into every list in `mask`, rounding parameter values to T.
+/// Stores x[0..N) (elements [i, i + N)) into every list in `mask`, rounding under `r`; a
+/// parameter with a master copy is written rounded to nearest from it (NOTE(master-weights)).
 template <class T, int N, int kList = 0>
-FUSEDOPT_HD void store_lists(const TensorEntry& t, std::uint32_t mask, std::int64_t i, Element* x) {
+FUSEDOPT_HD void store_lists(const TensorEntry& t, std::uint32_t mask, std::int64_t i, Element* x,
+                             const Rounding& r) {
   if constexpr (kList < kMaxLists) {
     if (mask >> kList & 1u) {
-      using Stored = std::conditional_t<(kList < kFirstStateList), T, float>;
+      using Stored = StoredType<T, kList>;
       Stored* dst = static_cast<Stored*>(t.lists[kList]) + i;
       if constexpr (N == 1) {
-        *dst = from_float<Stored>(list_value<kList>(x[0]));
+        *dst = round_store<Stored>(list_value<kList>(x[0]), r, i, kList);
       } else {
         Pack<Stored, N> v;
-        for (int e = 0; e < N; ++e) v.v[e] = from_float<Stored>(list_value<kList>(x[e]));
+        for (int e = 0; e < N; ++e) v.v[e] = round_store<Stored>(list_value<kList>(x[e]), r, i + e, kList);
         store_pack<Stored, N>(dst, v);
       }
+      if constexpr (kList == 0 && Layout<T>::kMaster) {
+        using M = typename Layout<T>::Model;
+        M* model = static_cast<M*>(t.model) + i;
+        if constexpr (N == 1) {
+          *model = from_float<M>(x[0].p);
+        } else {
+          Pack<M, N> m;
+          for (int e = 0; e < N; ++e) m.v[e] = from_float<M>(x[e].p);
+          store_pack<M, N>(model, m);
+        }
+      }
     }
-    store_lists<T, N, kList + 1>(t, mask, i, x);
+    store_lists<T, N, kList + 1>(t, mask, i, x, r);
   }
 }
 
@@ -306,10 +390,15 @@ FUSEDOPT_HD void store_lists(const TensorEntry& t, std::uint32_t mask, std::int6
 template <class T, int kList = 0>
 FUSEDOPT_HD bool lists_aligned(const TensorEntry& t, std::uint32_t mask, std::int64_t begin) {
   if constexpr (kList < kMaxLists) {
-    using Stored = std::conditional_t<(kList < kFirstStateList), T, float>;
-    const bool aligned = !(mask >> kList & 1u) ||
-                         is_vector_aligned<Stored, vector_elements<T>()>(
-                             static_cast<const Stored*>(t.lists[kList]) + begin);
+    using Stored = StoredType<T, kList>;
+    constexpr int kVec = segment_vector<T>();
+    bool aligned = !(mask >> kList & 1u) ||
+                   is_vector_aligned<Stored, kVec>(static_cast<const Stored*>(t.lists[kList]) + begin);
+    if constexpr (kList == 0 && Layout<T>::kMaster) {
+      using M = typename Layout<T>::Model;
+      aligned = aligned && (!(mask & 1u) ||
+                            is_vector_aligned<M, kVec>(static_cast<const M*>(t.model) + begin));
+    }
     return aligned && lists_aligned<T, kList + 1>(t, mask, begin);
   } else {
     return true;
@@ -320,11 +409,11 @@ FUSEDOPT_HD bool lists_aligned(const TensorEntry& t, std::uint32_t mask, std::in
 /// memory: only the lists the pass declares are loaded and stored.
 template <class Op, class T, std::uint32_t Flags, int P>
 FUSEDOPT_HD void pass_range(const TensorEntry& t, std::int64_t begin, std::int64_t end,
-                            const typename Op::Constants& c, GradFactors factors, int lane,
-                            int stride) {
+                            const typename Op::Constants& c, GradFactors factors,
+                            const Rounding& r, int lane, int stride) {
   const PassIO io = Op::template pass<P, Flags>(c, nullptr);
   if (io.writes == 0) return;
-  constexpr int kVec = vector_elements<T>();
+  constexpr int kVec = segment_vector<T>();
   const std::int64_t n = end - begin;
   const std::int64_t vector_end = lists_aligned<T>(t, io.reads | io.writes, begin) ? n - n % kVec : 0;
   for (std::int64_t i = std::int64_t(lane) * kVec; i < vector_end; i += std::int64_t(stride) * kVec) {
@@ -332,13 +421,13 @@ FUSEDOPT_HD void pass_range(const TensorEntry& t, std::int64_t begin, std::int64
     load_lists<T, kVec>(t, io.reads, begin + i, x, factors);
 #pragma unroll
     for (int e = 0; e < kVec; ++e) Op::template pass<P, Flags>(c, &x[e]);
-    store_lists<T, kVec>(t, io.writes, begin + i, x);
+    store_lists<T, kVec>(t, io.writes, begin + i, x, r);
   }
   for (std::int64_t i = vector_end + lane; i < n; i += stride) {
     Element x[1] = {};
     load_lists<T, 1>(t, io.reads, begin + i, x, factors);
     Op::template pass<P, Flags>(c, &x[0]);
-    store_lists<T, 1>(t, io.writes, begin + i, x);
+    store_lists<T, 1>(t, io.writes, begin + i, x, r);
   }
 }
 
@@ -347,8 +436,12 @@ FUSEDOPT_HD void pass_range(const TensorEntry& t, std::int64_t begin, std::int64
 /// so that the per-element loop has no branches and vectorizes like the fused one.
 template <class Op, class T, std::uint32_t Flags, int P>
 void pass_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
-                    const typename Op::Constants& constants, GradFactors factors) {
+                    const typename Op::Constants& constants, GradFactors factors,
+                    const Rounding& rounding) {
+  using M = typename Layout<T>::Model;
+  using V = typename Layout<T>::Value;
   const typename Op::Constants c = constants;  // as in update_range_cpu
+  const Rounding r = rounding;
   const PassIO io = Op::template pass<P, Flags>(c, nullptr);
   if (io.writes == 0) return;
   constexpr int kBlock = 256;
@@ -357,10 +450,13 @@ void pass_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
     const int m = int(min_of<std::int64_t>(kBlock, end - i));
     for (int list = 0; list < kMaxLists; ++list) {
       if (!(io.reads >> list & 1u)) continue;
-      if (list < kFirstStateList) {
-        const T* src = static_cast<const T*>(t.lists[list]) + i;
+      if (list == 0) {
+        const V* src = static_cast<const V*>(t.lists[0]) + i;
+        for (int e = 0; e < m; ++e) column[0][e] = to_float(src[e]);
+      } else if (list == kGradListIndex) {
+        const M* src = static_cast<const M*>(t.lists[list]) + i;
         for (int e = 0; e < m; ++e) column[list][e] = to_float(src[e]);
-        if (list == kGradListIndex && !factors.identity())
+        if (!factors.identity())
           for (int e = 0; e < m; ++e) column[list][e] = unscale(column[list][e], factors);
       } else {
         const float* src = static_cast<const float*>(t.lists[list]) + i;
@@ -381,9 +477,16 @@ void pass_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
     }
     for (int list = 0; list < kMaxLists; ++list) {
       if (!(io.writes >> list & 1u)) continue;
-      if (list < kFirstStateList) {
-        T* dst = static_cast<T*>(t.lists[list]) + i;
-        for (int e = 0; e < m; ++e) dst[e] = from_float<T>(column[list][e]);
+      if (list == 0) {
+        V* dst = static_cast<V*>(t.lists[0]) + i;
+        for (int e = 0; e < m; ++e) dst[e] = round_store<V>(column[0][e], r, i + e, 0);
+        if constexpr (Layout<T>::kMaster) {
+          M* model = static_cast<M*>(t.model) + i;
+          for (int e = 0; e < m; ++e) model[e] = from_float<M>(column[0][e]);
+        }
+      } else if (list == kGradListIndex) {
+        M* dst = static_cast<M*>(t.lists[list]) + i;
+        for (int e = 0; e < m; ++e) dst[e] = from_float<M>(column[list][e]);
       } else {
         float* dst = static_cast<float*>(t.lists[list]) + i;
         for (int e = 0; e < m; ++e) dst[e] = column[list][e];
@@ -399,6 +502,7 @@ struct PassRangeUpdater {
   ChunkRange range;
   const typename Op::Constants& constants;
   GradFactors factors;
+  Rounding rounding;
   int lane;
   int stride;
   template <int P>
@@ -406,10 +510,10 @@ struct PassRangeUpdater {
 #if !defined(__CUDA_ARCH__)
     if (stride == 1)
       return pass_range_cpu<Op, T, Flags, P>(tensor, range.begin, range.end, constants,
-                                             factors);
+                                             factors, rounding);
 #endif
-    pass_range<Op, T, Flags, P>(tensor, range.begin, range.end, constants, factors, lane,
-                                stride);
+    pass_range<Op, T, Flags, P>(tensor, range.begin, range.end, constants, factors, rounding,
+                                lane, stride);
   }
 };
 
@@ -419,13 +523,15 @@ struct PassFlagsDispatch {
   ChunkRange range;
   const typename Op::Constants& constants;
   GradFactors factors;
+  Rounding rounding;
   int pass;
   int lane;
   int stride;
   template <std::uint32_t Flags>
   FUSEDOPT_HD void operator()(std::integral_constant<std::uint32_t, Flags>) const {
-    dispatch_pass<Op::kNumPasses>(
-        pass, PassRangeUpdater<Op, T, Flags>{tensor, range, constants, factors, lane, stride});
+    dispatch_pass<Op::kNumPasses>(pass, PassRangeUpdater<Op, T, Flags>{
+                                            tensor, range, constants, factors, rounding, lane,
+                                            stride});
   }
 };
 
@@ -442,8 +548,9 @@ FUSEDOPT_HD void pass_chunk(const PlanView& plan, const StepScalars& scalars, st
   const typename Op::Constants constants =
       Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);
   dispatch_flags<Op::kNumFlags>(
-      group.flags, PassFlagsDispatch<Op, T>{tensor, range, constants, grad_factors(scalars), pass,
-                                            lane, stride});
+      group.flags, PassFlagsDispatch<Op, T>{tensor, range, constants, grad_factors(scalars),
+                                            rounding_of(group, scalars, tensor), pass, lane,
+                                            stride});
 }
 
 template <class Op>
@@ -481,6 +588,19 @@ FUSEDOPT_HD void zero_chunk(const PlanView& plan, std::int64_t chunk, int lane, 
   for (std::int64_t i = std::int64_t(lane) * kVec; i < vector_end; i += std::int64_t(stride) * kVec)
     store_pack<T, kVec>(g + i, zeros);
   for (std::int64_t i = vector_end + lane; i < n; i += stride) g[i] = zero;
+}
+
+/// NOTE(master-weights): the fp32 master copy of one chunk set from its parameter (T, the
+/// parameters' dtype): when master weights are turned on, loaded, or re-read on request.
+template <class T>
+FUSEDOPT_HD void master_from_model_chunk(const PlanView& plan, std::int64_t chunk, int lane,
+                                         int stride) {
+  const ChunkRange range = chunk_range(plan, chunk);
+  const TensorEntry& t = plan.tensors[range.tensor];
+  if (t.model == nullptr) return;
+  float* master = static_cast<float*>(t.lists[0]) + range.begin;
+  const T* model = static_cast<const T*>(t.model) + range.begin;
+  for (std::int64_t i = lane; i < range.end - range.begin; i += stride) master[i] = to_float(model[i]);
 }
 
 }  // namespace fusedopt::kernels

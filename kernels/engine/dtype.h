@@ -122,6 +122,27 @@ FUSEDOPT_HD Half from_float<Half>(float x) {
 #endif
 }
 
+/// NOTE(master-weights): the storage of a segment whose f16/bf16 parameters (type T) have an
+/// fp32 master copy. The step reads and updates the master (list 0 holds it) and writes the
+/// parameter rounded to nearest from it (TensorEntry::model); the gradient stays T.
+template <class T>
+struct Master {};
+
+/// What a segment stores: Model, the parameters' and gradients' dtype; Value, what list 0 holds
+/// (the parameter itself, or its fp32 master copy).
+template <class T>
+struct Layout {
+  using Model = T;
+  using Value = T;
+  static constexpr bool kMaster = false;
+};
+template <class T>
+struct Layout<Master<T>> {
+  using Model = T;
+  using Value = float;
+  static constexpr bool kMaster = true;
+};
+
 /// Tag type for dispatch: f(type_tag<float>{}).
 template <class T>
 struct type_tag {

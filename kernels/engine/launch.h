@@ -31,4 +31,10 @@ template <class T>
 void launch_zero_grad_range(const PlanView& plan, std::int64_t chunk_begin, std::int64_t chunk_end,
                             CUstream_st* stream);
 
+/// NOTE(master-weights): the fp32 masters of chunks [chunk_begin, chunk_end) of a master
+/// segment set from their T parameters.
+template <class T>
+void launch_master_from_model(const PlanView& plan, std::int64_t chunk_begin,
+                              std::int64_t chunk_end, CUstream_st* stream);
+
 }  // namespace fusedopt::kernels

@@ -68,6 +68,21 @@ void launch_zero_grad_range(const PlanView& plan, std::int64_t chunk_begin, std:
   FUSEDOPT_CUDA_CHECK_LAUNCH();
 }
 
+template <class T>
+__global__ void __launch_bounds__(kThreads, 1)
+    master_from_model_kernel(PlanView plan, std::int64_t chunk_begin) {
+  master_from_model_chunk<T>(plan, chunk_begin + blockIdx.x, threadIdx.x, blockDim.x);
+}
+
+template <class T>
+void launch_master_from_model(const PlanView& plan, std::int64_t chunk_begin,
+                              std::int64_t chunk_end, CUstream_st* stream) {
+  const auto blocks = static_cast<unsigned>(chunk_end - chunk_begin);
+  if (blocks == 0) return;
+  master_from_model_kernel<T><<<blocks, kThreads, 0, stream>>>(plan, chunk_begin);
+  FUSEDOPT_CUDA_CHECK_LAUNCH();
+}
+
 template <class Op, class T>
 void launch_step(const PlanView& plan, const StepScalars& scalars, const Segment& segment,
                  CUstream_st* stream) {
@@ -103,6 +118,9 @@ void launch_finish(const PlanView& plan, const StepScalars& scalars, const Segme
                                    CUstream_st*);                                             \
   template void launch_pass<Op, T>(const PlanView&, const StepScalars&, std::int64_t,         \
                                    std::int64_t, int, CUstream_st*)
+/// In each f16/bf16 optimizer file: every implementation of Op for storage T with an fp32
+/// master copy (NOTE(master-weights)).
+#define FUSEDOPT_INSTANTIATE_MASTER_STEP(Op, T) FUSEDOPT_INSTANTIATE_STEP(Op, Master<T>)
 /// Once per Op (in its f32 file): the step-count launch of Impl::Loop and Impl::Foreach.
 #define FUSEDOPT_INSTANTIATE_FINISH(Op) \
   template void launch_finish<Op>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*)

@@ -16,7 +16,8 @@ namespace fusedopt::kernels {
 /// One parameter: its lists (0 = param, 1 = grad, 2.. = optimizer state), its size and where
 /// its scalars live.
 struct TensorEntry {
-  void* lists[kMaxLists];
+  void* lists[kMaxLists];  // NOTE(master-weights): lists[0] is the fp32 master when there is one
+  void* model;             // the parameter itself when lists[0] is its master, else nullptr
   std::int64_t numel;
   std::int32_t group;  // index into StepScalars::groups
   std::int32_t param;  // index into StepScalars::steps
@@ -33,8 +34,12 @@ struct ChunkEntry {
 struct GroupScalars {
   double hyper[kMaxHyper];
   std::uint32_t flags;
-  std::uint32_t reserved;
+  std::uint32_t precision;  // PrecisionFlag bits
+  std::uint32_t seed[2];    // NOTE(stochastic-rounding): the Philox key
 };
+
+/// GroupScalars::precision.
+enum PrecisionFlag : std::uint32_t { kStochasticRounding = 1 };
 
 /// The device scalars a step reads by pointer (NOTE(device-scalars) in host/engine/engine.hpp).
 struct StepScalars {

@@ -1,0 +1,7 @@
+// Explicit instantiation: RMSpropOp, f16 parameters with fp32 master weights.
+#include "kernels/optimizers/rmsprop.h"
+#include "kernels/engine/multi_tensor.cuh"
+
+namespace fusedopt::kernels {
+FUSEDOPT_INSTANTIATE_MASTER_STEP(RMSpropOp, Half);
+}  // namespace fusedopt::kernels
