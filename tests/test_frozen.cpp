@@ -15,37 +15,6 @@
 namespace fusedopt::testing {
 namespace {
 
-using Factory = std::function<std::unique_ptr<Optimizer>(const std::vector<Param>&)>;
-
-template <class Options>
-Factory factory(Options options) {
-  return [options](const std::vector<Param>& params) {
-    return std::unique_ptr<Optimizer>(std::make_unique<FusedOptimizer<Options>>(params, options));
-  };
-}
-
-struct Case {
-  std::string name;
-  Factory make;
-};
-
-std::vector<Case> cases() {
-  return {
-      {"SGD_momentum", factory(SGDOptions().lr(0.1).momentum(0.9).weight_decay(0.01))},
-      {"Adam_amsgrad", factory(AdamOptions().lr(1e-2).amsgrad(true))},
-      {"AdamW", factory(AdamWOptions().lr(1e-2))},
-      {"RMSprop_centered", factory(RMSpropOptions().lr(1e-2).centered(true).momentum(0.5))},
-      {"Adagrad", factory(AdagradOptions().lr(0.1).lr_decay(0.01).initial_accumulator_value(0.1))},
-      {"Adamax", factory(AdamaxOptions().lr(1e-2))},
-      {"NAdam", factory(NAdamOptions().lr(1e-2))},
-      {"RAdam", factory(RAdamOptions().lr(1e-2))},
-      {"Adadelta", factory(AdadeltaOptions().lr(1.0))},
-      {"Rprop", factory(RpropOptions().lr(1e-2))},
-      {"ASGD", factory(ASGDOptions().lr(1e-2).t0(2))},
-      {"Lion", factory(LionOptions().lr(1e-3).weight_decay(0.1))},
-  };
-}
-
 constexpr std::int64_t kSizes[] = {5, 4099, 1000};
 constexpr int kSteps = 8;
 bool frozen_at(int step) { return step >= 2 && step <= 4; }  // parameter 1 skips steps 2..4
@@ -87,7 +56,7 @@ TEST_P(Frozen, SkippedParametersKeepEverythingAndResumeAsIfNeverStepped) {
   const auto [executor, impl, dtype] = GetParam();
   FUSEDOPT_USE_EXECUTOR(executor);
   const Device device = device_of(executor);
-  for (const Case& c : cases()) {
+  for (const OptimizerCase& c : all_optimizer_cases()) {
     SCOPED_TRACE(c.name);
     std::mt19937_64 rng(fresh_seed());
     // `all` holds the three parameters; `alone` a copy of parameter 1, stepped only when it is

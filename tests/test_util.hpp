@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -229,6 +230,40 @@ void fill_view_bytes(const TensorView& view, unsigned char byte);
 /// A seed that differs between runs; printed by the tests that use it. FUSEDOPT_TEST_SEED=<n>
 /// in the environment fixes it, to reproduce a failure.
 std::uint64_t fresh_seed();
+
+/// A named way to build an optimizer over a parameter list: the suites that run one check
+/// over every algorithm (frozen parameters, precision).
+struct OptimizerCase {
+  std::string name;
+  std::function<std::unique_ptr<Optimizer>(const std::vector<Param>&)> make;
+};
+
+template <class Options>
+OptimizerCase optimizer_case(std::string name, Options options) {
+  return {std::move(name), [options](const std::vector<Param>& params) {
+            return std::unique_ptr<Optimizer>(
+                std::make_unique<FusedOptimizer<Options>>(params, options));
+          }};
+}
+
+/// Every optimizer with a non-trivial mode (momentum, amsgrad, centered, decay, ...).
+inline std::vector<OptimizerCase> all_optimizer_cases() {
+  return {
+      optimizer_case("SGD_momentum", SGDOptions().lr(0.1).momentum(0.9).weight_decay(0.01)),
+      optimizer_case("Adam_amsgrad", AdamOptions().lr(1e-2).amsgrad(true)),
+      optimizer_case("AdamW", AdamWOptions().lr(1e-2)),
+      optimizer_case("RMSprop_centered", RMSpropOptions().lr(1e-2).centered(true).momentum(0.5)),
+      optimizer_case("Adagrad",
+                     AdagradOptions().lr(0.1).lr_decay(0.01).initial_accumulator_value(0.1)),
+      optimizer_case("Adamax", AdamaxOptions().lr(1e-2)),
+      optimizer_case("NAdam", NAdamOptions().lr(1e-2)),
+      optimizer_case("RAdam", RAdamOptions().lr(1e-2)),
+      optimizer_case("Adadelta", AdadeltaOptions().lr(1.0)),
+      optimizer_case("Rprop", RpropOptions().lr(1e-2)),
+      optimizer_case("ASGD", ASGDOptions().lr(1e-2).t0(2)),
+      optimizer_case("Lion", LionOptions().lr(1e-3).weight_decay(0.1)),
+  };
+}
 
 /// Devices the suites run on: the CPU always, cuda:0 (skipped without a GPU).
 inline std::vector<Device> all_devices() { return {Device::cpu(), Device::cuda(0)}; }
