@@ -138,7 +138,60 @@ const std::vector<std::string> kOptimizers = {"SGD",     "Adam",  "AdamW", "RMSp
                                               "Adamax",  "NAdam", "RAdam", "Adadelta", "Rprop",
                                               "ASGD",    "Lion",  "EMA"};
 
+/// Precision and clipping variants (issue rows for mixed precision): "<optimizer>+<mode>" with
+/// mode master (fp32 master weights), stochastic (stochastic rounding of bf16 parameters), clip
+/// (clipping by the global norm inside the step) or clip_then_step (clip_grad_norm on the
+/// gradients, then the step, as torch's clip_grad_norm_ before step()).
+const std::vector<std::string> kModes = {"AdamW+master",   "SGD+master", "AdamW+stochastic",
+                                         "AdamW+clip",     "AdamW+clip_then_step"};
+bool mode_applies(const std::string& name, DType dtype) {
+  if (name.find("+master") != std::string::npos) return dtype != DType::f32;
+  if (name.find("+stochastic") != std::string::npos) return dtype == DType::bf16;
+  return true;
+}
+
+Stepper make_plain_stepper(const std::string& name, const std::vector<Param>& params, Impl impl);
+
 Stepper make_stepper(const std::string& name, const std::vector<Param>& params, Impl impl) {
+  const std::size_t plus = name.find('+');
+  if (plus == std::string::npos) return make_plain_stepper(name, params, impl);
+  const std::string mode = name.substr(plus + 1);
+  std::shared_ptr<Optimizer> opt;
+  if (name.compare(0, plus, "AdamW") == 0) opt = std::make_shared<AdamW>(params, AdamWOptions());
+  if (name.compare(0, plus, "SGD") == 0)
+    opt = std::make_shared<SGD>(params, SGDOptions().lr(1e-2).momentum(0.9));
+  if (!opt) throw std::runtime_error("unknown optimizer " + name);
+  opt->set_impl(impl);
+  Precision precision;
+  if (mode == "master") precision.master_weights = true;
+  if (mode == "stochastic") precision.stochastic_rounding = true;
+  opt->set_precision(precision);
+  if (mode == "clip") opt->set_grad_clipping(1.0);
+  if (mode == "clip_then_step") {
+    auto grads = std::make_shared<GradList>(*opt);
+    const double grad_bytes = [&] {
+      double bytes = 0;
+      for (const Param& p : params) bytes += double(p.grad.numel) * double(dtype_size(p.grad.dtype));
+      return bytes;
+    }();
+    auto owner = std::make_shared<std::pair<std::shared_ptr<Optimizer>, std::shared_ptr<GradList>>>(opt, grads);
+    return {[opt, grads] {
+              clip_grad_norm(*grads, 1.0);
+              opt->step();
+            },
+            [opt, grad_bytes] {  // + the norm's read and the clip's read and write
+              StepCost cost = opt->step_cost();
+              cost.bytes += 3.0 * grad_bytes;
+              return cost;
+            },
+            owner};
+  }
+  if (mode != "master" && mode != "stochastic" && mode != "clip")
+    throw std::runtime_error("unknown mode " + name);
+  return {[opt] { opt->step(); }, [opt] { return opt->step_cost(); }, opt};
+}
+
+Stepper make_plain_stepper(const std::string& name, const std::vector<Param>& params, Impl impl) {
   if (name == "SGD") return optimizer_stepper<SGD>(params, SGDOptions().lr(1e-2).momentum(0.9), impl);
   if (name == "Adam") return optimizer_stepper<Adam>(params, AdamOptions(), impl);
   if (name == "AdamW") return optimizer_stepper<AdamW>(params, AdamWOptions(), impl);
@@ -324,6 +377,12 @@ double env_or(const char* name, double fallback) {
   return value != nullptr && *value != '\0' ? std::strtod(value, nullptr) : fallback;
 }
 
+std::vector<std::string> all_rows() {
+  std::vector<std::string> rows = kOptimizers;
+  rows.insert(rows.end(), kModes.begin(), kModes.end());
+  return rows;
+}
+
 void register_all() {
   const double min_time = env_or("FUSEDOPT_BENCH_MIN_TIME", 0.2);
   const int repetitions = std::max(1, int(env_or("FUSEDOPT_BENCH_REPETITIONS", 5)));
@@ -332,8 +391,9 @@ void register_all() {
   for (const Device& device : devices)
     for (const Mix& mix : all_mixes())
       for (DType dtype : {DType::f32, DType::bf16, DType::f16})
-        for (const std::string& optimizer : kOptimizers)
+        for (const std::string& optimizer : all_rows())
           for (Impl impl : {Impl::Loop, Impl::Foreach, Impl::Fused}) {
+            if (!mode_applies(optimizer, dtype)) continue;
             Config config{optimizer, impl, dtype, mix, device};
             const std::string name = optimizer + "/" + to_string(impl) + "/" + to_string(dtype) +
                                      "/" + mix.name + "/" + (device.is_cuda() ? "cuda" : "cpu");

@@ -407,5 +407,220 @@ TEST(Bf16Training, PlainBf16StallsMasterWeightsAndStochasticRoundingTrain) {
               plain, master, stochastic);
 }
 
+
+// ---- NOTE(state-dtype): bf16 optimizer state -------------------------------------------------
+
+bool is_bf16(float v) {
+  std::uint32_t u;
+  std::memcpy(&u, &v, 4);
+  return (u & 0xffffu) == 0 || std::isnan(v);
+}
+
+/// bf16 parameters (with or without master) stepped with bf16 state; returns the parameters'
+/// bits and every state tensor.
+struct Bf16StateRun {
+  std::vector<std::vector<std::uint16_t>> params;
+  std::vector<std::vector<std::vector<float>>> states;  // [tensor][state]
+  std::vector<std::vector<float>> masters;
+  bool operator==(const Bf16StateRun& o) const {
+    return params == o.params && states == o.states && masters == o.masters;
+  }
+};
+
+Bf16StateRun bf16_state_run(Executor executor, Impl impl, const Precision& precision,
+                            const OptimizerCase& c, int steps = 4) {
+  const UseExecutor use(executor);
+  Tensors t(DType::bf16, device_of(executor));
+  std::mt19937_64 rng(77);
+  for (std::size_t k = 0; k < t.values.size(); ++k)
+    t.values[k]->set(random_values(rng, kSizes[k], 1.0, DType::bf16));
+  const std::unique_ptr<Optimizer> opt = c.make(t.params());
+  opt->set_impl(impl);
+  opt->set_precision(precision);
+  for (int s = 0; s < steps; ++s) {
+    for (std::size_t k = 0; k < t.values.size(); ++k)
+      t.grads[k]->set(random_values(rng, kSizes[k], 0.5, DType::bf16));
+    opt->step();
+  }
+  Bf16StateRun out;
+  const StateDict sd = opt->state_dict();
+  for (std::size_t k = 0; k < t.values.size(); ++k) {
+    out.params.push_back(bits16(*t.values[k]));
+    out.states.emplace_back();
+    for (const std::string& name : opt->state_names(0)) out.states.back().push_back(opt->state(0, k, name));
+    if (precision.master_weights && sd.state.count(std::int64_t(k)))
+      out.masters.push_back(sd.state.at(std::int64_t(k)).tensors.at("master_param"));
+  }
+  return out;
+}
+
+TEST(Bf16State, SameBitsForEveryImplAndExecutorAndStateIsBf16) {
+  std::vector<Precision> modes(4);
+  modes[0].state_dtype = DType::bf16;
+  modes[1] = modes[0];
+  modes[1].master_weights = true;
+  modes[2] = modes[0];
+  modes[2].stochastic_rounding = true;
+  modes[2].seed = 11;
+  modes[3] = modes[1];
+  modes[3].stochastic_rounding = true;
+  for (const OptimizerCase& c : all_optimizer_cases())
+    for (std::size_t m = 0; m < modes.size(); ++m) {
+      SCOPED_TRACE(c.name + " mode " + std::to_string(m));
+      const Bf16StateRun reference = bf16_state_run(Executor::cpu, Impl::Fused, modes[m], c);
+      EXPECT_TRUE(bf16_state_run(Executor::cpu, Impl::Foreach, modes[m], c) == reference);
+      EXPECT_TRUE(bf16_state_run(Executor::cpu, Impl::Loop, modes[m], c) == reference);
+      EXPECT_TRUE(bf16_state_run(Executor::emulated, Impl::Fused, modes[m], c) == reference);
+      EXPECT_TRUE(bf16_state_run(Executor::emulated, Impl::Loop, modes[m], c) == reference);
+      for (const auto& tensor : reference.states)
+        for (const auto& state : tensor)
+          for (const float v : state) ASSERT_TRUE(is_bf16(v)) << v;
+    }
+}
+
+TEST(Bf16State, MasterStaysCloseToTheFp32StateRun) {
+  // Tolerance (bf16 state, fp32 master): over 6 steps the master stays within 3% of the sum of
+  // the fp32-state run's absolute updates of it, plus 1e-6: the state is rounded to 8 bits of
+  // mantissa (relative 2^-9) each step, and the update is a smooth function of it (but Lion's,
+  // below). The fp32-state run itself is checked against the double reference
+  // (test_trajectories.cpp) and, through MasterWeights, equals the fp32-parameter trajectory.
+  for (const OptimizerCase& c : all_optimizer_cases()) {
+    SCOPED_TRACE(c.name);
+    Precision f32_state, bf16_state;
+    f32_state.master_weights = bf16_state.master_weights = true;
+    bf16_state.state_dtype = DType::bf16;
+    // The fp32-state run's masters after 0..6 steps (after 0: the parameters).
+    std::vector<std::vector<std::vector<float>>> masters;
+    Bf16StateRun f32_run, bf16_run;
+    for (int steps = 0; steps <= 6; ++steps) {
+      f32_run = bf16_state_run(Executor::cpu, Impl::Fused, f32_state, c, steps);
+      if (steps == 0) {
+        masters.emplace_back();
+        for (const auto& bits : f32_run.params) {
+          std::vector<float> values;
+          for (const std::uint16_t b : bits) {
+            const std::uint32_t u = std::uint32_t(b) << 16;
+            float v;
+            std::memcpy(&v, &u, 4);
+            values.push_back(v);
+          }
+          masters.back().push_back(values);
+        }
+      } else {
+        masters.push_back(f32_run.masters);
+      }
+    }
+    std::vector<std::vector<double>> travelled;
+    for (const auto& m : masters[0]) travelled.emplace_back(m.size(), 0.0);
+    for (int steps = 1; steps <= 6; ++steps)
+      for (std::size_t t = 0; t < travelled.size(); ++t)
+        for (std::size_t i = 0; i < travelled[t].size(); ++i)
+          travelled[t][i] += std::fabs(double(masters[std::size_t(steps)][t][i]) -
+                                       masters[std::size_t(steps - 1)][t][i]);
+    bf16_run = bf16_state_run(Executor::cpu, Impl::Fused, bf16_state, c, 6);
+    ASSERT_EQ(bf16_run.masters.size(), f32_run.masters.size());
+    // Lion steps by the sign of an interpolation of the momentum: where that is within the
+    // state's rounding of zero the sign may flip, a whole lr step. Allowed for 2% of elements.
+    const bool sign_based = c.name == "Lion";
+    std::int64_t outside = 0, elements = 0;
+    for (std::size_t t = 0; t < f32_run.masters.size(); ++t)
+      for (std::size_t i = 0; i < f32_run.masters[t].size(); ++i) {
+        ++elements;
+        const bool close = std::fabs(double(bf16_run.masters[t][i]) - f32_run.masters[t][i]) <=
+                           0.03 * travelled[t][i] + 1e-6;
+        outside += !close;
+        if (!sign_based)
+          ASSERT_TRUE(close) << "tensor " << t << " element " << i << ": " << bf16_run.masters[t][i]
+                             << " vs " << f32_run.masters[t][i] << ", travelled " << travelled[t][i];
+      }
+    EXPECT_LE(double(outside), 0.02 * double(elements));
+  }
+}
+
+TEST(Bf16State, CheckpointsKeepBf16AndResumeBitIdentically) {
+  Precision precision;
+  precision.state_dtype = DType::bf16;
+  precision.stochastic_rounding = true;
+  precision.seed = 5;
+  std::mt19937_64 rng(fresh_seed());
+  Tensors a(DType::bf16, Device::cpu()), b(DType::bf16, Device::cpu());
+  for (std::size_t k = 0; k < a.values.size(); ++k)
+    a.values[k]->set(random_values(rng, kSizes[k], 1.0, DType::bf16));
+  std::vector<std::vector<std::vector<double>>> grads(6);
+  for (auto& step : grads)
+    for (std::int64_t n : kSizes) step.push_back(random_values(rng, n, 0.5, DType::bf16));
+  Adam full(a.params(), AdamOptions().lr(1e-3).amsgrad(true));
+  full.set_precision(precision);
+  std::vector<unsigned char> checkpoint;
+  StateDict dict;
+  for (int s = 0; s < 6; ++s) {
+    if (s == 3) {
+      checkpoint = full.save_bytes();
+      dict = full.state_dict();
+      for (std::size_t k = 0; k < a.values.size(); ++k) b.values[k]->set(a.values[k]->get());
+    }
+    for (std::size_t k = 0; k < a.values.size(); ++k) a.grads[k]->set(grads[std::size_t(s)][k]);
+    full.step();
+  }
+  // The file holds the state as BF16: about half the bytes of the f32-state checkpoint.
+  Adam f32_state(a.params(), AdamOptions().lr(1e-3).amsgrad(true));
+  f32_state.load_state_dict(dict);  // precision from the state: bf16
+  EXPECT_EQ(f32_state.precision(0).state_dtype, DType::bf16);
+  Precision wide = precision;
+  wide.state_dtype = DType::f32;
+  f32_state.set_precision(wide);  // converts the state, exactly (bf16 -> f32)
+  const std::size_t wide_bytes = f32_state.save_bytes().size();
+  std::int64_t elements = 0;
+  for (std::int64_t n : kSizes) elements += n;
+  EXPECT_NEAR(double(wide_bytes) - double(checkpoint.size()), 3.0 * 2 * elements, 4096.0);
+  EXPECT_EQ(f32_state.state_dict().state.at(1).tensors, dict.state.at(1).tensors);
+  // Resumed from the file and from the state_dict: the same bits as the uninterrupted run.
+  std::vector<std::vector<double>> at_checkpoint;
+  for (const auto& v : b.values) at_checkpoint.push_back(v->get());
+  for (int source = 0; source < 2; ++source) {
+    SCOPED_TRACE(source == 0 ? "load_bytes" : "load_state_dict");
+    for (std::size_t k = 0; k < b.values.size(); ++k) b.values[k]->set(at_checkpoint[k]);
+    Adam resumed(b.params(), AdamOptions().lr(1e-3).amsgrad(true));
+    if (source == 0)
+      resumed.load_bytes(checkpoint.data(), checkpoint.size());
+    else
+      resumed.load_state_dict(dict);
+    EXPECT_EQ(resumed.precision(0), precision);
+    for (int s = 3; s < 6; ++s) {
+      for (std::size_t k = 0; k < b.values.size(); ++k) b.grads[k]->set(grads[std::size_t(s)][k]);
+      resumed.step();
+    }
+    for (std::size_t k = 0; k < a.values.size(); ++k) {
+      EXPECT_EQ(bits16(*b.values[k]), bits16(*a.values[k]));
+      for (const std::string& name : full.state_names(0))
+        EXPECT_EQ(resumed.state(0, k, name), full.state(0, k, name)) << name;
+    }
+  }
+}
+
+TEST(Bf16State, ByteModelAndFp32ParametersKeepFp32State) {
+  constexpr std::int64_t n = 1 << 12;
+  GuardedTensor w(n, DType::bf16, Device::cpu()), g(n, DType::bf16, Device::cpu());
+  GuardedTensor f(3, DType::f32, Device::cpu()), gf(3, DType::f32, Device::cpu());
+  f.set({1, 1, 1});
+  gf.set({0.3, 0.3, 0.3});
+  AdamW opt({{w.view(), g.view()}});
+  Precision precision;
+  precision.state_dtype = DType::bf16;
+  opt.set_precision(0, precision);
+  EXPECT_EQ(opt.step_cost().bytes, 14.0 * n);  // p r/w 4, g 2, two bf16 states r/w 8
+  precision.master_weights = true;
+  opt.set_precision(0, precision);
+  EXPECT_EQ(opt.step_cost().bytes, 20.0 * n);  // master r/w 8, g 2, p write 2, states 8
+  AdamW mixed({{f.view(), gf.view()}});
+  mixed.set_precision(0, precision);
+  mixed.step();
+  EXPECT_FALSE(is_bf16(mixed.state(0, 0, "exp_avg_sq")[0])) << "f32 parameters keep fp32 state";
+  Precision bad;
+  bad.state_dtype = DType::f16;
+  EXPECT_THROW(opt.set_precision(0, bad), Error);
+  EXPECT_EQ(opt.precision(0), precision);
+}
+
 }  // namespace
 }  // namespace fusedopt::testing

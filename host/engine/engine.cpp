@@ -16,11 +16,13 @@ namespace {
 struct SegmentKind {
   DType dtype;
   bool master;
+  bool bf16_state;  // NOTE(state-dtype)
 };
-constexpr SegmentKind kSegmentOrder[] = {{DType::f32, false}, {DType::f16, false},
-                                         {DType::bf16, false}, {DType::f16, true},
-                                         {DType::bf16, true}};
-constexpr int kNumSegments = 5;
+constexpr SegmentKind kSegmentOrder[] = {
+    {DType::f32, false, false}, {DType::f16, false, false}, {DType::bf16, false, false},
+    {DType::f16, true, false},  {DType::bf16, true, false}, {DType::bf16, false, true},
+    {DType::bf16, true, true}};
+constexpr int kNumSegments = 7;
 
 constexpr const char* kMasterName = "master_param";
 
@@ -38,15 +40,29 @@ std::string name_of(std::size_t group, std::size_t index, const char* field) {
          field;
 }
 
-/// A group's state buffer as it starts: state tensor k filled with config.state_init[k].
-std::vector<float> initial_group_state(const std::vector<Param>& params, const GroupConfig& config) {
-  std::int64_t total = 0;
-  for (const Param& p : params) total += padded(p.value.numel);
-  std::vector<float> out(std::size_t(total) * std::size_t(config.num_states));
-  for (int k = 0; k < config.num_states; ++k)
-    std::fill(out.begin() + k * total, out.begin() + (k + 1) * total,
-              config.state_init[std::size_t(k)]);
+/// A group's state buffer as it starts: state tensor k filled with config.state_init[k], in
+/// each parameter's state dtype.
+std::vector<unsigned char> initial_state_bytes(const StateLayout& layout,
+                                               const std::vector<Param>& params,
+                                               const GroupConfig& config) {
+  std::vector<unsigned char> out(std::size_t(layout.stride) * std::size_t(config.num_states));
+  for (int k = 0; k < config.num_states; ++k) {
+    const float value = config.state_init[std::size_t(k)];
+    const kernels::BFloat16 value16 = kernels::from_float<kernels::BFloat16>(value);
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      unsigned char* at = out.data() + std::int64_t(k) * layout.stride + layout.slots[i];
+      for (std::int64_t e = 0; e < params[i].value.numel; ++e)
+        if (layout.dtypes[i] == DType::bf16)
+          std::memcpy(at + 2 * e, &value16, 2);
+        else
+          std::memcpy(at + 4 * e, &value, 4);
+    }
+  }
   return out;
+}
+
+bool has_bf16_state(const StateLayout& layout) {
+  return std::find(layout.dtypes.begin(), layout.dtypes.end(), DType::bf16) != layout.dtypes.end();
 }
 
 struct Extent {
@@ -55,6 +71,21 @@ struct Extent {
 };
 
 }  // namespace
+
+StateLayout make_state_layout(const std::vector<Param>& params, const Precision& precision) {
+  constexpr std::int64_t kSlotBytes = 32;
+  StateLayout layout;
+  for (const Param& p : params) {
+    const DType dtype = precision.state_dtype == DType::bf16 && p.value.dtype == DType::bf16
+                            ? DType::bf16
+                            : DType::f32;
+    layout.slots.push_back(layout.stride);
+    layout.dtypes.push_back(dtype);
+    const std::int64_t bytes = p.value.numel * std::int64_t(dtype_size(dtype));
+    layout.stride += (bytes + kSlotBytes - 1) / kSlotBytes * kSlotBytes;
+  }
+  return layout;
+}
 
 void check_view(const TensorView& view, const std::string& name) {
   if (view.numel < 0) throw_error(name, ".numel must be >= 0, got ", view.numel);
@@ -187,14 +218,13 @@ void Engine::add_groups(const std::vector<std::vector<Param>>& params,
     group.config = configs[k];
     group.first_param = first_param;
     first_param += params[k].size();
-    std::int64_t total = 0;
-    for (const Param& p : group.params) total += padded(p.value.numel);
-    group.state = Buffer(std::size_t(total) * std::size_t(configs[k].num_states) * sizeof(float),
+    group.layout = make_state_layout(group.params, group.precision);
+    group.state = Buffer(std::size_t(group.layout.stride) * std::size_t(configs[k].num_states),
                          device, stream_);
     const auto* init = configs[k].state_init.data();
     if (std::any_of(init, init + configs[k].num_states, [](float v) { return v != 0.0f; })) {
-      const std::vector<float> host = initial_group_state(group.params, configs[k]);
-      copy_from_host(group.state.data(), host.data(), host.size() * sizeof(float), device, stream_);
+      const std::vector<unsigned char> host = initial_state_bytes(group.layout, group.params, configs[k]);
+      copy_from_host(group.state.data(), host.data(), host.size(), device, stream_);
     }  // else the zeroed buffer is the initial state
     added.push_back(std::move(group));
   }
@@ -224,8 +254,8 @@ std::vector<SegmentLaunch> Engine::make_launches(const Plan& plan, const Scalars
   std::vector<SegmentLaunch> launches;
   for (std::size_t s = 0; s < plan.segments.size(); ++s)
     launches.push_back({plan.view, scalars.view, plan.segments[s], plan.segment_dtypes[s],
-                        plan.segment_master[s], device, stream_, impl, plan.segment_tensors[s],
-                        host_groups_.data()});
+                        plan.segment_master[s], plan.segment_bf16_state[s], device, stream_, impl,
+                        plan.segment_tensors[s], host_groups_.data()});
   return launches;
 }
 
@@ -264,21 +294,23 @@ Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device 
     std::vector<TensorInfo> infos;
     const DType dtype = kSegmentOrder[s].dtype;
     const bool master = kSegmentOrder[s].master;
+    const bool bf16_state = kSegmentOrder[s].bf16_state;
     kernels::Segment segment{};
     segment.chunk_begin = std::int64_t(chunks.size());
     segment.tensor_begin = std::int32_t(tensors.size());
     segment.index = s;
     for (std::size_t g = 0; g < groups.size(); ++g) {
       const Group& group = *groups[g];
-      std::int64_t total = 0;
-      for (const Param& p : group.params) total += padded(p.value.numel);
-      auto* state = static_cast<float*>(group.state.data());
+      auto* state = static_cast<unsigned char*>(group.state.data());
+      const StateLayout& layout = group.layout;
       std::int64_t offset = 0;
       for (std::size_t i = 0; i < group.params.size(); ++i) {
         const Param& p = group.params[i];
-        const std::int64_t slot = offset;
+        const std::int64_t slot = offset;  // in the temporaries
         offset += padded(p.value.numel);
-        if (p.value.dtype != dtype || has_master(group.precision, dtype) != master) continue;
+        if (p.value.dtype != dtype || has_master(group.precision, dtype) != master ||
+            (layout.dtypes[i] == DType::bf16) != bf16_state)
+          continue;
         kernels::TensorEntry entry{};
         entry.lists[0] = p.value.data;
         if (master) {  // NOTE(master-weights)
@@ -287,7 +319,7 @@ Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device 
         }
         entry.lists[1] = p.grad.data;
         for (int k = 0; k < group.config.num_states; ++k)
-          entry.lists[2 + k] = state + std::int64_t(k) * total + slot;
+          entry.lists[2 + k] = state + std::int64_t(k) * layout.stride + layout.slots[i];
         for (int k = 0; k < temps_needed; ++k)
           entry.lists[kernels::kFirstTempList + k] =
               temps + std::int64_t(k) * all_elements + group_offset[g] + slot;
@@ -313,6 +345,7 @@ Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device 
     plan.segments.push_back(segment);
     plan.segment_dtypes.push_back(dtype);
     plan.segment_master.push_back(master);
+    plan.segment_bf16_state.push_back(bf16_state);
     plan.segment_tensors.push_back(std::move(infos));
   }
   const std::size_t tensor_bytes = tensors.size() * sizeof(kernels::TensorEntry);
@@ -353,7 +386,8 @@ void Engine::allocate_master(Group& group, bool master, Device device, Stream st
 void Engine::set_precision(std::size_t group, const Precision& precision) {
   require_not_capturing(device_, stream_, "set_precision");
   Group& g = groups_[group];
-  if (precision.master_weights == g.precision.master_weights) {  // no plan change
+  if (precision.master_weights == g.precision.master_weights &&
+      precision.state_dtype == g.precision.state_dtype) {  // no plan change
     const kernels::GroupScalars scalars = group_scalars(g.config, precision);
     copy_from_host(const_cast<kernels::GroupScalars*>(scalars_.view.groups) + group, &scalars,
                    sizeof scalars, device_, stream_);  // pageable: staged before return
@@ -361,10 +395,30 @@ void Engine::set_precision(std::size_t group, const Precision& precision) {
     host_groups_[group] = scalars;
     return;
   }
+  // NOTE(state-dtype): a new state dtype converts the state through the host (a setup-time
+  // operation), into a new buffer; the old one stays until the commit.
+  const StateLayout layout = make_state_layout(g.params, precision);
+  Buffer state;
+  const bool new_state = layout.dtypes != g.layout.dtypes;
+  if (new_state) {
+    state = Buffer(std::size_t(layout.stride) * std::size_t(g.config.num_states), device_, stream_);
+    for (std::size_t i = 0; i < g.params.size(); ++i)
+      for (int k = 0; k < g.config.num_states; ++k) {
+        const std::vector<float> values = read_state(group, i, k);
+        write_state_to(state.data(), layout, i, k, values, device_, stream_);
+      }
+  }
   // Build the new master and plan in place of the old ones, restored on failure.
   Buffer old_master = std::move(g.master);
   std::vector<std::int64_t> old_slots = g.master_slots;
   const Precision old_precision = g.precision;
+  Buffer old_state;
+  const StateLayout old_layout = g.layout;
+  if (new_state) {
+    old_state = std::move(g.state);
+    g.state = std::move(state);
+    g.layout = layout;
+  }
   Plan plan;
   std::vector<SegmentLaunch> launches;
   const kernels::GroupScalars scalars = group_scalars(g.config, precision);
@@ -383,6 +437,10 @@ void Engine::set_precision(std::size_t group, const Precision& precision) {
     g.precision = old_precision;
     g.master = std::move(old_master);
     g.master_slots = std::move(old_slots);
+    if (new_state) {
+      g.state = std::move(old_state);
+      g.layout = old_layout;
+    }
     throw;
   }
   // Commit: nothing below throws but device work.
@@ -390,7 +448,8 @@ void Engine::set_precision(std::size_t group, const Precision& precision) {
   for (SegmentLaunch& launch : launches) launch.host_groups = host_groups_.data();
   plan_ = std::move(plan);
   launches_ = std::move(launches);
-  if (precision.master_weights) master_from_params(group, std::size_t(-1));
+  if (precision.master_weights && !old_precision.master_weights)
+    master_from_params(group, std::size_t(-1));
 }
 
 float* Engine::master_data(std::size_t group, std::size_t index) const {
@@ -422,9 +481,13 @@ const char* Engine::tensor_name(std::size_t group, int k) const {
   return k < config.num_states ? config.state_names[std::size_t(k)] : kMasterName;
 }
 
-float* Engine::tensor_data(std::size_t group, std::size_t index, int k) const {
+void* Engine::tensor_data(std::size_t group, std::size_t index, int k) const {
   return k < groups_[group].config.num_states ? state_data(group, index, k)
-                                              : master_data(group, index);
+                                              : static_cast<void*>(master_data(group, index));
+}
+
+DType Engine::tensor_dtype(std::size_t group, std::size_t index, int k) const {
+  return k < groups_[group].config.num_states ? state_dtype(group, index) : DType::f32;
 }
 
 Engine::Scalars Engine::build_scalars(const std::vector<const Group*>& groups,
@@ -539,20 +602,16 @@ float Engine::step_count(std::size_t group, std::size_t index) const {
   return step;
 }
 
-StateLayout Engine::state_layout(std::size_t group) const {
-  StateLayout layout;
-  for (const Param& p : groups_[group].params) {
-    layout.slots.push_back(layout.stride);
-    layout.stride += padded(p.value.numel);
-  }
-  return layout;
-}
-
 EngineState Engine::initial_state() const {
   EngineState out;
   out.steps.assign(num_params_, 0.0f);
   out.param_states.assign(num_params_, 0.0);
-  for (const Group& g : groups_) out.group_states.push_back(initial_group_state(g.params, g.config));
+  for (const Group& g : groups_) {
+    if (has_bf16_state(g.layout)) throw_error("internal: initial_state() of bf16 state");
+    const std::vector<unsigned char> bytes = initial_state_bytes(g.layout, g.params, g.config);
+    out.group_states.emplace_back(bytes.size() / sizeof(float));
+    if (!bytes.empty()) std::memcpy(out.group_states.back().data(), bytes.data(), bytes.size());
+  }
   return out;
 }
 
@@ -567,6 +626,7 @@ EngineState Engine::read_all() const {
                  device_, stream_);
   }
   for (const Group& g : groups_) {
+    if (has_bf16_state(g.layout)) throw_error("internal: read_all() of bf16 state");
     out.group_states.emplace_back(g.state.bytes() / sizeof(float));
     if (g.state.bytes() > 0)
       copy_to_host(out.group_states.back().data(), g.state.data(), g.state.bytes(), device_,
@@ -611,9 +671,9 @@ std::vector<std::uint8_t> Engine::read_enabled() const {
   return out;
 }
 
-float* Engine::state_data(std::size_t group, std::size_t index, int k) const {
-  const StateLayout layout = state_layout(group);
-  return static_cast<float*>(groups_[group].state.data()) + std::int64_t(k) * layout.stride +
+void* Engine::state_data(std::size_t group, std::size_t index, int k) const {
+  const StateLayout& layout = groups_[group].layout;
+  return static_cast<unsigned char*>(groups_[group].state.data()) + std::int64_t(k) * layout.stride +
          layout.slots[index];
 }
 
@@ -647,16 +707,40 @@ void Engine::write_param_states(const std::vector<double>& states) {
 }
 
 std::vector<float> Engine::read_state(std::size_t group, std::size_t index, int state) const {
-  const Group& g = groups_[group];
-  std::int64_t total = 0, slot = 0;
-  for (std::size_t i = 0; i < g.params.size(); ++i) {
-    if (i == index) slot = total;
-    total += padded(g.params[i].value.numel);
+  const std::int64_t numel = groups_[group].params[index].value.numel;
+  std::vector<float> out(static_cast<std::size_t>(numel));
+  if (numel == 0) return out;
+  const void* src = state_data(group, index, state);
+  if (state_dtype(group, index) == DType::f32) {
+    copy_to_host(out.data(), src, out.size() * sizeof(float), device_, stream_);
+  } else {
+    std::vector<kernels::BFloat16> bits(out.size());
+    copy_to_host(bits.data(), src, bits.size() * 2, device_, stream_);
+    for (std::size_t e = 0; e < out.size(); ++e) out[e] = kernels::to_float(bits[e]);
   }
-  std::vector<float> out(std::size_t(g.params[index].value.numel));
-  copy_to_host(out.data(), static_cast<const float*>(g.state.data()) + std::int64_t(state) * total + slot,
-               out.size() * sizeof(float), device_, stream_);
   return out;
+}
+
+void write_state_to(void* buffer, const StateLayout& layout, std::size_t index, int state,
+                    const std::vector<float>& values, Device device, Stream stream) {
+  if (values.empty()) return;
+  unsigned char* dst = static_cast<unsigned char*>(buffer) + std::int64_t(state) * layout.stride +
+                       layout.slots[index];
+  if (layout.dtypes[index] == DType::f32) {
+    copy_from_host(dst, values.data(), values.size() * sizeof(float), device, stream);
+  } else {
+    std::vector<kernels::BFloat16> bits(values.size());
+    for (std::size_t e = 0; e < values.size(); ++e)
+      bits[e] = kernels::from_float<kernels::BFloat16>(values[e]);
+    // From pageable memory the copy returns once `bits` is staged (see update_group).
+    copy_from_host(dst, bits.data(), bits.size() * 2, device, stream);
+  }
+}
+
+void Engine::write_state(std::size_t group, std::size_t index, int state,
+                         const std::vector<float>& values) {
+  write_state_to(groups_[group].state.data(), groups_[group].layout, index, state, values, device_,
+                 stream_);
 }
 
 double Engine::param_state(std::size_t group, std::size_t index) const {

@@ -35,12 +35,21 @@ struct EngineState {
   std::vector<std::vector<float>> group_states;  // each group's state buffer (see StateLayout)
 };
 
-/// Where a group's state tensors live in its buffer: state k of parameter i starts at
-/// k * stride + slots[i].
+/// Where a group's state tensors live in its buffer, in bytes: state k of parameter i starts at
+/// k * stride + slots[i] and holds dtypes[i] elements (NOTE(state-dtype)); every slot is a
+/// multiple of 32 bytes, so that each state tensor is vector-aligned.
 struct StateLayout {
   std::int64_t stride = 0;
   std::vector<std::int64_t> slots;
+  std::vector<DType> dtypes;
 };
+/// The layout of `params`' state under `precision`: bf16 state for bf16 parameters when
+/// precision.state_dtype is bf16, fp32 otherwise.
+StateLayout make_state_layout(const std::vector<Param>& params, const Precision& precision);
+/// Writes state tensor `state` of parameter `index` into a state buffer of `layout` (memory of
+/// `device`), from floats rounded to the parameter's state dtype (stream-ordered).
+void write_state_to(void* buffer, const StateLayout& layout, std::size_t index, int state,
+                    const std::vector<float>& values, Device device, Stream stream);
 
 /// "[exp_avg, exp_avg_sq]": the state tensors a config gives each parameter.
 std::string state_names_of(const GroupConfig& config);
@@ -73,6 +82,7 @@ struct SegmentLaunch {
   kernels::Segment segment;
   DType dtype;          // the parameters' (and gradients') dtype
   bool master_weights;  // NOTE(master-weights): list 0 is every tensor's fp32 master
+  bool bf16_state;      // NOTE(state-dtype): the state lists are bf16
   Device device;
   Stream stream;
   Impl impl;
@@ -114,12 +124,16 @@ class Engine {
   float step_count(std::size_t group, std::size_t index) const;
   /// Scalar state (StepScalars::param_state) of a parameter (synchronizes).
   double param_state(std::size_t group, std::size_t index) const;
-  /// Copy of state tensor `state` of a parameter (synchronizes).
+  /// Copy of state tensor `state` of a parameter, widened to float (synchronizes).
   std::vector<float> read_state(std::size_t group, std::size_t index, int state) const;
+  /// Writes state tensor `state` of a parameter from floats, rounded to its dtype
+  /// (stream-ordered).
+  void write_state(std::size_t group, std::size_t index, int state, const std::vector<float>& values);
   const GroupConfig& config(std::size_t group) const { return groups_[group].config; }
-  StateLayout state_layout(std::size_t group) const;
+  const StateLayout& state_layout(std::size_t group) const { return groups_[group].layout; }
   /// What a fresh engine over these groups holds: step counts and scalar state 0, every state
-  /// tensor at its initial value (host memory only).
+  /// tensor at its initial value (host memory only). These three need fp32 state (the
+  /// averaging engine's).
   EngineState initial_state() const;
   /// A host copy of every step count, scalar state and state tensor (synchronizes).
   EngineState read_all() const;
@@ -131,8 +145,12 @@ class Engine {
   std::uint8_t* enabled_mask() const;
   std::vector<std::uint8_t> read_enabled() const;  // synchronizes
   std::size_t first_param(std::size_t group) const { return groups_[group].first_param; }
-  /// Address (on device()) of state tensor `k` of parameter `index` of `group`: numel floats.
-  float* state_data(std::size_t group, std::size_t index, int k) const;
+  /// Address (on device()) of state tensor `k` of parameter `index` of `group`: numel elements
+  /// of state_dtype(group, index).
+  void* state_data(std::size_t group, std::size_t index, int k) const;
+  DType state_dtype(std::size_t group, std::size_t index) const {
+    return groups_[group].layout.dtypes[index];
+  }
   /// Every parameter's step count and scalar state, in parameter order (synchronizes).
   std::vector<float> read_steps() const;
   std::vector<double> read_param_states() const;
@@ -156,13 +174,15 @@ class Engine {
   /// "master_param" when the parameter has a master.
   int num_tensors(std::size_t group, std::size_t index) const;
   const char* tensor_name(std::size_t group, int k) const;
-  float* tensor_data(std::size_t group, std::size_t index, int k) const;
+  void* tensor_data(std::size_t group, std::size_t index, int k) const;
+  DType tensor_dtype(std::size_t group, std::size_t index, int k) const;
 
  private:
   struct Group {
     std::vector<Param> params;
     GroupConfig config;
-    Buffer state;               // num_states tensors per parameter, each 16-byte aligned
+    Buffer state;               // num_states tensors per parameter, as `layout` says
+    StateLayout layout;
     std::size_t first_param = 0;  // index of params[0] in the step-count array
     Precision precision;
     Buffer master;                       // NOTE(master-weights): fp32, aligned as state
@@ -175,6 +195,7 @@ class Engine {
     std::vector<kernels::Segment> segments;
     std::vector<DType> segment_dtypes;
     std::vector<bool> segment_master;
+    std::vector<bool> segment_bf16_state;
     std::vector<std::vector<TensorInfo>> segment_tensors;
   };
   struct Scalars {

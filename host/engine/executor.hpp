@@ -40,10 +40,16 @@ template <bool kWithMaster = true, class F>
 void dispatch_segment(const SegmentLaunch& s, F&& f) {
   dispatch_dtype(s.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
+    if constexpr (kWithMaster && std::is_same_v<T, kernels::BFloat16>) {  // NOTE(state-dtype)
+      if (s.bf16_state && s.master_weights)
+        return f(kernels::type_tag<kernels::Bf16State<kernels::Master<T>>>{});
+      if (s.bf16_state) return f(kernels::type_tag<kernels::Bf16State<T>>{});
+    }
     if constexpr (kWithMaster && !std::is_same_v<T, float>) {
       if (s.master_weights) return f(kernels::type_tag<kernels::Master<T>>{});
     }
-    if (s.master_weights) throw_error("internal: a master-weights segment of an op without them");
+    if (s.master_weights || s.bf16_state)
+      throw_error("internal: a master-weights or bf16-state segment of an op without them");
     f(tag);
   });
 }
@@ -302,16 +308,20 @@ inline void run_master_from_model(const SegmentLaunch& s, std::int64_t begin, st
 
 /// What one step of `Op` over a segment costs (fusedopt::StepCost): bytes moved by the byte
 /// model, per element: the parameter (or its fp32 master) read and written, the gradient read,
-/// every state read and written (fp32), and with master weights the parameter written too.
+/// every state read and written (fp32 or bf16), and with master weights the parameter written.
 template <class Op>
 StepCost step_cost(const SegmentLaunch& s) {
   const double value_bytes = double(dtype_size(s.dtype));
   const double param_bytes = s.master_weights ? 4.0 : value_bytes;  // what list 0 holds
+  const double state_bytes = s.bf16_state ? 2.0 : 4.0;
   const auto list_bytes = [&](std::uint32_t mask) {
     double bytes = 0;
     for (int list = 0; list < kernels::kMaxLists; ++list)
       if (mask >> list & 1u)
-        bytes += list == 0 ? param_bytes : list == 1 ? value_bytes : 4.0;
+        bytes += list == 0                        ? param_bytes
+                 : list == 1                      ? value_bytes
+                 : list < kernels::kFirstTempList ? state_bytes
+                                                  : 4.0;
     return bytes;
   };
   const double model_write = s.master_weights ? value_bytes : 0.0;
@@ -320,7 +330,8 @@ StepCost step_cost(const SegmentLaunch& s) {
   for (const TensorInfo& t : s.tensors) {
     const double n = double(t.numel);
     if (s.impl == Impl::Fused) {  // loads p, g and every state; stores p and every state
-      cost.bytes += n * (2.0 * param_bytes + value_bytes + model_write + 8.0 * t.num_states);
+      cost.bytes +=
+          n * (2.0 * param_bytes + value_bytes + model_write + 2.0 * state_bytes * t.num_states);
       continue;
     }
     for (const kernels::PassIO& io : group_passes.io(t.group)) {

@@ -104,13 +104,25 @@ double Optimizer::step_count(std::size_t group, std::size_t index) const {
   return engine_->step_count(group, index);
 }
 
+namespace {
+void check_precision(const Precision& precision) {
+  if (precision.state_dtype != DType::f32 && precision.state_dtype != DType::bf16)
+    detail::throw_error("set_precision: state_dtype must be f32 or bf16, got ",
+                        int(precision.state_dtype) >= 0 && int(precision.state_dtype) <= 2
+                            ? to_string(precision.state_dtype)
+                            : "an unknown dtype");
+}
+}  // namespace
+
 void Optimizer::set_precision(std::size_t group, const Precision& precision) {
   params(group);  // checks the index
+  check_precision(precision);
   check_not_torn("set_precision");
   engine_->set_precision(group, precision);
 }
 
 void Optimizer::set_precision(const Precision& precision) {
+  check_precision(precision);
   check_not_torn("set_precision");
   // All or nothing: on failure the groups already changed go back.
   std::vector<Precision> before;

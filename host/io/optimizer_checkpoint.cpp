@@ -2,6 +2,7 @@
 // in state_dict.hpp, NOTE(streaming-io) in safetensors.hpp).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <map>
 
@@ -9,6 +10,7 @@
 #include "host/engine/engine.hpp"
 #include "host/engine/memory.hpp"
 #include "host/io/checkpoint.hpp"
+#include "kernels/engine/dtype.h"
 
 namespace fusedopt {
 
@@ -19,18 +21,48 @@ constexpr const char* kMasterName = "master_param";  // NOTE(master-weights)
 
 std::string param_name(std::int64_t id) { return "state[" + std::to_string(id) + "]"; }
 
-/// Sets `count` floats at `dst` (memory of `device`) to `value`, through a bounded host block.
-void fill_floats(float* dst, std::int64_t count, float value, Device device, Stream stream) {
-  if (device.is_cpu()) {
-    std::fill(dst, dst + count, value);
-    return;
+/// Sets `count` elements of `dtype` (f32 or bf16) at `dst` (memory of `device`) to `value`,
+/// through a bounded host block.
+void fill_state(void* dst, DType dtype, std::int64_t count, float value, Device device,
+                Stream stream) {
+  const std::size_t size = dtype_size(dtype);
+  unsigned char element[4];
+  if (dtype == DType::bf16) {
+    const kernels::BFloat16 v = kernels::from_float<kernels::BFloat16>(value);
+    std::memcpy(element, &v, 2);
+  } else {
+    std::memcpy(element, &value, 4);
   }
-  const std::vector<float> block(
-      std::size_t(std::min<std::int64_t>(count, detail::kIoBlockBytes / sizeof(float))), value);
+  const std::int64_t block_elements =
+      std::min<std::int64_t>(count, std::int64_t(detail::kIoBlockBytes / size));
+  std::vector<unsigned char> block(std::size_t(block_elements) * size);
+  for (std::int64_t e = 0; e < block_elements; ++e) std::memcpy(&block[std::size_t(e) * size], element, size);
+  auto* to = static_cast<unsigned char*>(dst);
   for (std::int64_t done = 0; done < count;) {
-    const std::int64_t n = std::min<std::int64_t>(count - done, std::int64_t(block.size()));
-    detail::copy_from_host(dst + done, block.data(), std::size_t(n) * sizeof(float), device, stream);
+    const std::int64_t n = std::min<std::int64_t>(count - done, block_elements);
+    detail::copy_from_host(to + std::size_t(done) * size, block.data(), std::size_t(n) * size,
+                           device, stream);
     done += n;
+  }
+}
+
+/// `count` values converted from `from` to `to` (f32 or bf16; bf16 rounded to nearest).
+void convert_values(const void* src, DType from, void* dst, DType to, std::size_t count) {
+  for (std::size_t e = 0; e < count; ++e) {
+    float v;
+    if (from == DType::bf16) {
+      kernels::BFloat16 b;
+      std::memcpy(&b, static_cast<const unsigned char*>(src) + 2 * e, 2);
+      v = kernels::to_float(b);
+    } else {
+      std::memcpy(&v, static_cast<const unsigned char*>(src) + 4 * e, 4);
+    }
+    if (to == DType::bf16) {
+      const kernels::BFloat16 b = kernels::from_float<kernels::BFloat16>(v);
+      std::memcpy(static_cast<unsigned char*>(dst) + 2 * e, &b, 2);
+    } else {
+      std::memcpy(static_cast<unsigned char*>(dst) + 4 * e, &v, 4);
+    }
   }
 }
 }  // namespace
@@ -84,9 +116,10 @@ struct Optimizer::LoadInput {
   const std::string* optimizer = nullptr;
   const std::vector<GroupState>* param_groups = nullptr;
   std::map<std::int64_t, Param> state;
-  /// Writes tensor `key` of parameter `id` (numel floats) to `dst`, memory of the optimizer's
-  /// device. Called in ascending `order(id, key)`, the tensors' order in a file.
-  std::function<void(std::int64_t id, const std::string& key, float* dst)> write;
+  /// Writes tensor `key` of parameter `id` (numel elements of `dtype`, f32 or bf16, converted
+  /// if the source holds the other) to `dst`, memory of the optimizer's device. Called in
+  /// ascending `order(id, key)`, the tensors' order in a file.
+  std::function<void(std::int64_t id, const std::string& key, void* dst, DType dtype)> write;
   std::function<std::uint64_t(std::int64_t id, const std::string& key)> order;
   /// Whether `write` can fail (a file being read) and what to call the source then.
   bool may_fail = false;
@@ -118,6 +151,10 @@ StateDict Optimizer::state_dict() const {
       state.step = steps[std::size_t(id)];
       for (int k = 0; k < engine_->num_tensors(g, i); ++k) {  // the master last
         std::vector<float>& values = state.tensors[engine_->tensor_name(g, k)];
+        if (k < config.num_states) {  // widened from bf16 state (NOTE(state-dtype))
+          values = engine_->read_state(g, i, k);
+          continue;
+        }
         values.resize(std::size_t(params[i].value.numel));
         if (!values.empty())
           detail::copy_to_host(values.data(), engine_->tensor_data(g, i, k),
@@ -158,6 +195,10 @@ void Optimizer::load_validated(const LoadInput& input) {
       if (!position.emplace(group.params[i], Slot{g, i, flat++}).second)
         detail::throw_error("load_state_dict: parameter id ", group.params[i],
                             " appears twice in param_groups");
+    if (group.precision && group.precision->state_dtype != DType::f32 &&
+        group.precision->state_dtype != DType::bf16)
+      detail::throw_error("load_state_dict: param_groups[", g,
+                          "].precision.state_dtype must be f32 or bf16");
     if (group.initial_lr && (!std::isfinite(*group.initial_lr) || *group.initial_lr < 0))
       detail::throw_error("load_state_dict: param_groups[", g, "].initial_lr = ", *group.initial_lr,
                           " must be finite and >= 0");
@@ -264,15 +305,17 @@ void Optimizer::load_validated(const LoadInput& input) {
       for (std::size_t i = 0; i < loaded[g].size(); ++i) {
         if (!loaded[g][i])
           for (int k = 0; k < config.num_states; ++k)
-            fill_floats(engine_->state_data(g, i, k), engine_->params(g)[i].value.numel,
-                        config.state_init[std::size_t(k)], engine_->device(), engine_->stream());
+            fill_state(engine_->state_data(g, i, k), engine_->state_dtype(g, i),
+                       engine_->params(g)[i].value.numel, config.state_init[std::size_t(k)],
+                       engine_->device(), engine_->stream());
         if (!master_loaded[g][i] && engine_->master_data(g, i) != nullptr)
           engine_->master_from_params(g, i);
       }
     }
     for (const Write& w : writes)
       input.write(w.id, engine_->tensor_name(w.group, w.k),
-                  engine_->tensor_data(w.group, w.index, w.k));
+                  engine_->tensor_data(w.group, w.index, w.k),
+                  engine_->tensor_dtype(w.group, w.index, w.k));
   } catch (const Error& e) {
     if (!input.may_fail) throw;
     detail::throw_error(e.what(), " -- the state tensors are partly overwritten; step(), save() and "
@@ -299,11 +342,18 @@ void Optimizer::load_state_dict(const StateDict& state) {
   }
   std::uint64_t next = 0;
   input.order = [&next](std::int64_t, const std::string&) { return next++; };
-  input.write = [&](std::int64_t id, const std::string& key, float* dst) {
+  input.write = [&](std::int64_t id, const std::string& key, void* dst, DType dtype) {
     const std::vector<float>& values = state.state.at(id).tensors.at(key);
-    if (!values.empty())
+    if (values.empty()) return;
+    if (dtype == DType::f32) {
       detail::copy_from_host(dst, values.data(), values.size() * sizeof(float), engine_->device(),
                              engine_->stream());
+      return;
+    }
+    std::vector<unsigned char> converted(values.size() * dtype_size(dtype));
+    convert_values(values.data(), DType::f32, converted.data(), dtype, values.size());
+    detail::copy_from_host(dst, converted.data(), converted.size(), engine_->device(),
+                           engine_->stream());
   };
   load_validated(input);
 }
@@ -322,9 +372,29 @@ void Optimizer::read_checkpoint(detail::ByteSource& source, const std::string& w
   input.order = [&index](std::int64_t id, const std::string& key) {
     return index.state.at(id).tensors.at(key).begin;
   };
-  input.write = [&](std::int64_t id, const std::string& key, float* dst) {
-    detail::read_tensor_to_device(source, index.header, index.state.at(id).tensors.at(key), dst,
-                                  engine_->device(), engine_->stream());
+  input.write = [&](std::int64_t id, const std::string& key, void* dst, DType dtype) {
+    const detail::TensorRecord& record = index.state.at(id).tensors.at(key);
+    const DType stored = record.dtype == "BF16" ? DType::bf16 : DType::f32;
+    if (stored == dtype) {
+      detail::read_tensor_to_device(source, index.header, record, dst, engine_->device(),
+                                    engine_->stream());
+      return;
+    }
+    // NOTE(state-dtype): the other dtype, converted through a bounded host block.
+    const std::uint64_t numel = record.numel();
+    const std::uint64_t block = detail::kIoBlockBytes / 4;
+    std::vector<unsigned char> in(std::size_t(std::min(numel, block)) * dtype_size(stored));
+    std::vector<unsigned char> out(std::size_t(std::min(numel, block)) * dtype_size(dtype));
+    auto* to = static_cast<unsigned char*>(dst);
+    for (std::uint64_t done = 0; done < numel;) {
+      const std::uint64_t n = std::min(numel - done, block);
+      detail::read_tensor_bytes(source, index.header, record, done * dtype_size(stored), in.data(),
+                                std::size_t(n) * dtype_size(stored));
+      convert_values(in.data(), stored, out.data(), dtype, std::size_t(n));
+      detail::copy_from_host(to + done * dtype_size(dtype), out.data(), std::size_t(n) * dtype_size(dtype),
+                             engine_->device(), engine_->stream());
+      done += n;
+    }
   };
   input.may_fail = true;
   input.source = what;
@@ -356,7 +426,9 @@ void Optimizer::write_checkpoint(detail::ByteSink& sink) const {
       for (int k = 0; k < engine_->num_tensors(g, i); ++k) {  // the master last
         const std::string entry = detail::state_entry_name(id, engine_->tensor_name(g, k));
         const std::int64_t numel = params[i].value.numel;
-        specs[entry] = {"F32", {numel}, std::uint64_t(numel) * sizeof(float)};
+        const DType dtype = engine_->tensor_dtype(g, i, k);  // NOTE(state-dtype)
+        specs[entry] = {dtype == DType::bf16 ? "BF16" : "F32", {numel},
+                        std::uint64_t(numel) * dtype_size(dtype)};
         pieces[entry] = {g, i, std::size_t(id), k};
       }
       if (config.param_state_name) {

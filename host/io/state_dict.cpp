@@ -7,6 +7,7 @@
 
 #include "fusedopt/error.hpp"
 #include "host/io/checkpoint.hpp"
+#include "kernels/engine/dtype.h"
 
 namespace fusedopt {
 
@@ -41,6 +42,7 @@ json group_to_json(const GroupState& group) {
     out["master_weights"] = group.precision->master_weights;
     out["stochastic_rounding"] = group.precision->stochastic_rounding;
     out["rounding_seed"] = group.precision->seed;
+    out["state_dtype"] = to_string(group.precision->state_dtype);
   }
   out["params"] = group.params;
   return out;
@@ -80,6 +82,12 @@ GroupState group_from_json(const json& group, const std::string& where) {
                     value.is_number() ? value.dump() : value.type_name());
       if (!out.precision) out.precision = Precision{};
       out.precision->seed = value.get<std::uint64_t>();
+    } else if (name == "state_dtype") {
+      if (!value.is_string() || (value.get<std::string>() != "f32" && value.get<std::string>() != "bf16"))
+        throw_error(what, " must be \"f32\" or \"bf16\", got ",
+                    value.is_string() ? detail::printable(value.get<std::string>()) : value.type_name());
+      if (!out.precision) out.precision = Precision{};
+      out.precision->state_dtype = value.get<std::string>() == "bf16" ? DType::bf16 : DType::f32;
     } else if (value.is_boolean()) {
       out.options[name] = value.get<bool>();
     } else if (value.is_number()) {
@@ -174,14 +182,14 @@ CheckpointIndex read_checkpoint_index(ByteSource& source) {
         throw_error("checkpoint: tensor ", printable(name), " must be a 0-d F32 tensor, got ",
                     tensor.dtype, " of rank ", tensor.shape.size());
       param.step = read_scalar<float>(source, out.header, tensor);
-    } else if (tensor.dtype == "F32" && tensor.shape.size() == 1) {
-      param.tensors[key] = tensor;
+    } else if ((tensor.dtype == "F32" || tensor.dtype == "BF16") && tensor.shape.size() == 1) {
+      param.tensors[key] = tensor;  // BF16: bf16 optimizer state (NOTE(state-dtype))
     } else if (tensor.dtype == "F64" && is_scalar) {
       param.scalars[key] = read_scalar<double>(source, out.header, tensor);
     } else {
       throw_error("checkpoint: tensor ", printable(name), " is ", tensor.dtype, " of rank ",
                   tensor.shape.size(),
-                  "; state tensors are 1-d F32, scalars 0-d F64, step 0-d F32");
+                  "; state tensors are 1-d F32 or BF16, scalars 0-d F64, step 0-d F32");
     }
   }
   for (const auto& entry : out.state)
@@ -226,6 +234,12 @@ StateDict read_state_dict_from(detail::ByteSource& source) {
     for (const auto& [key, record] : indexed.tensors) {
       std::vector<float>& values = param.tensors[key];
       values.resize(std::size_t(record.numel()));
+      if (record.dtype == "BF16") {  // widened, exactly
+        std::vector<kernels::BFloat16> bits(values.size());
+        detail::read_tensor_bytes(source, index.header, record, 0, bits.data(), bits.size() * 2);
+        for (std::size_t e = 0; e < values.size(); ++e) values[e] = kernels::to_float(bits[e]);
+        continue;
+      }
       detail::read_tensor_bytes(source, index.header, record, 0, values.data(),
                                 values.size() * sizeof(float));
     }

@@ -31,9 +31,13 @@ struct Precision {
   /// stream keyed by `seed`, the parameter, the element and the step count.
   bool stochastic_rounding = false;
   std::uint64_t seed = 0;
+  /// The optimizer state of the group's bf16 parameters: f32, or bf16 (computed in fp32 and
+  /// rounded on store, stochastically under stochastic_rounding). f32 and f16 parameters keep
+  /// fp32 state.
+  DType state_dtype = DType::f32;
   bool operator==(const Precision& o) const {
     return master_weights == o.master_weights && stochastic_rounding == o.stochastic_rounding &&
-           seed == o.seed;
+           seed == o.seed && state_dtype == o.state_dtype;
   }
   bool operator!=(const Precision& o) const { return !(*this == o); }
 };
@@ -42,8 +46,8 @@ struct Precision {
 struct GroupState {
   HyperMap options;                  // every option of the optimizer, by torch name
   std::optional<double> initial_lr;  // set by LR schedulers
-  /// "master_weights", "stochastic_rounding", "rounding_seed" in the file; absent (a torch
-  /// state): loading keeps the optimizer's own.
+  /// "master_weights", "stochastic_rounding", "rounding_seed", "state_dtype" in the file;
+  /// absent (a torch state): loading keeps the optimizer's own.
   std::optional<Precision> precision;
   std::vector<std::int64_t> params;  // the group's parameter ids (0, 1, ... in order)
 };

@@ -99,9 +99,11 @@ FUSEDOPT_HD float unscale(float g, GradFactors factors) {
 /// The storage type of list kList for a segment of storage T (NOTE(master-weights)): list 0
 /// holds Layout<T>::Value, the gradient the parameters' dtype, state and temporaries float.
 template <class T, int kList>
-using StoredType =
-    std::conditional_t<kList == 0, typename Layout<T>::Value,
-                       std::conditional_t<kList == 1, typename Layout<T>::Model, float>>;
+using StoredType = std::conditional_t<
+    kList == 0, typename Layout<T>::Value,
+    std::conditional_t<kList == 1, typename Layout<T>::Model,
+                       std::conditional_t<(kList < kFirstTempList), typename Layout<T>::State,
+                                          float>>>;
 
 /// Elements per vector of a segment: 16 bytes of parameters and gradients.
 template <class T>
@@ -121,20 +123,26 @@ FUSEDOPT_HD Rounding rounding_of(const GroupScalars& group, const StepScalars& s
   return r;
 }
 
-/// Impl::Fused: every pass of Op on one element in registers. A parameter stored narrower than
-/// float is rounded after each pass that writes it, as storing it between passes (Impl::Loop,
-/// Impl::Foreach) does, so that every Impl computes the same bits; the final store of the
-/// rounded value is then exact.
+/// Impl::Fused: every pass of Op on one element in registers. A parameter or state stored
+/// narrower than float is rounded after each pass that writes it, as storing it between passes
+/// (Impl::Loop, Impl::Foreach) does, so that every Impl computes the same bits; the final store
+/// of the rounded value is then exact.
 template <class Op, std::uint32_t Flags, class T, int... P>
 FUSEDOPT_HD void run_passes_stored(Element& e, const typename Op::Constants& c, const Rounding& r,
                                    std::int64_t element, std::integer_sequence<int, P...>) {
   using V = typename Layout<T>::Value;
+  using S = typename Layout<T>::State;
   auto one = [&](auto pass) {
     constexpr int kPass = decltype(pass)::value;
     Op::template pass<kPass, Flags>(c, &e);
-    if constexpr (!std::is_same_v<V, float>) {
-      if (Op::template pass<kPass, Flags>(c, nullptr).writes & kParamList)
-        e.p = to_float(round_store<V>(e.p, r, element, 0));
+    if constexpr (!std::is_same_v<V, float> || !std::is_same_v<S, float>) {
+      const std::uint32_t writes = Op::template pass<kPass, Flags>(c, nullptr).writes;
+      if constexpr (!std::is_same_v<V, float>)
+        if (writes & kParamList) e.p = to_float(round_store<V>(e.p, r, element, 0));
+      if constexpr (!std::is_same_v<S, float>)
+        for (int k = 0; k < kMaxStates; ++k)
+          if (writes & state_list(k))
+            e.s[k] = to_float(round_store<S>(e.s[k], r, element, kFirstStateList + k));
     }
   };
   (one(std::integral_constant<int, P>{}), ...);
@@ -156,6 +164,7 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
                               const Rounding& r, int lane, int stride) {
   using M = typename Layout<T>::Model;
   using V = typename Layout<T>::Value;
+  using S = typename Layout<T>::State;
   constexpr bool kMaster = Layout<T>::kMaster;
   constexpr int kStates = Op::template num_states<Flags>();
   constexpr int kSlots = kStates > 0 ? kStates : 1;
@@ -163,45 +172,45 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
   V* p = static_cast<V*>(t.lists[0]) + begin;
   M* model = kMaster ? static_cast<M*>(t.model) + begin : nullptr;
   const M* g = static_cast<const M*>(t.lists[1]) + begin;
-  float* s[kSlots] = {};
-  for (int k = 0; k < kStates; ++k) s[k] = static_cast<float*>(t.lists[2 + k]) + begin;
+  S* s[kSlots] = {};
+  for (int k = 0; k < kStates; ++k) s[k] = static_cast<S*>(t.lists[2 + k]) + begin;
   const std::int64_t n = end - begin;
 
   bool aligned = is_vector_aligned<V, kVec>(p) && is_vector_aligned<M, kVec>(g);
   if (kMaster) aligned = aligned && is_vector_aligned<M, kVec>(model);
-  for (int k = 0; k < kStates; ++k) aligned = aligned && is_vector_aligned<float, kVec>(s[k]);
+  for (int k = 0; k < kStates; ++k) aligned = aligned && is_vector_aligned<S, kVec>(s[k]);
   const std::int64_t vector_end = aligned ? n - n % kVec : 0;
 
   for (std::int64_t i = std::int64_t(lane) * kVec; i < vector_end; i += std::int64_t(stride) * kVec) {
     Pack<V, kVec> pv = load_pack<V, kVec>(p + i);
     const Pack<M, kVec> gv = load_pack<M, kVec>(g + i);
-    Pack<float, kVec> sv[kSlots];
-    for (int k = 0; k < kStates; ++k) sv[k] = load_pack<float, kVec>(s[k] + i);
+    Pack<S, kVec> sv[kSlots];
+    for (int k = 0; k < kStates; ++k) sv[k] = load_pack<S, kVec>(s[k] + i);
     Pack<M, kVec> mv;
 #pragma unroll
     for (int e = 0; e < kVec; ++e) {
       Element x{};
       x.p = to_float(pv.v[e]);
       x.g = unscale(to_float(gv.v[e]), factors);
-      for (int k = 0; k < kStates; ++k) x.s[k] = sv[k].v[e];
+      for (int k = 0; k < kStates; ++k) x.s[k] = to_float(sv[k].v[e]);
       fused_update_stored<Op, Flags, T>(x, c, r, begin + i + e);
-      pv.v[e] = from_float<V>(x.p);
+      pv.v[e] = from_float<V>(x.p);  // already rounded: exact
       if (kMaster) mv.v[e] = from_float<M>(x.p);
-      for (int k = 0; k < kStates; ++k) sv[k].v[e] = x.s[k];
+      for (int k = 0; k < kStates; ++k) sv[k].v[e] = from_float<S>(x.s[k]);
     }
     store_pack<V, kVec>(p + i, pv);
     if (kMaster) store_pack<M, kVec>(model + i, mv);
-    for (int k = 0; k < kStates; ++k) store_pack<float, kVec>(s[k] + i, sv[k]);
+    for (int k = 0; k < kStates; ++k) store_pack<S, kVec>(s[k] + i, sv[k]);
   }
   for (std::int64_t i = vector_end + lane; i < n; i += stride) {
     Element x{};
     x.p = to_float(p[i]);
     x.g = unscale(to_float(g[i]), factors);
-    for (int k = 0; k < kStates; ++k) x.s[k] = s[k][i];
+    for (int k = 0; k < kStates; ++k) x.s[k] = to_float(s[k][i]);
     fused_update_stored<Op, Flags, T>(x, c, r, begin + i);
     p[i] = from_float<V>(x.p);
     if (kMaster) model[i] = from_float<M>(x.p);
-    for (int k = 0; k < kStates; ++k) s[k][i] = x.s[k];
+    for (int k = 0; k < kStates; ++k) s[k][i] = from_float<S>(x.s[k]);
   }
 }
 
@@ -219,33 +228,34 @@ void update_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end
   // loop-invariant and the loop is unswitched and vectorized.
   const typename Op::Constants c = constants;
   const Rounding r = rounding;
+  using S = typename Layout<T>::State;
   constexpr int kStates = Op::template num_states<Flags>();
   V* p = static_cast<V*>(t.lists[0]) + begin;
   M* model = kMaster ? static_cast<M*>(t.model) + begin : nullptr;
   const M* g = static_cast<const M*>(t.lists[1]) + begin;
-  float* s[kMaxStates] = {};
-  for (int k = 0; k < kStates; ++k) s[k] = static_cast<float*>(t.lists[2 + k]) + begin;
-  float* s0 = s[0];
-  float* s1 = s[1];
-  float* s2 = s[2];
-  float* s3 = s[3];
+  S* s[kMaxStates] = {};
+  for (int k = 0; k < kStates; ++k) s[k] = static_cast<S*>(t.lists[2 + k]) + begin;
+  S* s0 = s[0];
+  S* s1 = s[1];
+  S* s2 = s[2];
+  S* s3 = s[3];
   const std::int64_t n = end - begin;
   for (std::int64_t i = 0; i < n; ++i) {
     Element x{};
     x.p = to_float(p[i]);
     x.g = to_float(g[i]);
     if constexpr (kUnscale) x.g = unscale(x.g, factors);  // a separate loop when 1, 1
-    if constexpr (kStates > 0) x.s[0] = s0[i];
-    if constexpr (kStates > 1) x.s[1] = s1[i];
-    if constexpr (kStates > 2) x.s[2] = s2[i];
-    if constexpr (kStates > 3) x.s[3] = s3[i];
+    if constexpr (kStates > 0) x.s[0] = to_float(s0[i]);
+    if constexpr (kStates > 1) x.s[1] = to_float(s1[i]);
+    if constexpr (kStates > 2) x.s[2] = to_float(s2[i]);
+    if constexpr (kStates > 3) x.s[3] = to_float(s3[i]);
     fused_update_stored<Op, Flags, T>(x, c, r, begin + i);
-    p[i] = from_float<V>(x.p);
+    p[i] = from_float<V>(x.p);  // already rounded: exact
     if constexpr (kMaster) model[i] = from_float<M>(x.p);
-    if constexpr (kStates > 0) s0[i] = x.s[0];
-    if constexpr (kStates > 1) s1[i] = x.s[1];
-    if constexpr (kStates > 2) s2[i] = x.s[2];
-    if constexpr (kStates > 3) s3[i] = x.s[3];
+    if constexpr (kStates > 0) s0[i] = from_float<S>(x.s[0]);
+    if constexpr (kStates > 1) s1[i] = from_float<S>(x.s[1]);
+    if constexpr (kStates > 2) s2[i] = from_float<S>(x.s[2]);
+    if constexpr (kStates > 3) s3[i] = from_float<S>(x.s[3]);
   }
 }
 #endif
@@ -440,6 +450,7 @@ void pass_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
                     const Rounding& rounding) {
   using M = typename Layout<T>::Model;
   using V = typename Layout<T>::Value;
+  using S = typename Layout<T>::State;
   const typename Op::Constants c = constants;  // as in update_range_cpu
   const Rounding r = rounding;
   const PassIO io = Op::template pass<P, Flags>(c, nullptr);
@@ -458,6 +469,9 @@ void pass_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
         for (int e = 0; e < m; ++e) column[list][e] = to_float(src[e]);
         if (!factors.identity())
           for (int e = 0; e < m; ++e) column[list][e] = unscale(column[list][e], factors);
+      } else if (list < kFirstTempList) {
+        const S* src = static_cast<const S*>(t.lists[list]) + i;
+        for (int e = 0; e < m; ++e) column[list][e] = to_float(src[e]);
       } else {
         const float* src = static_cast<const float*>(t.lists[list]) + i;
         for (int e = 0; e < m; ++e) column[list][e] = src[e];
@@ -487,6 +501,9 @@ void pass_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
       } else if (list == kGradListIndex) {
         M* dst = static_cast<M*>(t.lists[list]) + i;
         for (int e = 0; e < m; ++e) dst[e] = from_float<M>(column[list][e]);
+      } else if (list < kFirstTempList) {
+        S* dst = static_cast<S*>(t.lists[list]) + i;
+        for (int e = 0; e < m; ++e) dst[e] = round_store<S>(column[list][e], r, i + e, list);
       } else {
         float* dst = static_cast<float*>(t.lists[list]) + i;
         for (int e = 0; e < m; ++e) dst[e] = column[list][e];

@@ -127,20 +127,30 @@ FUSEDOPT_HD Half from_float<Half>(float x) {
 /// parameter rounded to nearest from it (TensorEntry::model); the gradient stays T.
 template <class T>
 struct Master {};
+/// NOTE(state-dtype): the storage of a segment of bf16 parameters (T: BFloat16 or
+/// Master<BFloat16>) whose optimizer state is bf16: computed in fp32, rounded on store.
+template <class T>
+struct Bf16State {};
 
 /// What a segment stores: Model, the parameters' and gradients' dtype; Value, what list 0 holds
-/// (the parameter itself, or its fp32 master copy).
+/// (the parameter itself, or its fp32 master copy); State, the optimizer state's dtype.
 template <class T>
 struct Layout {
   using Model = T;
   using Value = T;
+  using State = float;
   static constexpr bool kMaster = false;
 };
 template <class T>
 struct Layout<Master<T>> {
   using Model = T;
   using Value = float;
+  using State = float;
   static constexpr bool kMaster = true;
+};
+template <class T>
+struct Layout<Bf16State<T>> : Layout<T> {
+  using State = BFloat16;
 };
 
 /// Tag type for dispatch: f(type_tag<float>{}).

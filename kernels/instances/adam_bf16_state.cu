@@ -1,0 +1,11 @@
+// Explicit instantiation: AdamStepOp, AdamWStepOp, bf16 parameters with bf16 state, with and without fp32 master
+// weights (NOTE(state-dtype)).
+#include "kernels/optimizers/adam.h"
+#include "kernels/engine/multi_tensor.cuh"
+
+namespace fusedopt::kernels {
+FUSEDOPT_INSTANTIATE_STEP(AdamStepOp, Bf16State<BFloat16>);
+FUSEDOPT_INSTANTIATE_STEP(AdamStepOp, Bf16State<Master<BFloat16>>);
+FUSEDOPT_INSTANTIATE_STEP(AdamWStepOp, Bf16State<BFloat16>);
+FUSEDOPT_INSTANTIATE_STEP(AdamWStepOp, Bf16State<Master<BFloat16>>);
+}  // namespace fusedopt::kernels
