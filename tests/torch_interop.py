@@ -7,6 +7,8 @@ For every torch.optim optimizer fusedopt has (one configuration each, two param 
   fusedopt -> torch: fusedopt_replay runs 5 steps and saves; torch loads the converted file and
       runs steps 5..9; the result must match fusedopt's uninterrupted 10 steps.
   round trip: torch state_dict -> fusedopt file -> torch state_dict is unchanged.
+And torch's bf16 state (AdamW on bf16 parameters): BF16 entries, an exact round trip, and
+fusedopt's resume of it against torch's.
 The two libraries round differently (fp32 either way), so "match" is |a - b| <= 1e-5 * (1 + |b|)
 over the parameters and every state tensor (step, moments, mu_product, eta, mu, ...); a lost or
 misread state entry, step or option shows as far larger errors.
@@ -179,6 +181,45 @@ def check(name, options, replay, tmp, seed):
     return failures
 
 
+def check_bf16(replay, tmp, seed):
+    """torch's AdamW on bf16 parameters keeps bf16 state: it converts to BF16 entries and back
+    exactly, and fusedopt resumes it (fp32 parameters here: the state is widened on load) as
+    torch resumes it into fp32 parameters (its load_state_dict casts the state likewise)."""
+    gen = torch.Generator().manual_seed(seed)
+    init = [torch.randn(s, generator=gen).to(torch.bfloat16) for s in SHAPES]
+    grads = [[(torch.randn(s, generator=gen) * 0.5).to(torch.bfloat16) for s in SHAPES] for _ in range(STEPS)]
+    path = lambda n: os.path.join(tmp, n)  # noqa: E731
+    failures = []
+    params = [torch.nn.Parameter(t.clone()) for t in init]
+    opt = make("AdamW", dict(lr=1e-2), params)
+    torch_steps(opt, params, grads, 0, SAVE_AT)
+    sd = opt.state_dict()
+    conv.write_fusedopt(path("bf16.safetensors"), *conv.from_torch(sd, "AdamW"))
+    tensors, _ = conv.read_safetensors(path("bf16.safetensors"))
+    dtypes = {t[0] for name, t in tensors.items() if name.endswith((".exp_avg", ".exp_avg_sq"))}
+    if dtypes != {"BF16"}:
+        failures.append("torch's bf16 state was written as %s, not BF16" % sorted(dtypes))
+    back = conv.to_torch(*conv.read_fusedopt(path("bf16.safetensors")), shapes=SHAPES)
+    for pid, entry in sd["state"].items():
+        for key in ("exp_avg", "exp_avg_sq"):
+            other = back["state"][pid][key]
+            if other.dtype != torch.bfloat16 or not torch.equal(other, entry[key]):
+                failures.append("bf16 round trip changed state[%d][%s]" % (pid, key))
+    # Both continue in fp32 from the bf16 values.
+    params5 = [p.detach().float() for p in params]
+    wide = [[g.float() for g in step] for step in grads]
+    data_file(path("bf16_data.safetensors"), params5, wide, SAVE_AT)
+    subprocess.run([replay, path("bf16.safetensors"), path("bf16_data.safetensors"), str(SAVE_AT), str(STEPS),
+                    path("bf16_out.safetensors"), path("bf16_params.safetensors")], check=True)
+    resumed = [torch.nn.Parameter(p.clone()) for p in params5]
+    torch_opt = make("AdamW", dict(lr=1e-2), resumed)
+    torch_opt.load_state_dict(sd)
+    torch_steps(torch_opt, resumed, wide, SAVE_AT, STEPS)
+    if not close(replay_params(path("bf16_params.safetensors")), [p.detach() for p in resumed]):
+        failures.append("bf16 state: fusedopt's resumed run differs from torch's")
+    return failures
+
+
 def main():
     if len(sys.argv) not in (2, 3):
         raise SystemExit(__doc__)
@@ -193,6 +234,11 @@ def main():
             for p in problems:
                 print("    " + p)
             failed |= bool(problems)
+        problems = check_bf16(replay, tmp, seed)
+        print("%-8s %-60s %s" % ("AdamW", "bf16 parameters and state", "ok" if not problems else "FAILED"))
+        for p in problems:
+            print("    " + p)
+        failed |= bool(problems)
     return 1 if failed else 0
 
 

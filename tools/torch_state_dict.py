@@ -16,8 +16,13 @@ Differences the conversion bridges:
   * torch's SGD counts no steps: a momentum_buffer becomes step 1 (fusedopt only needs to know
     that the buffer exists), and SGD's step is dropped on the way back;
   * ASGD's mu is a function of step and t0: dropped, and recomputed on the way back;
-  * state tensors are stored as fp32 (torch keeps them in the parameter's dtype; its
-    load_state_dict casts them back); mu_product and eta as fp64.
+  * state tensors are stored as fp32, except torch's bf16 state (bf16 parameters), which stays
+    BF16: fusedopt loads either into its own state dtype (Precision::state_dtype), exactly when
+    they agree; to-torch gives BF16 entries back as bfloat16 tensors. torch's load_state_dict
+    casts state to the parameter's dtype anyway. mu_product and eta are fp64;
+  * fusedopt's master weights ("master_param") and precision keys ("master_weights",
+    "stochastic_rounding", "rounding_seed", "state_dtype") have no torch counterpart: to-torch
+    drops them (torch continues from the bf16 parameters themselves).
 
 The safetensors reader and writer here need only the standard library; torch is imported only
 by the conversions.
@@ -31,7 +36,20 @@ FORMAT = "fusedopt.optimizer"
 FORMAT_VERSION = "1"
 TORCH_ONLY = {"foreach", "fused", "capturable", "differentiable", "param_names"}
 SCALARS = {"mu_product", "eta"}  # 0-d fp64 in the file
-DTYPES = {"F32": ("f", 4), "F64": ("d", 8), "F16": ("e", 2)}
+DTYPES = {"F32": ("f", 4), "F64": ("d", 8), "F16": ("e", 2), "BF16": ("H", 2)}
+PRECISION_KEYS = {"master_weights", "stochastic_rounding", "rounding_seed", "state_dtype"}
+
+
+def bf16_bits(value):
+    """The bf16 bits of a float: round to nearest-even (NaN stays NaN)."""
+    (u,) = struct.unpack("<I", struct.pack("<f", value))
+    if (u & 0x7FFFFFFF) > 0x7F800000:
+        return (u >> 16) | 0x40
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) & 0xFFFF
+
+
+def bf16_value(bits):
+    return struct.unpack("<f", struct.pack("<I", bits << 16))[0]
 
 
 # ---- safetensors, standard library only -------------------------------------------------------
@@ -42,6 +60,8 @@ def write_safetensors(path, tensors, metadata):
     for name in sorted(tensors):
         dtype, shape, values = tensors[name]
         code, size = DTYPES[dtype]
+        if dtype == "BF16":
+            values = [bf16_bits(v) for v in values]
         blob = struct.pack("<%d%s" % (len(values), code), *values)
         header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + len(blob)]}
         blobs.append(blob)
@@ -67,13 +87,17 @@ def read_safetensors(path):
         begin, end = entry["data_offsets"]
         code, size = DTYPES[entry["dtype"]]
         blob = data[8 + n + begin:8 + n + end]
-        tensors[name] = (entry["dtype"], entry["shape"], list(struct.unpack("<%d%s" % (len(blob) // size, code), blob)))
+        values = list(struct.unpack("<%d%s" % (len(blob) // size, code), blob))
+        if entry["dtype"] == "BF16":
+            values = [bf16_value(b) for b in values]
+        tensors[name] = (entry["dtype"], entry["shape"], values)
     return tensors, metadata
 
 
 def write_fusedopt(path, optimizer, param_groups, state):
     """param_groups: torch-style dicts (options, "params", optional "initial_lr");
-    state: {id: {"step": float, name: flat list (tensor) or float (scalar in SCALARS)}}."""
+    state: {id: {"step": float, name: flat list (tensor, F32), ("BF16", flat list) or float
+    (scalar in SCALARS)}}."""
     tensors = {}
     for pid, entry in state.items():
         for key, value in entry.items():
@@ -83,7 +107,8 @@ def write_fusedopt(path, optimizer, param_groups, state):
             elif key in SCALARS:
                 tensors[name] = ("F64", [], [float(value)])
             else:
-                tensors[name] = ("F32", [len(value)], [float(v) for v in value])
+                dtype, values = value if isinstance(value, tuple) else ("F32", value)
+                tensors[name] = (dtype, [len(values)], [float(v) for v in values])
     groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in param_groups]
     write_safetensors(path, tensors, {"format": FORMAT, "format_version": FORMAT_VERSION,
                                       "optimizer": optimizer, "param_groups": json.dumps(groups)})
@@ -97,7 +122,8 @@ def read_fusedopt(path):
     state = {}
     for name, (dtype, shape, values) in tensors.items():
         _, pid, key = name.split(".", 2)
-        state.setdefault(int(pid), {})[key] = values[0] if shape == [] else values
+        value = values[0] if shape == [] else values
+        state.setdefault(int(pid), {})[key] = ("BF16", value) if dtype == "BF16" else value
     return metadata["optimizer"], json.loads(metadata["param_groups"]), state
 
 
@@ -112,6 +138,7 @@ def torch_class(optimizer):
 
 def from_torch(sd, optimizer):
     """torch state_dict -> (optimizer, param_groups, state) for write_fusedopt."""
+    import torch
     groups = []
     for g in sd["param_groups"]:
         g = dict(g)
@@ -136,6 +163,8 @@ def from_torch(sd, optimizer):
                 continue
             if key == "step" or key in SCALARS:
                 out[key] = float(value)
+            elif value.dtype == torch.bfloat16:  # bf16 state stays bf16 (exact)
+                out[key] = ("BF16", value.detach().to("cpu").float().reshape(-1).tolist())
             else:
                 out[key] = value.detach().to("cpu").float().reshape(-1).tolist()
         if not out:
@@ -153,7 +182,7 @@ def to_torch(optimizer, param_groups, state, shapes=None):
     defaults = cls([torch.zeros(1, requires_grad=True)]).param_groups[0]
     groups = []
     for g in param_groups:
-        group = dict(g)
+        group = {k: v for k, v in g.items() if k not in PRECISION_KEYS}
         for key, value in defaults.items():
             if key not in group and key != "params":
                 group[key] = value
@@ -166,13 +195,16 @@ def to_torch(optimizer, param_groups, state, shapes=None):
     for pid, entry in state.items():
         converted = {}
         for key, value in entry.items():
+            if key == "master_param":  # no torch counterpart
+                continue
             if key == "step":
                 if optimizer != "SGD":
                     converted[key] = torch.tensor(float(value), dtype=torch.float32)
             elif key in SCALARS:
                 converted[key] = torch.tensor(float(value), dtype=torch.float32)
             else:
-                t = torch.tensor(value, dtype=torch.float32)
+                dtype, values = value if isinstance(value, tuple) else ("F32", value)
+                t = torch.tensor(values, dtype=torch.bfloat16 if dtype == "BF16" else torch.float32)
                 converted[key] = t.reshape(shapes[pid]) if shapes is not None else t
         if optimizer == "ASGD":
             converted["mu"] = torch.tensor(1.0 / max(1.0, float(entry["step"]) - t0[pid]), dtype=torch.float32)
