@@ -139,12 +139,15 @@ const std::vector<std::string> kOptimizers = {"SGD",     "Adam",  "AdamW", "RMSp
                                               "ASGD",    "Lion",  "EMA"};
 
 /// Precision and clipping variants (issue rows for mixed precision): "<optimizer>+<mode>" with
-/// mode master (fp32 master weights), stochastic (stochastic rounding of bf16 parameters), clip
-/// (clipping by the global norm inside the step) or clip_then_step (clip_grad_norm on the
-/// gradients, then the step, as torch's clip_grad_norm_ before step()).
-const std::vector<std::string> kModes = {"AdamW+master",   "SGD+master", "AdamW+stochastic",
-                                         "AdamW+clip",     "AdamW+clip_then_step"};
+/// mode master (fp32 master weights), bf16_state (bf16 optimizer state), master_bf16_state
+/// (both), stochastic (stochastic rounding of bf16 parameters), clip (clipping by the global
+/// norm inside the step) or clip_then_step (clip_grad_norm on the gradients, then the step, as
+/// torch's clip_grad_norm_ before step()).
+const std::vector<std::string> kModes = {
+    "AdamW+master",     "SGD+master", "AdamW+bf16_state", "SGD+bf16_state",
+    "AdamW+master_bf16_state", "AdamW+stochastic", "AdamW+clip", "AdamW+clip_then_step"};
 bool mode_applies(const std::string& name, DType dtype) {
+  if (name.find("bf16_state") != std::string::npos) return dtype == DType::bf16;
   if (name.find("+master") != std::string::npos) return dtype != DType::f32;
   if (name.find("+stochastic") != std::string::npos) return dtype == DType::bf16;
   return true;
@@ -163,7 +166,8 @@ Stepper make_stepper(const std::string& name, const std::vector<Param>& params, 
   if (!opt) throw std::runtime_error("unknown optimizer " + name);
   opt->set_impl(impl);
   Precision precision;
-  if (mode == "master") precision.master_weights = true;
+  if (mode == "master" || mode == "master_bf16_state") precision.master_weights = true;
+  if (mode == "bf16_state" || mode == "master_bf16_state") precision.state_dtype = DType::bf16;
   if (mode == "stochastic") precision.stochastic_rounding = true;
   opt->set_precision(precision);
   if (mode == "clip") opt->set_grad_clipping(1.0);
@@ -186,7 +190,8 @@ Stepper make_stepper(const std::string& name, const std::vector<Param>& params, 
             },
             owner};
   }
-  if (mode != "master" && mode != "stochastic" && mode != "clip")
+  if (mode != "master" && mode != "stochastic" && mode != "clip" && mode != "bf16_state" &&
+      mode != "master_bf16_state")
     throw std::runtime_error("unknown mode " + name);
   return {[opt] { opt->step(); }, [opt] { return opt->step_cost(); }, opt};
 }

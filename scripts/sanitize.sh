@@ -46,7 +46,7 @@ done
 emulated='Emulated/TrajectoryTest.*/AdamW_ams1_wd1_max1_bf16_emulated:Emulated/TrajectoryTest.*/SGD_mom1_damp0_nest1_wd1_max1_f16_emulated:Emulated/TrajectoryTest.*/RMSprop_centered1_mom1_wd1_max1_f32_emulated:Emulated/Api.*:Emulated/EveryBitPattern.*'
 trajectories="$trajectories:$emulated"
 "$tests" --gtest_brief=1 \
-  --gtest_filter='-AllOptions/TrajectoryTest.*:Emulated/*:*ExactResume*foreach*:*AmpScaling*foreach*:Modes/Averaging.*f16*:*Frozen*loop*:*Frozen*foreach*:*ClipInStep*loop*:*ClipInStep*foreach*' \
+  --gtest_filter='-AllOptions/TrajectoryTest.*:Emulated/*:*ExactResume*foreach*:*AmpScaling*foreach*:Modes/Averaging.*f16*:*Frozen*loop*:*Frozen*foreach*:*ClipInStep*loop*:*ClipInStep*foreach*:*MasterWeights*loop*:*MasterWeights*foreach*' \
   > "$build/sanitize-a.log" 2>&1 &
 first=$!
 "$tests" --gtest_brief=1 \

@@ -622,5 +622,23 @@ TEST(Bf16State, ByteModelAndFp32ParametersKeepFp32State) {
   EXPECT_EQ(opt.precision(0), precision);
 }
 
+TEST(PrecisionCuda, EveryModeGivesTheCpuExecutorsBits) {
+  FUSEDOPT_SKIP_WITHOUT_DEVICE(Device::cuda(0));
+  std::vector<Precision> modes(4);
+  modes[0].stochastic_rounding = true;
+  modes[0].seed = 3;
+  modes[1].master_weights = true;
+  modes[2].state_dtype = DType::bf16;
+  modes[3] = modes[2];
+  modes[3].master_weights = modes[3].stochastic_rounding = true;
+  for (const OptimizerCase& c : all_optimizer_cases())
+    for (std::size_t m = 0; m < modes.size(); ++m)
+      for (const Impl impl : {Impl::Fused, Impl::Foreach}) {
+        SCOPED_TRACE(c.name + " mode " + std::to_string(m) + " " + to_string(impl));
+        EXPECT_TRUE(bf16_state_run(Executor::cuda, impl, modes[m], c) ==
+                    bf16_state_run(Executor::cpu, impl, modes[m], c));
+      }
+}
+
 }  // namespace
 }  // namespace fusedopt::testing
