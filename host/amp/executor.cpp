@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "host/amp/grad_list_impl.hpp"
-#include "host/engine/emulated_device.hpp"
+#include "host/engine/dispatch.hpp"
 #if FUSEDOPT_WITH_CUDA
 #include "kernels/amp/launch.h"
 #endif
@@ -18,33 +18,6 @@ namespace {
 
 using kernels::kThreads;
 using kernels::amp::NormKind;
-
-// host/engine/executor.hpp's helpers, which this file cannot include (kernels/amp/engine_apply.h).
-/// Calls f(kernels::type_tag<T>{}) with T the storage type of `dtype`.
-template <class F>
-void dispatch_dtype(DType dtype, F&& f) {
-  switch (dtype) {
-    case DType::f32: return f(kernels::type_tag<float>{});
-    case DType::f16: return f(kernels::type_tag<kernels::Half>{});
-    case DType::bf16: return f(kernels::type_tag<kernels::BFloat16>{});
-  }
-  throw_error("dtype: unsupported value ", int(dtype));
-}
-
-/// The CPU executor: f(chunk) for chunks [first, first + count), one task each across threads.
-template <class F>
-void parallel_chunks(std::int64_t first, std::int64_t count, const F& f) {
-#pragma omp parallel for schedule(dynamic, 4) if (count > 1)
-  for (std::int64_t c = 0; c < count; ++c) f(first + c);
-}
-
-/// One emulated launch of `blocks` blocks (NOTE(emulated-device)): blocks in a shuffled order;
-/// block(b, lanes) runs block b with `lanes`, a shuffled order of its kThreads lanes.
-template <class Block>
-void emulated_launch(std::int64_t blocks, const Block& block) {
-  const std::vector<std::int64_t> lanes = emulated_order(kThreads);
-  for (const std::int64_t b : emulated_order(blocks)) block(b, lanes);
-}
 
 template <class F>
 void dispatch_norm_kind(NormKind kind, F&& f) {

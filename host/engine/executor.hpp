@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "host/engine/dispatch.hpp"
 #include "host/engine/emulated_device.hpp"
 #include "host/engine/engine.hpp"
 #include "kernels/engine/apply.h"
@@ -21,17 +22,6 @@
 #endif
 
 namespace fusedopt::detail {
-
-/// Calls f(kernels::type_tag<T>{}) with T the storage type of `dtype`.
-template <class F>
-void dispatch_dtype(DType dtype, F&& f) {
-  switch (dtype) {
-    case DType::f32: return f(kernels::type_tag<float>{});
-    case DType::f16: return f(kernels::type_tag<kernels::Half>{});
-    case DType::bf16: return f(kernels::type_tag<kernels::BFloat16>{});
-  }
-  throw_error("dtype: unsupported value ", int(dtype));
-}
 
 /// Calls f(kernels::type_tag<T>{}) with T the segment's storage: its dtype's type, or
 /// kernels::Master<that type> for a master-weights segment (NOTE(master-weights)). Ops that
@@ -121,12 +111,6 @@ void launch_zero_grad_sequence(const SegmentLaunch& s, const Launch& zero_chunks
 
 namespace cpu {
 
-template <class F>
-void parallel_chunks(std::int64_t first, std::int64_t count, const F& f) {
-#pragma omp parallel for schedule(dynamic, 4) if (count > 1)
-  for (std::int64_t c = 0; c < count; ++c) f(first + c);
-}
-
 /// The CPU executor: one task per chunk across threads, the per-chunk functions with lane 0 of
 /// stride 1 (their vectorizable CPU loops).
 template <class Op, class T>
@@ -168,14 +152,6 @@ void master_from_model(const SegmentLaunch& s, std::int64_t begin, std::int64_t 
 
 namespace emulated {
 
-/// One emulated launch of `blocks` blocks of kThreads lanes (NOTE(emulated-device)): blocks in
-/// a shuffled order; block(b, lanes) runs block b with `lanes`, a shuffled order of its lanes.
-template <class Block>
-void launch(std::int64_t blocks, const Block& block) {
-  const std::vector<std::int64_t> lanes = emulated_order(kernels::kThreads);
-  for (const std::int64_t b : emulated_order(blocks)) block(b, lanes);
-}
-
 /// Replays the CUDA executor's kernels (kernels/engine/multi_tensor.cuh) launch for launch.
 template <class Op, class T>
 struct Executor {
@@ -185,7 +161,7 @@ struct Executor {
   void fused() const {
     const std::int64_t blocks = s.segment.chunk_end - s.segment.chunk_begin;
     std::uint32_t* counter = s.scalars.done_blocks + s.segment.index;
-    launch(blocks, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
+    emulated_launch(blocks, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
       for (const std::int64_t lane : lanes)
         kernels::step_chunk<Op, T>(s.plan, s.scalars, s.segment.chunk_begin + block, int(lane),
                                    kStride);
@@ -199,7 +175,7 @@ struct Executor {
   }
   /// pass_kernel over chunks [begin, end).
   void pass(int pass, std::int64_t begin, std::int64_t end) const {
-    launch(end - begin, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
+    emulated_launch(end - begin, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
       for (const std::int64_t lane : lanes)
         kernels::pass_chunk<Op, T>(s.plan, s.scalars, begin + block, pass, int(lane), kStride);
     });
@@ -207,7 +183,7 @@ struct Executor {
   /// finish_kernel: one thread per tensor of the segment.
   void finish() const {
     const std::int64_t blocks = kernels::finish_blocks(s.segment);
-    launch(blocks, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
+    emulated_launch(blocks, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
       for (const std::int64_t lane : lanes)
         kernels::finish_tensors<Op>(s.plan, s.scalars, s.segment.tensor_begin,
                                     s.segment.tensor_end, block * kStride + lane,
@@ -219,7 +195,7 @@ struct Executor {
 /// zero_grad_kernel over chunks [begin, end).
 template <class T>
 void zero_grad_chunks(const SegmentLaunch& s, std::int64_t begin, std::int64_t end) {
-  launch(end - begin, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
+  emulated_launch(end - begin, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
     for (const std::int64_t lane : lanes)
       kernels::zero_chunk<T>(s.plan, begin + block, int(lane), kernels::kThreads);
   });
@@ -228,7 +204,7 @@ void zero_grad_chunks(const SegmentLaunch& s, std::int64_t begin, std::int64_t e
 /// master_from_model_kernel over chunks [begin, end).
 template <class T>
 void master_from_model(const SegmentLaunch& s, std::int64_t begin, std::int64_t end) {
-  launch(end - begin, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
+  emulated_launch(end - begin, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
     for (const std::int64_t lane : lanes)
       kernels::master_from_model_chunk<T>(s.plan, begin + block, int(lane), kernels::kThreads);
   });

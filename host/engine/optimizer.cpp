@@ -108,9 +108,9 @@ namespace {
 void check_precision(const Precision& precision) {
   if (precision.state_dtype != DType::f32 && precision.state_dtype != DType::bf16)
     detail::throw_error("set_precision: state_dtype must be f32 or bf16, got ",
-                        int(precision.state_dtype) >= 0 && int(precision.state_dtype) <= 2
-                            ? to_string(precision.state_dtype)
-                            : "an unknown dtype");
+                        precision.state_dtype == DType::f16 ? "f16" : "an unknown dtype (",
+                        precision.state_dtype == DType::f16 ? "" : std::to_string(int(precision.state_dtype)),
+                        precision.state_dtype == DType::f16 ? "" : ")");
 }
 }  // namespace
 
