@@ -254,9 +254,20 @@ std::vector<SegmentLaunch> Engine::make_launches(const Plan& plan, const Scalars
   std::vector<SegmentLaunch> launches;
   for (std::size_t s = 0; s < plan.segments.size(); ++s)
     launches.push_back({plan.view, scalars.view, plan.segments[s], plan.segment_dtypes[s],
-                        plan.segment_master[s], plan.segment_bf16_state[s], device, stream_, impl,
-                        plan.segment_tensors[s], host_groups_.data()});
+                        plan.segment_master[s], plan.segment_bf16_state[s], false, device,
+                        stream_, impl, plan.segment_tensors[s], host_groups_.data()});
+  mark_stochastic(launches);
   return launches;
+}
+
+void Engine::mark_stochastic(std::vector<SegmentLaunch>& launches) const {
+  for (SegmentLaunch& launch : launches) {
+    launch.stochastic = false;
+    for (const TensorInfo& t : launch.tensors)  // groups being added have the default precision
+      if (std::size_t(t.group) < groups_.size() &&
+          groups_[std::size_t(t.group)].precision.stochastic_rounding)
+        launch.stochastic = true;
+  }
 }
 
 void Engine::set_impl(Impl impl, int num_temps) {
@@ -393,6 +404,7 @@ void Engine::set_precision(std::size_t group, const Precision& precision) {
                    sizeof scalars, device_, stream_);  // pageable: staged before return
     g.precision = precision;
     host_groups_[group] = scalars;
+    mark_stochastic(launches_);
     return;
   }
   // NOTE(state-dtype): a new state dtype converts the state through the host (a setup-time

@@ -83,6 +83,7 @@ struct SegmentLaunch {
   DType dtype;          // the parameters' (and gradients') dtype
   bool master_weights;  // NOTE(master-weights): list 0 is every tensor's fp32 master
   bool bf16_state;      // NOTE(state-dtype): the state lists are bf16
+  bool stochastic;      // NOTE(stochastic-rounding): some group of the segment rounds so
   Device device;
   Stream stream;
   Impl impl;
@@ -207,6 +208,8 @@ class Engine {
                   int num_temps) const;
   std::vector<SegmentLaunch> make_launches(const Plan& plan, const Scalars& scalars,
                                            Device device, Impl impl) const;
+  /// SegmentLaunch::stochastic of every launch, from the groups' precision.
+  void mark_stochastic(std::vector<SegmentLaunch>& launches) const;
   Scalars build_scalars(const std::vector<const Group*>& groups, std::size_t num_params,
                         Device device) const;
   kernels::GroupScalars group_scalars(const GroupConfig& config, const Precision& precision) const;

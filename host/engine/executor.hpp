@@ -219,9 +219,11 @@ namespace cuda {
 template <class Op, class T>
 struct Executor {
   const SegmentLaunch& s;
-  void fused() const { kernels::launch_step<Op, T>(s.plan, s.scalars, s.segment, s.stream); }
+  void fused() const {
+    kernels::launch_step<Op, T>(s.plan, s.scalars, s.segment, s.stochastic, s.stream);
+  }
   void pass(int pass, std::int64_t begin, std::int64_t end) const {
-    kernels::launch_pass<Op, T>(s.plan, s.scalars, begin, end, pass, s.stream);
+    kernels::launch_pass<Op, T>(s.plan, s.scalars, begin, end, pass, s.stochastic, s.stream);
   }
   void finish() const { kernels::launch_finish<Op>(s.plan, s.scalars, s.segment, s.stream); }
 };

@@ -111,11 +111,22 @@ constexpr int segment_vector() {
   return vector_elements<typename Layout<T>::Model>();
 }
 
-/// The rounding of tensor `t`'s stores this step (NOTE(stochastic-rounding)).
+/// True when a segment of storage T stores bf16 (parameters or state): only its kernels have a
+/// stochastic-rounding variant (NOTE(stochastic-rounding)).
+template <class T>
+constexpr bool stores_bf16() {
+  return std::is_same_v<typename Layout<T>::Value, BFloat16> ||
+         std::is_same_v<typename Layout<T>::State, BFloat16>;
+}
+
+/// The rounding of tensor `t`'s stores this step (NOTE(stochastic-rounding)). kStochastic
+/// false: the caller (a CUDA kernel for segments without stochastic rounding) rounds to nearest
+/// whatever the group says, and the compiler drops the stochastic path and its registers.
+template <bool kStochastic = true>
 FUSEDOPT_HD Rounding rounding_of(const GroupScalars& group, const StepScalars& s,
                                  const TensorEntry& t) {
   Rounding r;
-  r.stochastic = (group.precision & kStochasticRounding) != 0;
+  r.stochastic = kStochastic && (group.precision & kStochasticRounding) != 0;
   r.key[0] = group.seed[0];
   r.key[1] = group.seed[1];
   r.param = std::uint32_t(t.param);
@@ -124,28 +135,35 @@ FUSEDOPT_HD Rounding rounding_of(const GroupScalars& group, const StepScalars& s
 }
 
 /// Impl::Fused: every pass of Op on one element in registers. A parameter or state stored
-/// narrower than float is rounded after each pass that writes it, as storing it between passes
-/// (Impl::Loop, Impl::Foreach) does, so that every Impl computes the same bits; the final store
-/// of the rounded value is then exact.
+/// narrower than float that a later pass reads is rounded after each pass that writes it, as
+/// storing it between passes (Impl::Loop, Impl::Foreach) does, so that every Impl computes the
+/// same bits; the final store rounds the same way (exact for a value rounded already).
 template <class Op, std::uint32_t Flags, class T, int... P>
 FUSEDOPT_HD void run_passes_stored(Element& e, const typename Op::Constants& c, const Rounding& r,
                                    std::int64_t element, std::integer_sequence<int, P...>) {
   using V = typename Layout<T>::Value;
   using S = typename Layout<T>::State;
-  auto one = [&](auto pass) {
-    constexpr int kPass = decltype(pass)::value;
-    Op::template pass<kPass, Flags>(c, &e);
-    if constexpr (!std::is_same_v<V, float> || !std::is_same_v<S, float>) {
-      const std::uint32_t writes = Op::template pass<kPass, Flags>(c, nullptr).writes;
+  if constexpr (std::is_same_v<V, float> && std::is_same_v<S, float>) {
+    (Op::template pass<P, Flags>(c, &e), ...);
+  } else {
+    constexpr int kPasses = int(sizeof...(P));
+    const PassIO io[kPasses] = {Op::template pass<P, Flags>(c, nullptr)...};
+    std::uint32_t read_later[kPasses] = {};  // lists some later pass reads
+    for (int pass = kPasses - 2; pass >= 0; --pass)
+      read_later[pass] = read_later[pass + 1] | io[pass + 1].reads;
+    auto one = [&](auto pass) {
+      constexpr int kPass = decltype(pass)::value;
+      Op::template pass<kPass, Flags>(c, &e);
+      const std::uint32_t round = io[kPass].writes & read_later[kPass];
       if constexpr (!std::is_same_v<V, float>)
-        if (writes & kParamList) e.p = to_float(round_store<V>(e.p, r, element, 0));
+        if (round & kParamList) e.p = to_float(round_store<V>(e.p, r, element, 0));
       if constexpr (!std::is_same_v<S, float>)
         for (int k = 0; k < kMaxStates; ++k)
-          if (writes & state_list(k))
+          if (round & state_list(k))
             e.s[k] = to_float(round_store<S>(e.s[k], r, element, kFirstStateList + k));
-    }
-  };
-  (one(std::integral_constant<int, P>{}), ...);
+    };
+    (one(std::integral_constant<int, P>{}), ...);
+  }
 }
 
 template <class Op, std::uint32_t Flags, class T>
@@ -194,9 +212,10 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
       x.g = unscale(to_float(gv.v[e]), factors);
       for (int k = 0; k < kStates; ++k) x.s[k] = to_float(sv[k].v[e]);
       fused_update_stored<Op, Flags, T>(x, c, r, begin + i + e);
-      pv.v[e] = from_float<V>(x.p);  // already rounded: exact
+      pv.v[e] = round_store<V>(x.p, r, begin + i + e, 0);
       if (kMaster) mv.v[e] = from_float<M>(x.p);
-      for (int k = 0; k < kStates; ++k) sv[k].v[e] = from_float<S>(x.s[k]);
+      for (int k = 0; k < kStates; ++k)
+        sv[k].v[e] = round_store<S>(x.s[k], r, begin + i + e, kFirstStateList + k);
     }
     store_pack<V, kVec>(p + i, pv);
     if (kMaster) store_pack<M, kVec>(model + i, mv);
@@ -208,9 +227,9 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
     x.g = unscale(to_float(g[i]), factors);
     for (int k = 0; k < kStates; ++k) x.s[k] = to_float(s[k][i]);
     fused_update_stored<Op, Flags, T>(x, c, r, begin + i);
-    p[i] = from_float<V>(x.p);
+    p[i] = round_store<V>(x.p, r, begin + i, 0);
     if (kMaster) model[i] = from_float<M>(x.p);
-    for (int k = 0; k < kStates; ++k) s[k][i] = from_float<S>(x.s[k]);
+    for (int k = 0; k < kStates; ++k) s[k][i] = round_store<S>(x.s[k], r, begin + i, kFirstStateList + k);
   }
 }
 
@@ -250,12 +269,12 @@ void update_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end
     if constexpr (kStates > 2) x.s[2] = to_float(s2[i]);
     if constexpr (kStates > 3) x.s[3] = to_float(s3[i]);
     fused_update_stored<Op, Flags, T>(x, c, r, begin + i);
-    p[i] = from_float<V>(x.p);  // already rounded: exact
+    p[i] = round_store<V>(x.p, r, begin + i, 0);
     if constexpr (kMaster) model[i] = from_float<M>(x.p);
-    if constexpr (kStates > 0) s0[i] = from_float<S>(x.s[0]);
-    if constexpr (kStates > 1) s1[i] = from_float<S>(x.s[1]);
-    if constexpr (kStates > 2) s2[i] = from_float<S>(x.s[2]);
-    if constexpr (kStates > 3) s3[i] = from_float<S>(x.s[3]);
+    if constexpr (kStates > 0) s0[i] = round_store<S>(x.s[0], r, begin + i, kFirstStateList + 0);
+    if constexpr (kStates > 1) s1[i] = round_store<S>(x.s[1], r, begin + i, kFirstStateList + 1);
+    if constexpr (kStates > 2) s2[i] = round_store<S>(x.s[2], r, begin + i, kFirstStateList + 2);
+    if constexpr (kStates > 3) s3[i] = round_store<S>(x.s[3], r, begin + i, kFirstStateList + 3);
   }
 }
 #endif
@@ -287,7 +306,7 @@ struct RangeUpdater {
 
 /// The whole optimizer step for one chunk: read the group's scalars and the parameter's step
 /// count, derive the constants, dispatch on the group's mode flags, update the range.
-template <class Op, class T>
+template <class Op, class T, bool kStochastic = true>
 FUSEDOPT_HD void step_chunk(const PlanView& plan, const StepScalars& scalars, std::int64_t chunk,
                             int lane, int stride) {
   if (skip_step(scalars)) return;  // NOTE(amp)
@@ -299,7 +318,8 @@ FUSEDOPT_HD void step_chunk(const PlanView& plan, const StepScalars& scalars, st
       Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);
   dispatch_flags<Op::kNumFlags>(
       group.flags, RangeUpdater<Op, T>{tensor, range, constants, grad_factors(scalars),
-                                       rounding_of(group, scalars, tensor), lane, stride});
+                                       rounding_of<kStochastic>(group, scalars, tensor), lane,
+                                       stride});
 }
 
 /// After every chunk of a step has run: advance tensor `t`'s per-parameter scalars (NOTE(step-count)).
@@ -554,7 +574,7 @@ struct PassFlagsDispatch {
 
 /// One pass of the step for one chunk (Impl::Loop, Impl::Foreach). Step counts advance after
 /// the last pass, in a separate launch (finish_param).
-template <class Op, class T>
+template <class Op, class T, bool kStochastic = true>
 FUSEDOPT_HD void pass_chunk(const PlanView& plan, const StepScalars& scalars, std::int64_t chunk,
                             int pass, int lane, int stride) {
   if (skip_step(scalars)) return;  // NOTE(amp)
@@ -566,7 +586,7 @@ FUSEDOPT_HD void pass_chunk(const PlanView& plan, const StepScalars& scalars, st
       Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);
   dispatch_flags<Op::kNumFlags>(
       group.flags, PassFlagsDispatch<Op, T>{tensor, range, constants, grad_factors(scalars),
-                                            rounding_of(group, scalars, tensor), pass, lane,
+                                            rounding_of<kStochastic>(group, scalars, tensor), pass, lane,
                                             stride});
 }
 

@@ -11,14 +11,15 @@ struct CUstream_st;
 namespace fusedopt::kernels {
 
 /// One fused launch: Op over every chunk of `segment`, then (last block) step counts += 1.
+/// `stochastic`: some group of the segment rounds stochastically (NOTE(stochastic-rounding)).
 template <class Op, class T>
 void launch_step(const PlanView& plan, const StepScalars& scalars, const Segment& segment,
-                 CUstream_st* stream);
+                 bool stochastic, CUstream_st* stream);
 
 /// Impl::Loop / Impl::Foreach: pass `pass` of Op over chunks [chunk_begin, chunk_end).
 template <class Op, class T>
 void launch_pass(const PlanView& plan, const StepScalars& scalars, std::int64_t chunk_begin,
-                 std::int64_t chunk_end, int pass, CUstream_st* stream);
+                 std::int64_t chunk_end, int pass, bool stochastic, CUstream_st* stream);
 
 /// Impl::Loop / Impl::Foreach, after the last pass: step counts of `segment` += 1.
 template <class Op>

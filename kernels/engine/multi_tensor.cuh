@@ -29,18 +29,22 @@ __device__ void finish_step(const PlanView& plan, const StepScalars& scalars,
   if (threadIdx.x == 0) reset_arrivals(scalars.done_blocks + segment.index);
 }
 
-template <class Op, class T>
+// NOTE(stochastic-rounding): kStochastic selects the kernel of segments in which some group
+// rounds stochastically; the others get a kernel without the Philox path and its registers.
+template <class Op, class T, bool kStochastic>
 __global__ void __launch_bounds__(kThreads, 1)
     step_kernel(PlanView plan, StepScalars scalars, Segment segment) {
-  step_chunk<Op, T>(plan, scalars, segment.chunk_begin + blockIdx.x, threadIdx.x, blockDim.x);
+  step_chunk<Op, T, kStochastic>(plan, scalars, segment.chunk_begin + blockIdx.x, threadIdx.x,
+                                 blockDim.x);
   finish_step<Op>(plan, scalars, segment);
 }
 
 /// Impl::Loop / Impl::Foreach: one pass over chunks [chunk_begin, chunk_begin + gridDim.x).
-template <class Op, class T>
+template <class Op, class T, bool kStochastic>
 __global__ void __launch_bounds__(kThreads, 1)
     pass_kernel(PlanView plan, StepScalars scalars, std::int64_t chunk_begin, int pass) {
-  pass_chunk<Op, T>(plan, scalars, chunk_begin + blockIdx.x, pass, threadIdx.x, blockDim.x);
+  pass_chunk<Op, T, kStochastic>(plan, scalars, chunk_begin + blockIdx.x, pass, threadIdx.x,
+                                 blockDim.x);
 }
 
 /// After the last pass: step counts (and per-parameter scalar state) += 1, as torch's
@@ -85,19 +89,33 @@ void launch_master_from_model(const PlanView& plan, std::int64_t chunk_begin,
 
 template <class Op, class T>
 void launch_step(const PlanView& plan, const StepScalars& scalars, const Segment& segment,
-                 CUstream_st* stream) {
+                 bool stochastic, CUstream_st* stream) {
   const auto blocks = static_cast<unsigned>(segment.chunk_end - segment.chunk_begin);
   if (blocks == 0) return;
-  step_kernel<Op, T><<<blocks, kThreads, 0, stream>>>(plan, scalars, segment);
+  if constexpr (stores_bf16<T>()) {
+    if (stochastic) {
+      step_kernel<Op, T, true><<<blocks, kThreads, 0, stream>>>(plan, scalars, segment);
+      FUSEDOPT_CUDA_CHECK_LAUNCH();
+      return;
+    }
+  }
+  step_kernel<Op, T, false><<<blocks, kThreads, 0, stream>>>(plan, scalars, segment);
   FUSEDOPT_CUDA_CHECK_LAUNCH();
 }
 
 template <class Op, class T>
 void launch_pass(const PlanView& plan, const StepScalars& scalars, std::int64_t chunk_begin,
-                 std::int64_t chunk_end, int pass, CUstream_st* stream) {
+                 std::int64_t chunk_end, int pass, bool stochastic, CUstream_st* stream) {
   const auto blocks = static_cast<unsigned>(chunk_end - chunk_begin);
   if (blocks == 0) return;
-  pass_kernel<Op, T><<<blocks, kThreads, 0, stream>>>(plan, scalars, chunk_begin, pass);
+  if constexpr (stores_bf16<T>()) {
+    if (stochastic) {
+      pass_kernel<Op, T, true><<<blocks, kThreads, 0, stream>>>(plan, scalars, chunk_begin, pass);
+      FUSEDOPT_CUDA_CHECK_LAUNCH();
+      return;
+    }
+  }
+  pass_kernel<Op, T, false><<<blocks, kThreads, 0, stream>>>(plan, scalars, chunk_begin, pass);
   FUSEDOPT_CUDA_CHECK_LAUNCH();
 }
 
@@ -114,10 +132,10 @@ void launch_finish(const PlanView& plan, const StepScalars& scalars, const Segme
 
 /// In the per-optimizer, per-dtype .cu files: every implementation of Op for storage type T.
 #define FUSEDOPT_INSTANTIATE_STEP(Op, T)                                                      \
-  template void launch_step<Op, T>(const PlanView&, const StepScalars&, const Segment&,       \
+  template void launch_step<Op, T>(const PlanView&, const StepScalars&, const Segment&, bool, \
                                    CUstream_st*);                                             \
   template void launch_pass<Op, T>(const PlanView&, const StepScalars&, std::int64_t,         \
-                                   std::int64_t, int, CUstream_st*)
+                                   std::int64_t, int, bool, CUstream_st*)
 /// In each f16/bf16 optimizer file: every implementation of Op for storage T with an fp32
 /// master copy (NOTE(master-weights)).
 #define FUSEDOPT_INSTANTIATE_MASTER_STEP(Op, T) FUSEDOPT_INSTANTIATE_STEP(Op, Master<T>)

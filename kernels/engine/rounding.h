@@ -77,11 +77,32 @@ FUSEDOPT_HD BFloat16 bf16_round_stochastic(float x, std::uint32_t bits) {
   return {std::uint16_t(nan ? (u >> 16) | 0x40u : inf ? u >> 16 : (u + bits) >> 16)};
 }
 
+/// The stochastic store of one bf16 element. Out of line on the device: the Philox rounds would
+/// otherwise count against the registers of every bf16 kernel, stochastic rounding on or off
+/// (+16..25 registers, half the blocks per SM for SGD, Adagrad and Lion); the call is taken only
+/// with stochastic rounding on.
+#if defined(__CUDA_ARCH__)
+__device__ __noinline__
+#else
+inline
+#endif
+    std::uint16_t bf16_stochastic_bits(float x, std::uint32_t k0, std::uint32_t k1,
+                                       std::uint32_t param, std::uint32_t step,
+                                       std::int64_t element, int list) {
+  Rounding r;
+  r.key[0] = k0;
+  r.key[1] = k1;
+  r.param = param;
+  r.step = step;
+  return bf16_round_stochastic(x, rounding_bits(r, element, list)).bits;
+}
+
 /// `x` stored as V (element `element` of list `list`), under rounding `r`.
 template <class V>
 FUSEDOPT_HD V round_store(float x, const Rounding& r, std::int64_t element, int list) {
   if constexpr (std::is_same_v<V, BFloat16>) {
-    if (r.stochastic) return bf16_round_stochastic(x, rounding_bits(r, element, list));
+    if (r.stochastic)
+      return {bf16_stochastic_bits(x, r.key[0], r.key[1], r.param, r.step, element, list)};
   }
   return from_float<V>(x);
 }
