@@ -11,9 +11,11 @@ one step() (CUDA events, or wall time on the CPU); each of 5 repetitions runs fo
 and averages its iterations; the median of the repetitions is reported.
 
 Differences to keep in mind: torch keeps optimizer state in the parameters' dtype (bf16 state
-for bf16 parameters) where fusedopt keeps fp32 state, so for bf16 and f16 torch moves fewer
-bytes; ratios compare time per step. "n/a": torch has no such path (fused exists for SGD,
-Adam, AdamW and Adagrad only, Adagrad's on the CPU only).
+for bf16 parameters) where fusedopt keeps fp32 state unless Precision::state_dtype says bf16,
+so the like-for-like row of torch's bf16 path is fusedopt's "<optimizer>+bf16_state"; ratios
+compare time per step. "+clip" and "+clip_then_step" rows run torch's clip_grad_norm_ then
+step(); "+master" and "+stochastic" have no torch counterpart. "n/a": torch has no such path
+(fused exists for SGD, Adam, AdamW and Adagrad only, Adagrad's on the CPU only).
 """
 import argparse
 import json
@@ -75,6 +77,9 @@ def make_optimizer(name, params, impl):
         else:
             averaged = AveragedModel(module, multi_avg_fn=get_ema_multi_avg_fn(0.999))
         return lambda: averaged.update_parameters(module)
+    name, _, mode = name.partition("+")
+    if mode not in ("", "bf16_state", "clip", "clip_then_step"):
+        return None  # master weights and stochastic rounding: torch.optim has neither
     if name not in kinds:
         return None  # Lion is not in torch.optim
     cls, options = kinds[name]
@@ -83,6 +88,13 @@ def make_optimizer(name, params, impl):
         opt.step()  # fused support is checked at the first step
     except (RuntimeError, ValueError, TypeError):
         return None
+    if mode.startswith("clip"):
+        foreach = impl != "loop"
+
+        def clip_then_step():
+            torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=foreach)
+            opt.step()
+        return clip_then_step
     return opt.step
 
 
