@@ -134,42 +134,77 @@ FUSEDOPT_HD Rounding rounding_of(const GroupScalars& group, const StepScalars& s
   return r;
 }
 
-/// Impl::Fused: every pass of Op on one element in registers. A parameter or state stored
-/// narrower than float that a later pass reads is rounded after each pass that writes it, as
-/// storing it between passes (Impl::Loop, Impl::Foreach) does, so that every Impl computes the
-/// same bits; the final store rounds the same way (exact for a value rounded already).
+/// Impl::Fused keeps a list stored narrower than float (a bf16 parameter, bf16 state) exactly
+/// as Impl::Loop and Impl::Foreach see it: after each pass that writes it, it is rounded in
+/// registers where a later pass reads it (as the store between passes rounds it), so every Impl
+/// computes the same bits; the final store rounds the same way (exact for a value rounded
+/// already). after[P]: the lists to round after pass P, computed once per range.
+template <class Op>
+struct InRegisterRounding {
+  std::uint32_t after[Op::kNumPasses];
+};
+
 template <class Op, std::uint32_t Flags, class T, int... P>
-FUSEDOPT_HD void run_passes_stored(Element& e, const typename Op::Constants& c, const Rounding& r,
+FUSEDOPT_HD InRegisterRounding<Op> in_register_rounding(const typename Op::Constants& c,
+                                                        std::integer_sequence<int, P...>) {
+  using V = typename Layout<T>::Value;
+  using S = typename Layout<T>::State;
+  constexpr int kPasses = int(sizeof...(P));
+  const PassIO io[kPasses] = {Op::template pass<P, Flags>(c, nullptr)...};
+  std::uint32_t narrow = 0;  // the lists stored narrower than float
+  if (!std::is_same_v<V, float>) narrow |= kParamList;
+  if (!std::is_same_v<S, float>)
+    for (int k = 0; k < kMaxStates; ++k) narrow |= state_list(k);
+  InRegisterRounding<Op> out{};
+  std::uint32_t read_later = 0;  // lists some later pass reads
+  for (int pass = kPasses - 1; pass >= 0; --pass) {
+    out.after[pass] = io[pass].writes & read_later & narrow;
+    read_later |= io[pass].reads;
+  }
+  return out;
+}
+
+template <class Op, std::uint32_t Flags, class T>
+FUSEDOPT_HD InRegisterRounding<Op> in_register_rounding(const typename Op::Constants& c) {
+  return in_register_rounding<Op, Flags, T>(c, std::make_integer_sequence<int, Op::kNumPasses>{});
+}
+
+/// Pass kPass of the fused update, then the in-register rounding after it. A function, not a
+/// lambda, so that it is always inlined (FUSEDOPT_HD) and the CPU loop vectorizes.
+template <class Op, std::uint32_t Flags, class T, int kPass>
+FUSEDOPT_HD void run_pass_stored(Element& e, const typename Op::Constants& c,
+                                 const InRegisterRounding<Op>& rounding, const Rounding& r,
+                                 std::int64_t element) {
+  using V = typename Layout<T>::Value;
+  using S = typename Layout<T>::State;
+  Op::template pass<kPass, Flags>(c, &e);
+  const std::uint32_t round = rounding.after[kPass];
+  if constexpr (!std::is_same_v<V, float>)
+    if (round & kParamList) e.p = to_float(round_store<V>(e.p, r, element, 0));
+  if constexpr (!std::is_same_v<S, float>)
+    for (int k = 0; k < kMaxStates; ++k)
+      if (round & state_list(k))
+        e.s[k] = to_float(round_store<S>(e.s[k], r, element, kFirstStateList + k));
+}
+
+template <class Op, std::uint32_t Flags, class T, int... P>
+FUSEDOPT_HD void run_passes_stored(Element& e, const typename Op::Constants& c,
+                                   const InRegisterRounding<Op>& rounding, const Rounding& r,
                                    std::int64_t element, std::integer_sequence<int, P...>) {
   using V = typename Layout<T>::Value;
   using S = typename Layout<T>::State;
   if constexpr (std::is_same_v<V, float> && std::is_same_v<S, float>) {
     (Op::template pass<P, Flags>(c, &e), ...);
   } else {
-    constexpr int kPasses = int(sizeof...(P));
-    const PassIO io[kPasses] = {Op::template pass<P, Flags>(c, nullptr)...};
-    std::uint32_t read_later[kPasses] = {};  // lists some later pass reads
-    for (int pass = kPasses - 2; pass >= 0; --pass)
-      read_later[pass] = read_later[pass + 1] | io[pass + 1].reads;
-    auto one = [&](auto pass) {
-      constexpr int kPass = decltype(pass)::value;
-      Op::template pass<kPass, Flags>(c, &e);
-      const std::uint32_t round = io[kPass].writes & read_later[kPass];
-      if constexpr (!std::is_same_v<V, float>)
-        if (round & kParamList) e.p = to_float(round_store<V>(e.p, r, element, 0));
-      if constexpr (!std::is_same_v<S, float>)
-        for (int k = 0; k < kMaxStates; ++k)
-          if (round & state_list(k))
-            e.s[k] = to_float(round_store<S>(e.s[k], r, element, kFirstStateList + k));
-    };
-    (one(std::integral_constant<int, P>{}), ...);
+    (run_pass_stored<Op, Flags, T, P>(e, c, rounding, r, element), ...);
   }
 }
 
 template <class Op, std::uint32_t Flags, class T>
 FUSEDOPT_HD void fused_update_stored(Element& e, const typename Op::Constants& c,
-                                     const Rounding& r, std::int64_t element) {
-  run_passes_stored<Op, Flags, T>(e, c, r, element,
+                                     const InRegisterRounding<Op>& rounding, const Rounding& r,
+                                     std::int64_t element) {
+  run_passes_stored<Op, Flags, T>(e, c, rounding, r, element,
                                   std::make_integer_sequence<int, Op::kNumPasses>{});
 }
 
@@ -198,6 +233,7 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
   if (kMaster) aligned = aligned && is_vector_aligned<M, kVec>(model);
   for (int k = 0; k < kStates; ++k) aligned = aligned && is_vector_aligned<S, kVec>(s[k]);
   const std::int64_t vector_end = aligned ? n - n % kVec : 0;
+  const InRegisterRounding<Op> in_registers = in_register_rounding<Op, Flags, T>(c);
 
   for (std::int64_t i = std::int64_t(lane) * kVec; i < vector_end; i += std::int64_t(stride) * kVec) {
     Pack<V, kVec> pv = load_pack<V, kVec>(p + i);
@@ -211,7 +247,7 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
       x.p = to_float(pv.v[e]);
       x.g = unscale(to_float(gv.v[e]), factors);
       for (int k = 0; k < kStates; ++k) x.s[k] = to_float(sv[k].v[e]);
-      fused_update_stored<Op, Flags, T>(x, c, r, begin + i + e);
+      fused_update_stored<Op, Flags, T>(x, c, in_registers, r, begin + i + e);
       pv.v[e] = round_store<V>(x.p, r, begin + i + e, 0);
       if (kMaster) mv.v[e] = from_float<M>(x.p);
       for (int k = 0; k < kStates; ++k)
@@ -226,7 +262,7 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
     x.p = to_float(p[i]);
     x.g = unscale(to_float(g[i]), factors);
     for (int k = 0; k < kStates; ++k) x.s[k] = to_float(s[k][i]);
-    fused_update_stored<Op, Flags, T>(x, c, r, begin + i);
+    fused_update_stored<Op, Flags, T>(x, c, in_registers, r, begin + i);
     p[i] = round_store<V>(x.p, r, begin + i, 0);
     if (kMaster) model[i] = from_float<M>(x.p);
     for (int k = 0; k < kStates; ++k) s[k][i] = round_store<S>(x.s[k], r, begin + i, kFirstStateList + k);
@@ -236,7 +272,8 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
 #if !defined(__CUDA_ARCH__)
 /// The CPU executor's Impl::Fused range update: a plain element loop that the compiler
 /// vectorizes (every pass is branch-free on the element; see NOTE(passes)).
-template <class Op, class T, std::uint32_t Flags, bool kUnscale>
+/// kStochastic false: rounding to nearest, known at compile time (no Philox in the loop).
+template <class Op, class T, std::uint32_t Flags, bool kUnscale, bool kStochastic>
 void update_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
                       const typename Op::Constants& constants, GradFactors factors,
                       const Rounding& rounding) {
@@ -246,7 +283,9 @@ void update_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end
   // Local copies: stores through the float lists cannot alias them, so their fields stay
   // loop-invariant and the loop is unswitched and vectorized.
   const typename Op::Constants c = constants;
-  const Rounding r = rounding;
+  Rounding r = rounding;
+  if constexpr (!kStochastic) r.stochastic = false;
+  const InRegisterRounding<Op> in_registers = in_register_rounding<Op, Flags, T>(c);
   using S = typename Layout<T>::State;
   constexpr int kStates = Op::template num_states<Flags>();
   V* p = static_cast<V*>(t.lists[0]) + begin;
@@ -268,7 +307,7 @@ void update_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end
     if constexpr (kStates > 1) x.s[1] = to_float(s1[i]);
     if constexpr (kStates > 2) x.s[2] = to_float(s2[i]);
     if constexpr (kStates > 3) x.s[3] = to_float(s3[i]);
-    fused_update_stored<Op, Flags, T>(x, c, r, begin + i);
+    fused_update_stored<Op, Flags, T>(x, c, in_registers, r, begin + i);
     p[i] = round_store<V>(x.p, r, begin + i, 0);
     if constexpr (kMaster) model[i] = from_float<M>(x.p);
     if constexpr (kStates > 0) s0[i] = round_store<S>(x.s[0], r, begin + i, kFirstStateList + 0);
@@ -292,11 +331,20 @@ struct RangeUpdater {
   FUSEDOPT_HD void operator()(std::integral_constant<std::uint32_t, Flags>) const {
 #if !defined(__CUDA_ARCH__)
     if (stride == 1) {
+      if constexpr (stores_bf16<T>()) {
+        if (rounding.stochastic) {
+          if (factors.identity())
+            return update_range_cpu<Op, T, Flags, false, true>(tensor, range.begin, range.end,
+                                                               constants, factors, rounding);
+          return update_range_cpu<Op, T, Flags, true, true>(tensor, range.begin, range.end,
+                                                            constants, factors, rounding);
+        }
+      }
       if (factors.identity())
-        return update_range_cpu<Op, T, Flags, false>(tensor, range.begin, range.end, constants,
-                                                     factors, rounding);
-      return update_range_cpu<Op, T, Flags, true>(tensor, range.begin, range.end, constants,
-                                                  factors, rounding);
+        return update_range_cpu<Op, T, Flags, false, false>(tensor, range.begin, range.end,
+                                                            constants, factors, rounding);
+      return update_range_cpu<Op, T, Flags, true, false>(tensor, range.begin, range.end,
+                                                         constants, factors, rounding);
     }
 #endif
     update_range<Op, T, Flags>(tensor, range.begin, range.end, constants, factors, rounding,
@@ -464,7 +512,7 @@ FUSEDOPT_HD void pass_range(const TensorEntry& t, std::int64_t begin, std::int64
 #if !defined(__CUDA_ARCH__)
 /// The CPU executor's pass loop: blocks of kBlock elements staged as one float column per list,
 /// so that the per-element loop has no branches and vectorizes like the fused one.
-template <class Op, class T, std::uint32_t Flags, int P>
+template <class Op, class T, std::uint32_t Flags, int P, bool kStochastic>
 void pass_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
                     const typename Op::Constants& constants, GradFactors factors,
                     const Rounding& rounding) {
@@ -472,7 +520,8 @@ void pass_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
   using V = typename Layout<T>::Value;
   using S = typename Layout<T>::State;
   const typename Op::Constants c = constants;  // as in update_range_cpu
-  const Rounding r = rounding;
+  Rounding r = rounding;
+  if constexpr (!kStochastic) r.stochastic = false;
   const PassIO io = Op::template pass<P, Flags>(c, nullptr);
   if (io.writes == 0) return;
   constexpr int kBlock = 256;
@@ -545,9 +594,15 @@ struct PassRangeUpdater {
   template <int P>
   FUSEDOPT_HD void operator()(std::integral_constant<int, P>) const {
 #if !defined(__CUDA_ARCH__)
-    if (stride == 1)
-      return pass_range_cpu<Op, T, Flags, P>(tensor, range.begin, range.end, constants,
-                                             factors, rounding);
+    if (stride == 1) {
+      if constexpr (stores_bf16<T>()) {
+        if (rounding.stochastic)
+          return pass_range_cpu<Op, T, Flags, P, true>(tensor, range.begin, range.end, constants,
+                                                       factors, rounding);
+      }
+      return pass_range_cpu<Op, T, Flags, P, false>(tensor, range.begin, range.end, constants,
+                                                    factors, rounding);
+    }
 #endif
     pass_range<Op, T, Flags, P>(tensor, range.begin, range.end, constants, factors, rounding,
                                 lane, stride);
