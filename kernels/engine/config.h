@@ -4,11 +4,14 @@
 
 #if defined(__CUDACC__)
 #define FUSEDOPT_HD __host__ __device__ __forceinline__
-#else
-// Always inlined on the host too: the CPU executor's element loops vectorize only when every
-// pass is inlined into them (GCC otherwise keeps a pass out of line once it is also called
-// for its IO).
+#elif defined(__OPTIMIZE__) && !defined(__clang__)
+// Always inlined on the host too (GCC, optimized builds): the CPU executor's element loops
+// vectorize only when every pass is inlined into them, and GCC keeps a pass out of line once it
+// is also called for its IO. Not under clang: with ASan (scripts/sanitize.sh) forcing every
+// inlining made one optimizer file take over 13 minutes to compile.
 #define FUSEDOPT_HD inline __attribute__((always_inline))
+#else
+#define FUSEDOPT_HD inline
 #endif
 
 namespace fusedopt::kernels {
