@@ -114,17 +114,7 @@ FUSEDOPT_HD float decay_then_subtract(float p, float decay, float factor, float 
   return infinite ? p * factor - update : p - (decay * p + update);
 }
 
-/// Impl::Fused: every pass of `Op` on one element, in registers.
-template <class Op, std::uint32_t Flags, int... P>
-FUSEDOPT_HD void run_passes(Element& e, const typename Op::Constants& c,
-                            std::integer_sequence<int, P...>) {
-  (Op::template pass<P, Flags>(c, &e), ...);
-}
-
-template <class Op, std::uint32_t Flags>
-FUSEDOPT_HD void fused_update(Element& e, const typename Op::Constants& c) {
-  run_passes<Op, Flags>(e, c, std::make_integer_sequence<int, Op::kNumPasses>{});
-}
+// Impl::Fused runs every pass on one element in registers: fused_update_stored in apply.h.
 
 /// Calls f(std::integral_constant<int, pass>{}) for a runtime pass index.
 template <int kNumPasses, int P = 0, class F>
