@@ -3,18 +3,23 @@
 //
 // Benchmark names are "<optimizer>/<impl>/<dtype>/<mix>/<device>"; select with
 // --benchmark_filter. Each iteration times one step():
-//   CUDA: CUDA events around the step (UseManualTime), after an L2 flush (a memset of 4x the
-//         L2 size), warm-up steps first; host_us is the host time step() takes to enqueue.
+//   CUDA: CUDA events around the step (UseManualTime), after an L2 flush (a read kernel over 4x
+//         the L2 size), warm-up steps first; host_us is the host time step() takes to enqueue.
 //   CPU:  wall time of the step, after a 64 MiB cache flush.
 // Counters:
 //   bytes_per_second  the optimizer's byte model (Optimizer::step_cost: every list each kernel
 //                     reads or writes, at its storage size) over the measured time
-//   pct_of_ceiling    that rate as a percentage of the ceiling measured at start-up in the same
-//                     run: a device-to-device cudaMemcpy (read + write bytes) on CUDA, an
-//                     in-place triad a += s * b over all cores on the CPU (2 reads + 1 write)
+//   ceiling_GBps      the same-traffic ceiling of the row (bench/ceiling.hpp): a loop or kernel
+//                     reading and writing exactly the streams of the fused step (e.g. f32 AdamW:
+//                     4 reads, 3 writes of 4 bytes per element), measured in this run over the
+//                     same number of elements (after a warm-up, cache flushed before each trial)
+//   pct_of_ceiling    100 x ceiling time / step time: how close the step comes to moving the
+//                     fused step's bytes at the machine's rate (Loop and Foreach move more bytes,
+//                     which is part of what this shows)
 //   params_per_second, launches (kernel launches per step), host_us (CUDA only)
 // Repetitions: 5 of at least 0.2 s (FUSEDOPT_BENCH_REPETITIONS, FUSEDOPT_BENCH_MIN_TIME), reported
-// as mean/median/stddev/cv; bench/report.py reads the medians.
+// as mean/median/stddev/cv; bench/report.py reads the medians. FUSEDOPT_BENCH_QUICK=1: one
+// repetition of 0.05 s and only the gpt2 and small10k mixes (a smoke run in a few minutes).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -22,12 +27,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "ceiling.hpp"
 #include "fusedopt/fusedopt.hpp"
 #include "mixes.hpp"
 #if FUSEDOPT_WITH_CUDA
@@ -75,6 +82,7 @@ class Slab {
 
   void* data() const { return data_; }
   std::size_t bytes() const { return bytes_; }
+  Device device() const { return device_; }
 
   /// Every byte = `value` (0x3c gives small finite values in f32, f16 and bf16).
   void fill(int value) {
@@ -119,18 +127,31 @@ struct Model {
   std::vector<Param> params;
 };
 
-/// One benchmarked step: an optimizer's step() or an AveragedModel's update().
+/// One benchmarked step: an optimizer's step() or an AveragedModel's update(), with its
+/// same-traffic passes (ceiling.hpp), asked for after the warm-up steps (state exists then).
 struct Stepper {
   std::function<void()> step;
   std::function<StepCost()> cost;
+  std::function<std::vector<Pass>()> passes;
   std::shared_ptr<void> owner;
 };
 
-template <class Opt, class Options>
-Stepper optimizer_stepper(const std::vector<Param>& params, Options options, Impl impl) {
-  auto opt = std::make_shared<Opt>(params, options);
-  opt->set_impl(impl);
-  return {[opt] { opt->step(); }, [opt] { return opt->step_cost(); }, opt};
+/// The streams of an optimizer's fused step: the parameter (or its fp32 master) read and
+/// written, the fp32-master's model copy written, the gradient read, and every state tensor
+/// the size of the parameter read and written, each at its storage width.
+Pass fused_step_streams(const Optimizer& opt, const std::vector<Param>& params,
+                        const Precision& precision) {
+  const int model_width = int(dtype_size(params[0].value.dtype));
+  const bool master = precision.master_weights && params[0].value.dtype != DType::f32;
+  const bool bf16_state = precision.state_dtype == DType::bf16 && params[0].value.dtype == DType::bf16;
+  Pass pass = {{master ? 4 : model_width, true, true}};
+  if (master) pass.push_back({model_width, false, true});
+  pass.push_back({model_width, true, false});
+  const std::size_t last = params.size() - 1;
+  for (const std::string& name : opt.state_names(0))
+    if (std::int64_t(opt.state(0, last, name).size()) == params[last].value.numel)
+      pass.push_back({bf16_state ? 2 : 4, true, true});
+  return pass;
 }
 
 /// torch's defaults, with the options the torch comparison uses (bench/compare_torch.py).
@@ -144,8 +165,9 @@ const std::vector<std::string> kOptimizers = {"SGD",     "Adam",  "AdamW", "RMSp
 /// norm inside the step) or clip_then_step (clip_grad_norm on the gradients, then the step, as
 /// torch's clip_grad_norm_ before step()).
 const std::vector<std::string> kModes = {
-    "AdamW+master",     "SGD+master", "AdamW+bf16_state", "SGD+bf16_state",
-    "AdamW+master_bf16_state", "AdamW+stochastic", "AdamW+clip", "AdamW+clip_then_step"};
+    "AdamW+master",     "SGD+master",  "AdamW+bf16_state",      "SGD+bf16_state",
+    "Adam+bf16_state",  "Adagrad+bf16_state", "AdamW+master_bf16_state", "AdamW+stochastic",
+    "AdamW+clip",       "AdamW+clip_then_step"};
 bool mode_applies(const std::string& name, DType dtype) {
   if (name.find("bf16_state") != std::string::npos) return dtype == DType::bf16;
   if (name.find("+master") != std::string::npos) return dtype != DType::f32;
@@ -153,17 +175,34 @@ bool mode_applies(const std::string& name, DType dtype) {
   return true;
 }
 
-Stepper make_plain_stepper(const std::string& name, const std::vector<Param>& params, Impl impl);
+/// torch's defaults, with the options the torch comparison uses (bench/compare_torch.py).
+std::shared_ptr<Optimizer> make_optimizer(const std::string& name, const std::vector<Param>& params) {
+  if (name == "SGD") return std::make_shared<SGD>(params, SGDOptions().lr(1e-2).momentum(0.9));
+  if (name == "Adam") return std::make_shared<Adam>(params, AdamOptions());
+  if (name == "AdamW") return std::make_shared<AdamW>(params, AdamWOptions());
+  if (name == "RMSprop") return std::make_shared<RMSprop>(params, RMSpropOptions());
+  if (name == "Adagrad") return std::make_shared<Adagrad>(params, AdagradOptions());
+  if (name == "Adamax") return std::make_shared<Adamax>(params, AdamaxOptions());
+  if (name == "NAdam") return std::make_shared<NAdam>(params, NAdamOptions());
+  if (name == "RAdam") return std::make_shared<RAdam>(params, RAdamOptions());
+  if (name == "Adadelta") return std::make_shared<Adadelta>(params, AdadeltaOptions());
+  if (name == "Rprop") return std::make_shared<Rprop>(params, RpropOptions());
+  if (name == "ASGD") return std::make_shared<ASGD>(params, ASGDOptions());
+  if (name == "Lion") return std::make_shared<Lion>(params, LionOptions());
+  throw std::runtime_error("unknown optimizer " + name);
+}
 
 Stepper make_stepper(const std::string& name, const std::vector<Param>& params, Impl impl) {
+  if (name == "EMA") {  // reads the model's parameters, reads and writes the average
+    auto ema = std::make_shared<AveragedModel>(params, ema_decay(0.999));
+    ema->set_impl(impl);
+    const int width = int(dtype_size(params[0].value.dtype));
+    return {[ema] { ema->update(); }, [ema] { return ema->update_cost(); },
+            [width] { return std::vector<Pass>{{{width, true, true}, {width, true, false}}}; }, ema};
+  }
   const std::size_t plus = name.find('+');
-  if (plus == std::string::npos) return make_plain_stepper(name, params, impl);
-  const std::string mode = name.substr(plus + 1);
-  std::shared_ptr<Optimizer> opt;
-  if (name.compare(0, plus, "AdamW") == 0) opt = std::make_shared<AdamW>(params, AdamWOptions());
-  if (name.compare(0, plus, "SGD") == 0)
-    opt = std::make_shared<SGD>(params, SGDOptions().lr(1e-2).momentum(0.9));
-  if (!opt) throw std::runtime_error("unknown optimizer " + name);
+  const std::string mode = plus == std::string::npos ? "" : name.substr(plus + 1);
+  std::shared_ptr<Optimizer> opt = make_optimizer(name.substr(0, plus), params);
   opt->set_impl(impl);
   Precision precision;
   if (mode == "master" || mode == "master_bf16_state") precision.master_weights = true;
@@ -171,6 +210,15 @@ Stepper make_stepper(const std::string& name, const std::vector<Param>& params, 
   if (mode == "stochastic") precision.stochastic_rounding = true;
   opt->set_precision(precision);
   if (mode == "clip") opt->set_grad_clipping(1.0);
+  const int grad_width = int(dtype_size(params[0].grad.dtype));
+  // The same-traffic passes: in-step clipping first reads the gradients for their norm.
+  auto passes = [opt, params, precision, mode, grad_width] {
+    std::vector<Pass> out;
+    if (mode == "clip" || mode == "clip_then_step") out.push_back({{grad_width, true, false}});
+    if (mode == "clip_then_step") out.push_back({{grad_width, true, true}});  // the clip
+    out.push_back(fused_step_streams(*opt, params, precision));
+    return out;
+  };
   if (mode == "clip_then_step") {
     auto grads = std::make_shared<GradList>(*opt);
     const double grad_bytes = [&] {
@@ -188,40 +236,25 @@ Stepper make_stepper(const std::string& name, const std::vector<Param>& params, 
               cost.bytes += 3.0 * grad_bytes;
               return cost;
             },
-            owner};
+            passes, owner};
   }
-  if (mode != "master" && mode != "stochastic" && mode != "clip" && mode != "bf16_state" &&
-      mode != "master_bf16_state")
+  if (!mode.empty() && mode != "master" && mode != "stochastic" && mode != "clip" &&
+      mode != "bf16_state" && mode != "master_bf16_state")
     throw std::runtime_error("unknown mode " + name);
-  return {[opt] { opt->step(); }, [opt] { return opt->step_cost(); }, opt};
+  return {[opt] { opt->step(); }, [opt] { return opt->step_cost(); }, passes, opt};
 }
-
-Stepper make_plain_stepper(const std::string& name, const std::vector<Param>& params, Impl impl) {
-  if (name == "SGD") return optimizer_stepper<SGD>(params, SGDOptions().lr(1e-2).momentum(0.9), impl);
-  if (name == "Adam") return optimizer_stepper<Adam>(params, AdamOptions(), impl);
-  if (name == "AdamW") return optimizer_stepper<AdamW>(params, AdamWOptions(), impl);
-  if (name == "RMSprop") return optimizer_stepper<RMSprop>(params, RMSpropOptions(), impl);
-  if (name == "Adagrad") return optimizer_stepper<Adagrad>(params, AdagradOptions(), impl);
-  if (name == "Adamax") return optimizer_stepper<Adamax>(params, AdamaxOptions(), impl);
-  if (name == "NAdam") return optimizer_stepper<NAdam>(params, NAdamOptions(), impl);
-  if (name == "RAdam") return optimizer_stepper<RAdam>(params, RAdamOptions(), impl);
-  if (name == "Adadelta") return optimizer_stepper<Adadelta>(params, AdadeltaOptions(), impl);
-  if (name == "Rprop") return optimizer_stepper<Rprop>(params, RpropOptions(), impl);
-  if (name == "ASGD") return optimizer_stepper<ASGD>(params, ASGDOptions(), impl);
-  if (name == "Lion") return optimizer_stepper<Lion>(params, LionOptions(), impl);
-  if (name == "EMA") {
-    auto ema = std::make_shared<AveragedModel>(params, ema_decay(0.999));
-    ema->set_impl(impl);
-    return {[ema] { ema->update(); }, [ema] { return ema->update_cost(); }, ema};
-  }
-  throw std::runtime_error("unknown optimizer " + name);
-}
-
-/// Evicts the benchmark's data from the caches between timed steps.
+/// Evicts the benchmark's data from the caches between timed steps: a memset of 64 MiB on the
+/// CPU; on CUDA a read kernel over 4x the L2 size (a memset would leave dirty lines in L2 to
+/// be written back during the timed step).
 class Flusher {
  public:
-  explicit Flusher(Device device) : buffer_(flush_bytes(device), device) {}
-  void flush() { buffer_.fill(0x11); }
+  explicit Flusher(Device device) : buffer_(flush_bytes(device), device) { buffer_.fill(0x11); }
+  void flush() {
+#if FUSEDOPT_WITH_CUDA
+    if (!buffer_.device().is_cpu()) return read_flush(buffer_.data(), buffer_.bytes());
+#endif
+    buffer_.fill(0x11);
+  }
 
  private:
   static std::size_t flush_bytes([[maybe_unused]] Device device) {
@@ -238,58 +271,31 @@ class Flusher {
   Slab buffer_;
 };
 
-double g_ceiling[2] = {0, 0};  // bytes/s: [0] CPU in-place triad, [1] CUDA copy
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+/// Same-traffic ceilings measured in this run, by device, passes and element count: the rows
+/// of one optimizer and mode (loop, foreach, fused) share one.
+double ceiling_seconds(const std::vector<Pass>& passes, std::int64_t n, Device device) {
+  static std::map<std::string, double> measured;
+  const std::string key = std::string(device.is_cuda() ? "cuda " : "cpu ") + describe(passes) +
+                          " n=" + std::to_string(n);
+  const auto found = measured.find(key);
+  if (found != measured.end()) return found->second;
+  double seconds = 0;
+#if FUSEDOPT_WITH_CUDA
+  if (device.is_cuda()) seconds = cuda_ceiling_seconds(passes, n);
+#endif
+  if (device.is_cpu()) seconds = cpu_ceiling_seconds(passes, n);
+  measured[key] = seconds;
+  return seconds;
 }
 
-/// In-place triad a = a + s * b over all cores (STREAM's add/triad family, written in place so
-/// that the bytes counted, 2 reads and 1 write, are the bytes moved: no write-allocate of a
-/// third array, as the optimizers update in place too).
-double measure_cpu_ceiling() {
-  const std::int64_t n = std::int64_t(64) << 20;  // 2 x 256 MiB
-  std::vector<float> a(std::size_t(n), 0.0f), b(std::size_t(n), 1.0f);
-  std::vector<double> rates;
-  for (int trial = 0; trial < 7; ++trial) {
-    const auto start = Clock::now();
-    float* pa = a.data();
-    const float* pb = b.data();
-#pragma omp parallel for schedule(static)
-    for (std::int64_t i = 0; i < n; ++i) pa[i] += 1e-3f * pb[i];
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    benchmark::DoNotOptimize(a.data());
-    if (trial > 0) rates.push_back(3.0 * 4.0 * double(n) / seconds);  // trial 0 warms up
-  }
-  return median(rates);
+double pass_bytes(const std::vector<Pass>& passes, std::int64_t n) {
+  double bytes = 0;
+  for (const Pass& pass : passes)
+    for (const Stream& s : pass) bytes += double(n) * s.width * (int(s.read) + int(s.write));
+  return bytes;
 }
 
 #if FUSEDOPT_WITH_CUDA
-/// Device-to-device cudaMemcpy of 1 GiB; bytes counted: read + write.
-double measure_cuda_ceiling() {
-  const std::size_t bytes = std::size_t(1) << 30;
-  Slab src(bytes, Device::cuda(0)), dst(bytes, Device::cuda(0));
-  src.fill(1);
-  dst.fill(0);
-  cudaEvent_t start, stop;
-  cuda_check(cudaEventCreate(&start), "cudaEventCreate");
-  cuda_check(cudaEventCreate(&stop), "cudaEventCreate");
-  std::vector<double> rates;
-  for (int trial = 0; trial < 11; ++trial) {
-    cuda_check(cudaEventRecord(start), "cudaEventRecord");
-    cuda_check(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice), "copy");
-    cuda_check(cudaEventRecord(stop), "cudaEventRecord");
-    cuda_check(cudaEventSynchronize(stop), "cudaEventSynchronize");
-    float ms = 0;
-    cuda_check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-    if (trial > 0) rates.push_back(2.0 * double(bytes) / (double(ms) * 1e-3));
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  return median(rates);
-}
-
 /// CUDA events, destroyed with the benchmark.
 struct Events {
   Events() {
@@ -320,8 +326,12 @@ void run(benchmark::State& state, const Config& config) {
     const StepCost cost = stepper.cost();
     constexpr int kWarmup = 3;
     double host_seconds = 0;
+    for (int i = 0; i < kWarmup; ++i) stepper.step();
+    const std::vector<Pass> passes = stepper.passes();
+    const std::int64_t n = config.mix.total();
+    const double ceiling = ceiling_seconds(passes, n, config.device);
+    state.SetLabel(describe(passes));
     if (config.device.is_cpu()) {
-      for (int i = 0; i < kWarmup; ++i) stepper.step();
       for (auto _ : state) {
         flusher.flush();
         const auto start = Clock::now();
@@ -331,7 +341,6 @@ void run(benchmark::State& state, const Config& config) {
     } else {
 #if FUSEDOPT_WITH_CUDA
       Events events;
-      for (int i = 0; i < kWarmup; ++i) stepper.step();
       cuda_check(cudaDeviceSynchronize(), "warm-up");
       for (auto _ : state) {
         flusher.flush();
@@ -348,11 +357,11 @@ void run(benchmark::State& state, const Config& config) {
 #endif
     }
     const double iterations = double(state.iterations());
-    const double ceiling = g_ceiling[config.device.is_cuda() ? 1 : 0];
     using benchmark::Counter;
     state.counters["bytes_per_second"] = Counter(cost.bytes * iterations, Counter::kIsRate);
-    state.counters["pct_of_ceiling"] =
-        Counter(ceiling > 0 ? 100.0 * cost.bytes * iterations / ceiling : 0.0, Counter::kIsRate);
+    // kIsRate divides by the total time: ceiling seconds x iterations / time = ceiling / step.
+    state.counters["pct_of_ceiling"] = Counter(100.0 * ceiling * iterations, Counter::kIsRate);
+    state.counters["ceiling_GBps"] = Counter(pass_bytes(passes, n) / ceiling / 1e9);
     state.counters["params_per_second"] =
         Counter(double(config.mix.total()) * iterations, Counter::kIsRate);
     state.counters["launches"] = Counter(double(cost.launches));
@@ -365,7 +374,14 @@ void run(benchmark::State& state, const Config& config) {
   }
 }
 
+/// FUSEDOPT_BENCH_QUICK=1: the smoke-run selection (see the header).
+bool quick() {
+  const char* value = std::getenv("FUSEDOPT_BENCH_QUICK");
+  return value != nullptr && *value != '\0' && std::strcmp(value, "0") != 0;
+}
+
 std::vector<Mix> all_mixes() {
+  if (quick()) return {gpt2_mix(), small_mix("small10k", 10000)};
   std::vector<Mix> mixes = {uniform_mix("uniform", 8, std::int64_t(16) << 20), gpt2_mix(),
                             small_mix("small10k", 10000), small_mix("tensors1000", 1000)};
   // Total-size sweep, 8 equal tensors: 1M .. 256M parameters.
@@ -389,8 +405,8 @@ std::vector<std::string> all_rows() {
 }
 
 void register_all() {
-  const double min_time = env_or("FUSEDOPT_BENCH_MIN_TIME", 0.2);
-  const int repetitions = std::max(1, int(env_or("FUSEDOPT_BENCH_REPETITIONS", 5)));
+  const double min_time = env_or("FUSEDOPT_BENCH_MIN_TIME", quick() ? 0.05 : 0.2);
+  const int repetitions = std::max(1, int(env_or("FUSEDOPT_BENCH_REPETITIONS", quick() ? 1 : 5)));
   std::vector<Device> devices = {Device::cpu()};
   if (cuda_available()) devices.insert(devices.begin(), Device::cuda(0));
   for (const Device& device : devices)
@@ -412,12 +428,6 @@ void register_all() {
           }
 }
 
-std::string gbps(double bytes_per_second) {
-  std::ostringstream out;
-  out.precision(4);
-  out << bytes_per_second / 1e9;
-  return out.str();
-}
 
 }  // namespace
 }  // namespace fusedopt::bench
@@ -426,15 +436,12 @@ int main(int argc, char** argv) {
   namespace fb = fusedopt::bench;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  fb::g_ceiling[0] = fb::measure_cpu_ceiling();
-  benchmark::AddCustomContext("cpu_ceiling_GBps", fb::gbps(fb::g_ceiling[0]));
+  benchmark::AddCustomContext("cpu_isa", fusedopt::cpu_isa());
 #if FUSEDOPT_WITH_CUDA
   if (fusedopt::cuda_available()) {
     cudaDeviceProp prop{};
     fb::cuda_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
-    fb::g_ceiling[1] = fb::measure_cuda_ceiling();
     benchmark::AddCustomContext("cuda_device", prop.name);
-    benchmark::AddCustomContext("cuda_copy_GBps", fb::gbps(fb::g_ceiling[1]));
   }
 #endif
   benchmark::AddCustomContext("fusedopt_version",

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Turns fusedopt_bench JSON into a PNG chart: per configuration, loop / foreach / fused as a
-percentage of the memory-bandwidth ceiling measured in the same run; with --torch (the --out
+percentage of the row's same-traffic ceiling measured in the same run (ceiling time / step
+time); with --torch (the --out
 file of compare_torch.py), a second panel of time per step next to torch's three paths.
 
     python3 bench/plot.py bench/results/<file>.json [--torch torch.json] [-o chart.png]
@@ -53,11 +54,11 @@ def main():
         ax.bar([i + (k - 1) * width for i in range(len(keys))], values, width, label=impl,
                color=COLORS[impl])
     ax.axhline(100, color="black", linewidth=0.8, linestyle="--")
-    title = "fusedopt: byte-model bandwidth, % of the ceiling measured in the run"
+    title = "fusedopt: % of the same-traffic ceiling measured in the run (ceiling time / step time)"
     if "cuda_device" in context:
-        title += f" ({context['cuda_device']}, copy {context.get('cuda_copy_GBps')} GB/s)"
+        title += f" ({context['cuda_device']})"
     else:
-        title += f" (CPU in-place triad {context.get('cpu_ceiling_GBps')} GB/s)"
+        title += f" (CPU, {context.get('num_cpus')} CPUs, {context.get('cpu_isa', '?')} loops)"
     ax.set_title(title, fontsize=10)
     ax.set_ylabel("% of ceiling")
     ax.set_xticks(range(len(keys)))

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Prints fusedopt_bench JSON (--benchmark_out) as one table: loop, foreach and fused side by
-side per optimizer, dtype, mix and device, with the byte-model bandwidth, its share of the
-ceiling measured in the same run, launches per step and the fused speed-ups.
+side per optimizer, dtype, mix and device, with the byte-model bandwidth, the row's
+same-traffic ceiling measured in the same run (the fused step's streams, bench/ceiling.hpp) and
+each path's time as a percentage of it, launches per step and the fused speed-ups.
 
     python3 bench/report.py bench/results/<file>.json [--markdown]
 """
@@ -60,9 +61,9 @@ def main():
 
     ceilings = []
     if "cuda_device" in context:
-        ceilings.append(f"CUDA: {context['cuda_device']}, copy ceiling {context.get('cuda_copy_GBps')} GB/s")
-    ceilings.append(f"CPU: in-place triad ceiling {context.get('cpu_ceiling_GBps')} GB/s "
-                    f"({context.get('num_cpus')} CPUs)")
+        ceilings.append(f"CUDA: {context['cuda_device']}")
+    ceilings.append(f"CPU: {context.get('num_cpus')} CPUs, loops compiled for "
+                    f"{context.get('cpu_isa', '?')}")
     for key in ("commit", "date", "host_name"):
         if key in context:
             ceilings.append(f"{key}: {context[key]}")
@@ -71,7 +72,8 @@ def main():
     header = ["optimizer", "dtype", "mix", "device"]
     for impl in IMPLS:
         header += [f"{impl} ms", f"{impl} GB/s", f"{impl} %ceil"]
-    header += ["launches l/fe/fu", "fused vs loop", "fused vs foreach", "host us (fused)"]
+    header += ["ceiling GB/s", "streams", "launches l/fe/fu", "fused vs loop", "fused vs foreach",
+               "host us (fused)"]
     rows = []
     for (optimizer, dtype, mix, device), impls in sorted(table.items(), key=lambda kv: (kv[0][3], kv[0][2], kv[0][0], kv[0][1])):
         line = [optimizer, dtype, mix, device]
@@ -82,6 +84,9 @@ def main():
             else:
                 line += [f"{seconds(r) * 1e3:.3f}", f"{r['bytes_per_second'] / 1e9:.1f}",
                          f"{r['pct_of_ceiling']:.1f}"]
+        any_row = next(iter(impls.values()))
+        line.append(f"{any_row['ceiling_GBps']:.1f}" if "ceiling_GBps" in any_row else "-")
+        line.append(any_row.get("label", "-"))
         line.append("/".join(str(int(impls[i]["launches"])) if i in impls else "-" for i in IMPLS))
         for base in ("loop", "foreach"):
             if base in impls and "fused" in impls:

@@ -16,12 +16,14 @@
 //   bf16: rtol 1.6e-2 (2 ulp at the tensor's scale). As f16, for bf16's 8-bit mantissa.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <functional>
 #include <map>
 #include <sstream>
 
 #include "reference/more.hpp"
 #include "reference/reference.hpp"
+#include "kernels/engine/cpu_isa.h"
 #include "test_util.hpp"
 
 namespace fusedopt::testing {
@@ -439,6 +441,119 @@ INSTANTIATE_TEST_SUITE_P(AllOptions, TrajectoryTest,
 // tails (the misaligned and odd-length tensors) and step-count protocol, run on the CPU.
 INSTANTIATE_TEST_SUITE_P(Emulated, TrajectoryTest,
                          ::testing::ValuesIn(all_cases({Executor::emulated})), case_name);
+
+// NOTE(cpu-isa): every case and dtype of Impl::Fused (the loops compiled per level; Loop and
+// Foreach run the baseline pass loops at every level) on the CPU executor at each
+// instruction-set level this CPU has, bit for bit against the baseline loop: parameters and
+// every state tensor after each of 3 steps, plain and under each mode that selects other loops
+// (loss-scale unscaling with clipping; master weights; bf16 state; stochastic rounding).
+constexpr int kIsaSteps = 3;
+const std::vector<std::vector<TensorSpec>> kIsaGroups = {
+    {{1, 0}, {3, 0}, {1000, 0}},  // vector tails: 16-, 8- and 4-wide loops and their epilogues
+    {{77, 0}},
+    {{7, 1}, {4099, 3}},  // misaligned
+};
+
+struct IsaMode {
+  std::string name;
+  Precision precision;
+  bool amp = false;  // a loss scale to divide by, and clipping to a max norm
+};
+
+std::vector<IsaMode> isa_modes(DType dtype) {
+  std::vector<IsaMode> modes = {{"plain", {}, false}, {"amp", {}, true}};
+  if (dtype == DType::f32) return modes;
+  Precision master;
+  master.master_weights = true;
+  modes.push_back({"master", master, false});
+  if (dtype != DType::bf16) return modes;
+  Precision bf16_state;
+  bf16_state.state_dtype = DType::bf16;
+  modes.push_back({"bf16_state", bf16_state, false});
+  Precision stochastic = bf16_state;
+  stochastic.stochastic_rounding = true;
+  stochastic.seed = 7;
+  modes.push_back({"stochastic_bf16_state", stochastic, false});
+  Precision both = bf16_state;
+  both.master_weights = true;
+  modes.push_back({"master_bf16_state", both, false});
+  return modes;
+}
+
+/// The bits of every parameter and state tensor after each step of `c` under `mode` with `impl`,
+/// the CPU loops compiled for `isa`.
+std::vector<std::vector<double>> isa_trajectory(const Case& c, const IsaMode& mode, Impl impl,
+                                                kernels::CpuIsa isa, std::uint64_t seed) {
+  struct RestoreIsa {
+    kernels::CpuIsa before;
+    ~RestoreIsa() { kernels::set_cpu_isa(before); }
+  } restore{kernels::set_cpu_isa(isa)};
+  std::mt19937_64 rng(seed);
+  std::vector<std::unique_ptr<GuardedTensor>> values, grads;
+  std::vector<std::vector<Param>> groups(kIsaGroups.size());
+  for (std::size_t g = 0; g < kIsaGroups.size(); ++g)
+    for (const TensorSpec& spec : kIsaGroups[g]) {
+      values.push_back(std::make_unique<GuardedTensor>(spec.numel, c.dtype, c.device, spec.misalign));
+      grads.push_back(std::make_unique<GuardedTensor>(spec.numel, c.dtype, c.device, spec.misalign));
+      values.back()->set(random_values(rng, spec.numel, 1.0, c.dtype));
+      groups[g].push_back({values.back()->view(), grads.back()->view()});
+    }
+  std::unique_ptr<Optimizer> opt = c.make(groups);
+  opt->set_impl(impl);
+  opt->set_precision(mode.precision);
+  const float grad_scale = 1024.0f, found_inf = 0.0f;
+  if (mode.amp) {
+    opt->set_grad_scaling(&grad_scale, &found_inf);
+    opt->set_grad_clipping(1.0);
+  }
+  std::vector<std::vector<double>> out;
+  for (int step = 0; step < kIsaSteps; ++step) {
+    for (auto& grad : grads)
+      grad->set(random_values(rng, grad->numel(), mode.amp ? 512.0 : 0.5, c.dtype));
+    opt->step();
+    std::size_t k = 0;
+    for (std::size_t g = 0; g < kIsaGroups.size(); ++g)
+      for (std::size_t i = 0; i < kIsaGroups[g].size(); ++i, ++k) {
+        out.push_back(values[k]->get());
+        for (const std::string& name : opt->state_names(g)) {
+          const std::vector<float> state = opt->state(g, i, name);
+          out.emplace_back(state.begin(), state.end());
+        }
+      }
+  }
+  return out;
+}
+
+class CpuIsaTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(CpuIsaTest, EveryLevelGivesTheBaselineBits) {
+  const Case& c = GetParam();
+  const kernels::CpuIsa detected = kernels::detected_cpu_isa();
+  if (detected == kernels::CpuIsa::baseline)
+    GTEST_SKIP() << "this CPU has neither AVX2 nor AVX-512: only the baseline loops exist here";
+  const std::uint64_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  for (const IsaMode& mode : isa_modes(c.dtype))
+    for (Impl impl : {Impl::Fused}) {
+      const auto want = isa_trajectory(c, mode, impl, kernels::CpuIsa::baseline, seed);
+      for (int level = 1; level <= int(detected); ++level) {
+        const auto isa = kernels::CpuIsa(level);
+        const auto got = isa_trajectory(c, mode, impl, isa, seed);
+        ASSERT_EQ(got.size(), want.size());
+        for (std::size_t t = 0; t < got.size(); ++t) {
+          ASSERT_EQ(got[t].size(), want[t].size());
+          for (std::size_t e = 0; e < got[t].size(); ++e)
+            ASSERT_EQ(std::memcmp(&got[t][e], &want[t][e], sizeof(double)), 0)
+                << kernels::to_string(isa) << " vs baseline, mode " << mode.name << ", Impl::"
+                << to_string(impl) << ", tensor/state " << t << " element " << e << ": "
+                << got[t][e] << " vs " << want[t][e];
+        }
+      }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllOptions, CpuIsaTest, ::testing::ValuesIn(all_cases({Executor::cpu})),
+                         case_name);
 
 }  // namespace
 }  // namespace fusedopt::testing

@@ -67,5 +67,10 @@ bool cuda_available();
 /// there but unusable, e.g. a driver older than the runtime: that is a broken GPU machine, not
 /// a CPU-only one. cuda_available() likewise.
 int cuda_device_count();
+/// The instruction set the CPU executor's element loops run with: "avx512", "avx2" or
+/// "baseline" (x86-64's SSE2, and any CPU that is not x86-64). The widest the CPU supports;
+/// the environment variable FUSEDOPT_CPU_ISA (one of those names, read at the first step) can
+/// lower it. Every level gives the same bits.
+const char* cpu_isa();
 
 }  // namespace fusedopt

@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "kernels/engine/config.h"
+#include "kernels/engine/cpu_isa.h"
 #include "kernels/engine/dtype.h"
 #include "kernels/engine/passes.h"
 #include "kernels/engine/plan.h"
@@ -271,50 +272,61 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
 
 #if !defined(__CUDA_ARCH__)
 /// The CPU executor's Impl::Fused range update: a plain element loop that the compiler
-/// vectorizes (every pass is branch-free on the element; see NOTE(passes)).
+/// vectorizes (every pass is branch-free on the element; see NOTE(passes)), compiled for each
+/// instruction-set level (NOTE(cpu-isa)).
 /// kStochastic false: rounding to nearest, known at compile time (no Philox in the loop).
+template <class Op, class T, std::uint32_t Flags, bool kUnscale, bool kStochastic>
+struct UpdateRangeLoop {
+  static FUSEDOPT_CPU_LOOP void run(const TensorEntry& t, std::int64_t begin, std::int64_t end,
+                                    const typename Op::Constants& constants, GradFactors factors,
+                                    const Rounding& rounding) {
+    using M = typename Layout<T>::Model;
+    using V = typename Layout<T>::Value;
+    constexpr bool kMaster = Layout<T>::kMaster;
+    // Local copies: stores through the float lists cannot alias them, so their fields stay
+    // loop-invariant and the loop is unswitched and vectorized.
+    const typename Op::Constants c = constants;
+    Rounding r = rounding;
+    if constexpr (!kStochastic) r.stochastic = false;
+    const InRegisterRounding<Op> in_registers = in_register_rounding<Op, Flags, T>(c);
+    using S = typename Layout<T>::State;
+    constexpr int kStates = Op::template num_states<Flags>();
+    V* p = static_cast<V*>(t.lists[0]) + begin;
+    M* model = kMaster ? static_cast<M*>(t.model) + begin : nullptr;
+    const M* g = static_cast<const M*>(t.lists[1]) + begin;
+    S* s[kMaxStates] = {};
+    for (int k = 0; k < kStates; ++k) s[k] = static_cast<S*>(t.lists[2 + k]) + begin;
+    S* s0 = s[0];
+    S* s1 = s[1];
+    S* s2 = s[2];
+    S* s3 = s[3];
+    const std::int64_t n = end - begin;
+    for (std::int64_t i = 0; i < n; ++i) {
+      Element x{};
+      x.p = to_float(p[i]);
+      x.g = to_float(g[i]);
+      if constexpr (kUnscale) x.g = unscale(x.g, factors);  // a separate loop when 1, 1
+      if constexpr (kStates > 0) x.s[0] = to_float(s0[i]);
+      if constexpr (kStates > 1) x.s[1] = to_float(s1[i]);
+      if constexpr (kStates > 2) x.s[2] = to_float(s2[i]);
+      if constexpr (kStates > 3) x.s[3] = to_float(s3[i]);
+      fused_update_stored<Op, Flags, T>(x, c, in_registers, r, begin + i);
+      p[i] = round_store<V>(x.p, r, begin + i, 0);
+      if constexpr (kMaster) model[i] = from_float<M>(x.p);
+      if constexpr (kStates > 0) s0[i] = round_store<S>(x.s[0], r, begin + i, kFirstStateList + 0);
+      if constexpr (kStates > 1) s1[i] = round_store<S>(x.s[1], r, begin + i, kFirstStateList + 1);
+      if constexpr (kStates > 2) s2[i] = round_store<S>(x.s[2], r, begin + i, kFirstStateList + 2);
+      if constexpr (kStates > 3) s3[i] = round_store<S>(x.s[3], r, begin + i, kFirstStateList + 3);
+    }
+  }
+};
+
 template <class Op, class T, std::uint32_t Flags, bool kUnscale, bool kStochastic>
 void update_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
                       const typename Op::Constants& constants, GradFactors factors,
                       const Rounding& rounding) {
-  using M = typename Layout<T>::Model;
-  using V = typename Layout<T>::Value;
-  constexpr bool kMaster = Layout<T>::kMaster;
-  // Local copies: stores through the float lists cannot alias them, so their fields stay
-  // loop-invariant and the loop is unswitched and vectorized.
-  const typename Op::Constants c = constants;
-  Rounding r = rounding;
-  if constexpr (!kStochastic) r.stochastic = false;
-  const InRegisterRounding<Op> in_registers = in_register_rounding<Op, Flags, T>(c);
-  using S = typename Layout<T>::State;
-  constexpr int kStates = Op::template num_states<Flags>();
-  V* p = static_cast<V*>(t.lists[0]) + begin;
-  M* model = kMaster ? static_cast<M*>(t.model) + begin : nullptr;
-  const M* g = static_cast<const M*>(t.lists[1]) + begin;
-  S* s[kMaxStates] = {};
-  for (int k = 0; k < kStates; ++k) s[k] = static_cast<S*>(t.lists[2 + k]) + begin;
-  S* s0 = s[0];
-  S* s1 = s[1];
-  S* s2 = s[2];
-  S* s3 = s[3];
-  const std::int64_t n = end - begin;
-  for (std::int64_t i = 0; i < n; ++i) {
-    Element x{};
-    x.p = to_float(p[i]);
-    x.g = to_float(g[i]);
-    if constexpr (kUnscale) x.g = unscale(x.g, factors);  // a separate loop when 1, 1
-    if constexpr (kStates > 0) x.s[0] = to_float(s0[i]);
-    if constexpr (kStates > 1) x.s[1] = to_float(s1[i]);
-    if constexpr (kStates > 2) x.s[2] = to_float(s2[i]);
-    if constexpr (kStates > 3) x.s[3] = to_float(s3[i]);
-    fused_update_stored<Op, Flags, T>(x, c, in_registers, r, begin + i);
-    p[i] = round_store<V>(x.p, r, begin + i, 0);
-    if constexpr (kMaster) model[i] = from_float<M>(x.p);
-    if constexpr (kStates > 0) s0[i] = round_store<S>(x.s[0], r, begin + i, kFirstStateList + 0);
-    if constexpr (kStates > 1) s1[i] = round_store<S>(x.s[1], r, begin + i, kFirstStateList + 1);
-    if constexpr (kStates > 2) s2[i] = round_store<S>(x.s[2], r, begin + i, kFirstStateList + 2);
-    if constexpr (kStates > 3) s3[i] = round_store<S>(x.s[3], r, begin + i, kFirstStateList + 3);
-  }
+  run_cpu_loop<UpdateRangeLoop<Op, T, Flags, kUnscale, kStochastic>>(t, begin, end, constants,
+                                                                     factors, rounding);
 }
 #endif
 
@@ -511,7 +523,9 @@ FUSEDOPT_HD void pass_range(const TensorEntry& t, std::int64_t begin, std::int64
 
 #if !defined(__CUDA_ARCH__)
 /// The CPU executor's pass loop: blocks of kBlock elements staged as one float column per list,
-/// so that the per-element loop has no branches and vectorizes like the fused one.
+/// so that the per-element loop has no branches and vectorizes like the fused one. Baseline
+/// x86-64 only (NOTE(cpu-isa)): Impl::Loop and Impl::Foreach are the multi-pass paths that show
+/// what fusing saves, and three compiled levels of every pass would double the build.
 template <class Op, class T, std::uint32_t Flags, int P, bool kStochastic>
 void pass_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
                     const typename Op::Constants& constants, GradFactors factors,

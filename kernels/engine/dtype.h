@@ -61,22 +61,18 @@ FUSEDOPT_HD float to_float(Half x) {
   const float f = __half2float(__ushort_as_half(x.bits));
   return (x.bits & 0x7fffu) > 0x7c00u ? half_nan_to_float(x.bits) : f;
 #else
+  // NOTE(f16-selects): no branches on the value, so that CPU loops over f16 vectorize: every
+  // case is computed and one selected. Normal: rebias the exponent (+112). Subnormal (and
+  // zero): the mantissa as a float with exponent 2^-14 plus one implicit bit, minus that bit
+  // (exact). Inf and NaN: exponent all ones, NaN quieted (NOTE(nan-bits)).
   const std::uint32_t sign = std::uint32_t(x.bits & 0x8000u) << 16;
-  std::uint32_t exp = (x.bits >> 10) & 0x1fu;
-  std::uint32_t mant = x.bits & 0x3ffu;
-  if (exp == 0x1f && mant != 0) return half_nan_to_float(x.bits);  // NOTE(nan-bits)
-  if (exp == 0x1f) return bits_float(sign | 0x7f800000u);           // inf
-  if (exp == 0) {
-    if (mant == 0) return bits_float(sign);
-    // Subnormal: normalise the mantissa.
-    int e = -1;
-    do {
-      mant <<= 1;
-      ++e;
-    } while ((mant & 0x400u) == 0);
-    return bits_float(sign | (std::uint32_t(127 - 15 - e) << 23) | ((mant & 0x3ffu) << 13));
-  }
-  return bits_float(sign | ((exp + 112u) << 23) | (mant << 13));
+  const std::uint32_t magnitude = std::uint32_t(x.bits & 0x7fffu) << 13;
+  const std::uint32_t exp = magnitude & 0x0f800000u;
+  const std::uint32_t normal = magnitude + (112u << 23);
+  const std::uint32_t subnormal = float_bits(bits_float(normal + (1u << 23)) - bits_float(113u << 23));
+  const std::uint32_t special = (normal + (112u << 23)) | (magnitude > 0x0f800000u ? 0x00400000u : 0u);
+  const std::uint32_t bits = exp == 0x0f800000u ? special : exp == 0 ? subnormal : normal;
+  return bits_float(sign | bits);
 #endif
 }
 
@@ -99,26 +95,19 @@ FUSEDOPT_HD Half from_float<Half>(float x) {
   const std::uint16_t nan = std::uint16_t(((u >> 16) & 0x8000u) | 0x7e00u);  // NOTE(nan-bits)
   return {(u & 0x7fffffffu) > 0x7f800000u ? nan : __half_as_ushort(__float2half_rn(x))};
 #else
+  // NOTE(f16-selects), the other way. Normal: rebias, then round the 13 dropped mantissa bits
+  // to nearest-even by adding 0xfff plus the lowest kept bit (a carry into the exponent is
+  // right, up to inf at 65520). Subnormal: adding 0.5 (2^-1) makes the float unit rounding
+  // the value to a multiple of 2^-24 to nearest-even; the low bits are then the f16 bits.
   const std::uint32_t u = float_bits(x);
-  const std::uint16_t sign = std::uint16_t((u >> 16) & 0x8000u);
+  const std::uint32_t sign = (u >> 16) & 0x8000u;
   const std::uint32_t abs = u & 0x7fffffffu;
-  if (abs > 0x7f800000u) return {std::uint16_t(sign | 0x7e00u)};        // NOTE(nan-bits)
-  if (abs >= 0x477ff000u) return {std::uint16_t(sign | 0x7c00u)};       // overflow -> inf
-  if (abs < 0x38800000u) {                                              // subnormal or zero
-    if (abs < 0x33000000u) return {sign};                               // < half the min subnormal
-    const std::uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
-    const int shift = 126 - int(abs >> 23);                             // 14..24
-    const std::uint32_t half_ulp = 1u << (shift - 1);
-    std::uint32_t result = mant >> shift;
-    const std::uint32_t rest = mant & ((1u << shift) - 1);
-    if (rest > half_ulp || (rest == half_ulp && (result & 1u))) ++result;
-    return {std::uint16_t(sign | result)};
-  }
-  // Normal: rebias the exponent and round the 13 dropped mantissa bits to nearest-even.
-  std::uint32_t h = ((abs >> 23) - 112u) << 10 | ((abs >> 13) & 0x3ffu);
-  const std::uint32_t rest = abs & 0x1fffu;
-  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) ++h;  // may carry into the exponent: ok
-  return {std::uint16_t(sign | h)};
+  const std::uint32_t normal = (abs + 0xc8000fffu + ((abs >> 13) & 1u)) >> 13;  // -112 << 23
+  constexpr std::uint32_t kHalf = 126u << 23;
+  const std::uint32_t subnormal = float_bits(bits_float(abs) + bits_float(kHalf)) - kHalf;
+  const std::uint32_t special = abs > 0x7f800000u ? 0x7e00u : 0x7c00u;  // NOTE(nan-bits)
+  const std::uint32_t bits = abs >= 0x47800000u ? special : abs < 0x38800000u ? subnormal : normal;
+  return {std::uint16_t(sign | bits)};
 #endif
 }
 
