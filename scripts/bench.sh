@@ -23,7 +23,9 @@ else
   device=cpu  # no GPU: skip compiling the CUDA kernels
   build=build/bench-cpu
   cmake --preset bench -B "$build" -DFUSEDOPT_ENABLE_CUDA=OFF "${cmake_args[@]}" >/dev/null
-  default_filter='^AdamW/[a-z]+/f32/(uniform|gpt2|small10k|tensors1000)/cpu|^(SGD|Adam)/fused/f32/gpt2/cpu'
+  # The speed targets' rows: SGD momentum, Adam, AdamW and Adagrad, f32 and bf16 (fp32 or bf16
+  # state), all three ways, on uniform, gpt2 and small10k.
+  default_filter='^(SGD|Adam|AdamW|Adagrad)(\+bf16_state)?/[a-z]+/(f32|bf16)/(uniform|gpt2|small10k)/cpu'
 fi
 cmake --build "$build" -j "$jobs"
 filter=${1:-$default_filter}

@@ -154,7 +154,7 @@ stage_sanitize() {
   done
 }
 
-bench_filter='^(AdamW|SGD)/fused/(f32|bf16)/(gpt2|small10k|tensors1000|sweep256M)/cuda$|^AdamW/(loop|foreach)/f32/tensors1000/cuda$'
+bench_filter='^(AdamW|SGD)(\+bf16_state)?/fused/(f32|bf16)/(gpt2|small10k|tensors1000|sweep64M|sweep256M)/cuda$|^AdamW/(loop|foreach)/f32/tensors1000/cuda$'
 
 stage_bench() {
   local start=$SECONDS log="$build/bench.log"
