@@ -154,7 +154,7 @@ Pass fused_step_streams(const Optimizer& opt, const std::vector<Param>& params,
   return pass;
 }
 
-/// torch's defaults, with the options the torch comparison uses (bench/compare_torch.py).
+/// The optimizer rows (make_optimizer gives their options).
 const std::vector<std::string> kOptimizers = {"SGD",     "Adam",  "AdamW", "RMSprop", "Adagrad",
                                               "Adamax",  "NAdam", "RAdam", "Adadelta", "Rprop",
                                               "ASGD",    "Lion",  "EMA"};
