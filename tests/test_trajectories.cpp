@@ -446,7 +446,8 @@ INSTANTIATE_TEST_SUITE_P(Emulated, TrajectoryTest,
 // Foreach run the baseline pass loops at every level) on the CPU executor at each
 // instruction-set level this CPU has, bit for bit against the baseline loop: parameters and
 // every state tensor after each of 3 steps, plain and under each mode that selects other loops
-// (loss-scale unscaling with clipping; master weights; bf16 state; stochastic rounding).
+// (loss-scale unscaling with clipping; master weights; bf16 state; stochastic rounding, which
+// runs the baseline loop at every level: update_range_cpu in apply.h).
 constexpr int kIsaSteps = 3;
 const std::vector<std::vector<TensorSpec>> kIsaGroups = {
     {{1, 0}, {3, 0}, {1000, 0}},  // vector tails: 16-, 8- and 4-wide loops and their epilogues

@@ -181,11 +181,11 @@ FUSEDOPT_HD void run_pass_stored(Element& e, const typename Op::Constants& c,
   Op::template pass<kPass, Flags>(c, &e);
   const std::uint32_t round = rounding.after[kPass];
   if constexpr (!std::is_same_v<V, float>)
-    if (round & kParamList) e.p = to_float(round_store<V>(e.p, r, element, 0));
+    if (round & kParamList) e.p = round_in_register<V>(e.p, r, element, 0);
   if constexpr (!std::is_same_v<S, float>)
     for (int k = 0; k < kMaxStates; ++k)
       if (round & state_list(k))
-        e.s[k] = to_float(round_store<S>(e.s[k], r, element, kFirstStateList + k));
+        e.s[k] = round_in_register<S>(e.s[k], r, element, kFirstStateList + k);
 }
 
 template <class Op, std::uint32_t Flags, class T, int... P>
@@ -208,6 +208,57 @@ FUSEDOPT_HD void fused_update_stored(Element& e, const typename Op::Constants& c
   run_passes_stored<Op, Flags, T>(e, c, rounding, r, element,
                                   std::make_integer_sequence<int, Op::kNumPasses>{});
 }
+
+#if !defined(__CUDA_ARCH__)
+/// f(std::integral_constant<int, k>{}) for k in [0, N): unrolled in the source, since GCC leaves
+/// some short loops in the CPU loop's body rolled, and a loop nest does not vectorize.
+template <int N, class F, int... K>
+FUSEDOPT_CPU_LOOP void for_each_index(const F& f, std::integer_sequence<int, K...>) {
+  (f(std::integral_constant<int, K>{}), ...);
+}
+template <int N, class F>
+FUSEDOPT_CPU_LOOP void for_each_index(const F& f) {
+  for_each_index<N>(f, std::make_integer_sequence<int, N>{});
+}
+
+/// A list stored narrower than float, as the CPU loop keeps it after a pass (NOTE(cpu-columns)):
+/// rounded when the pass changed it. Where the pass does not write the list, the compiler sees
+/// `after` is `before` and drops the rounding; where it does, the select is one compare and one
+/// blend. A value the pass left unchanged was loaded from its narrow storage or rounded after
+/// an earlier pass, so it needs no rounding: the bits are those of fused_update_stored.
+template <class V>
+FUSEDOPT_CPU_LOOP float round_if_changed(float before, float after, const Rounding& r,
+                                         std::int64_t element, int list) {
+  return float_bits(after) == float_bits(before) ? after
+                                                 : round_in_register<V>(after, r, element, list);
+}
+
+/// The CPU loop's fused_update_stored for rounding to nearest (NOTE(cpu-columns)). Its masks
+/// (InRegisterRounding) are runtime values, and GCC 12 vectorizes no loop that selects on them;
+/// here what a pass writes is what the compiler sees it write. After the last pass nothing is
+/// rounded: the stores round.
+template <class Op, std::uint32_t Flags, class T, int... P>
+FUSEDOPT_CPU_LOOP void fused_update_round_changed(Element& e, const typename Op::Constants& c,
+                                                  const Rounding& r, std::int64_t element,
+                                                  std::integer_sequence<int, P...>) {
+  using V = typename Layout<T>::Value;
+  using S = typename Layout<T>::State;
+  constexpr int kStates = Op::template num_states<Flags>();
+  const auto pass = [&](auto pass_index) {
+    constexpr int kPass = decltype(pass_index)::value;
+    const Element before = e;
+    Op::template pass<kPass, Flags>(c, &e);
+    if constexpr (kPass + 1 < Op::kNumPasses) {
+      if constexpr (!std::is_same_v<V, float>) e.p = round_if_changed<V>(before.p, e.p, r, element, 0);
+      if constexpr (!std::is_same_v<S, float>)
+        for_each_index<kStates>([&](auto k) {
+          e.s[k] = round_if_changed<S>(before.s[k], e.s[k], r, element, kFirstStateList + k);
+        });
+    }
+  };
+  (pass(std::integral_constant<int, P>{}), ...);
+}
+#endif
 
 /// Impl::Fused: updates elements [begin, end) of one tensor with every pass in registers.
 /// Thread `lane` of `stride` threads takes every stride-th vector; vector loads when every list
@@ -275,22 +326,37 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
 /// vectorizes (every pass is branch-free on the element; see NOTE(passes)), compiled for each
 /// instruction-set level (NOTE(cpu-isa)).
 /// kStochastic false: rounding to nearest, known at compile time (no Philox in the loop).
+///
+/// NOTE(cpu-columns): a segment that stores anything narrower than float (bf16/f16 parameters,
+/// gradients or state) is updated in blocks of kColumn elements: one loop widens each list
+/// into a float column (in L1), one runs the passes on the columns, one rounds and stores them.
+/// In a single loop mixing 16-bit loads with float math GCC 12 vectorizes nothing as soon as
+/// a select has a loop-invariant condition (weight_decay != 0, SGD's first step): it cannot
+/// give the 16-bit and 32-bit lanes one mask, and leaves the whole loop scalar (bf16 SGD
+/// momentum with bf16 state ran ~9x slower than f32). The math loop on float columns
+/// vectorizes as the f32 one does; scripts/cpu_vector_report.py checks every dispatched loop.
+/// Each element still goes through the same operations in the same order: the bits are those
+/// of the single loop (CpuIsaTest, and the Loop/Foreach comparisons).
 template <class Op, class T, std::uint32_t Flags, bool kUnscale, bool kStochastic>
 struct UpdateRangeLoop {
+  using M = typename Layout<T>::Model;
+  using V = typename Layout<T>::Value;
+  using S = typename Layout<T>::State;
+  static constexpr bool kMaster = Layout<T>::kMaster;
+  static constexpr int kStates = Op::template num_states<Flags>();
+  static constexpr bool kAllFloat =
+      std::is_same_v<V, float> && std::is_same_v<M, float> && std::is_same_v<S, float>;
+  static constexpr int kColumn = 512;  // (2 + states) x 2 KB of columns: well inside L1
+
   static FUSEDOPT_CPU_LOOP void run(const TensorEntry& t, std::int64_t begin, std::int64_t end,
                                     const typename Op::Constants& constants, GradFactors factors,
                                     const Rounding& rounding) {
-    using M = typename Layout<T>::Model;
-    using V = typename Layout<T>::Value;
-    constexpr bool kMaster = Layout<T>::kMaster;
     // Local copies: stores through the float lists cannot alias them, so their fields stay
     // loop-invariant and the loop is unswitched and vectorized.
     const typename Op::Constants c = constants;
     Rounding r = rounding;
     if constexpr (!kStochastic) r.stochastic = false;
     const InRegisterRounding<Op> in_registers = in_register_rounding<Op, Flags, T>(c);
-    using S = typename Layout<T>::State;
-    constexpr int kStates = Op::template num_states<Flags>();
     V* p = static_cast<V*>(t.lists[0]) + begin;
     M* model = kMaster ? static_cast<M*>(t.model) + begin : nullptr;
     const M* g = static_cast<const M*>(t.lists[1]) + begin;
@@ -301,32 +367,91 @@ struct UpdateRangeLoop {
     S* s2 = s[2];
     S* s3 = s[3];
     const std::int64_t n = end - begin;
-    for (std::int64_t i = 0; i < n; ++i) {
-      Element x{};
-      x.p = to_float(p[i]);
-      x.g = to_float(g[i]);
-      if constexpr (kUnscale) x.g = unscale(x.g, factors);  // a separate loop when 1, 1
-      if constexpr (kStates > 0) x.s[0] = to_float(s0[i]);
-      if constexpr (kStates > 1) x.s[1] = to_float(s1[i]);
-      if constexpr (kStates > 2) x.s[2] = to_float(s2[i]);
-      if constexpr (kStates > 3) x.s[3] = to_float(s3[i]);
-      fused_update_stored<Op, Flags, T>(x, c, in_registers, r, begin + i);
-      p[i] = round_store<V>(x.p, r, begin + i, 0);
-      if constexpr (kMaster) model[i] = from_float<M>(x.p);
-      if constexpr (kStates > 0) s0[i] = round_store<S>(x.s[0], r, begin + i, kFirstStateList + 0);
-      if constexpr (kStates > 1) s1[i] = round_store<S>(x.s[1], r, begin + i, kFirstStateList + 1);
-      if constexpr (kStates > 2) s2[i] = round_store<S>(x.s[2], r, begin + i, kFirstStateList + 2);
-      if constexpr (kStates > 3) s3[i] = round_store<S>(x.s[3], r, begin + i, kFirstStateList + 3);
+    if constexpr (kAllFloat) {
+      for (std::int64_t i = 0; i < n; ++i) {
+        Element x{};
+        x.p = p[i];
+        x.g = g[i];
+        if constexpr (kUnscale) x.g = unscale(x.g, factors);  // a separate loop when 1, 1
+        if constexpr (kStates > 0) x.s[0] = s0[i];
+        if constexpr (kStates > 1) x.s[1] = s1[i];
+        if constexpr (kStates > 2) x.s[2] = s2[i];
+        if constexpr (kStates > 3) x.s[3] = s3[i];
+        fused_update_stored<Op, Flags, T>(x, c, in_registers, r, begin + i);
+        p[i] = x.p;
+        if constexpr (kStates > 0) s0[i] = x.s[0];
+        if constexpr (kStates > 1) s1[i] = x.s[1];
+        if constexpr (kStates > 2) s2[i] = x.s[2];
+        if constexpr (kStates > 3) s3[i] = x.s[3];
+      }
+    } else {
+      alignas(64) float cp[kColumn];
+      alignas(64) float cg[kColumn];
+      alignas(64) float cs[kStates > 0 ? kStates : 1][kColumn];
+      for (std::int64_t i0 = 0; i0 < n; i0 += kColumn) {
+        const int m = int(min_of<std::int64_t>(kColumn, n - i0));
+        for (int e = 0; e < m; ++e) cp[e] = to_float(p[i0 + e]);
+        for (int e = 0; e < m; ++e) cg[e] = to_float(g[i0 + e]);
+        if (!factors.identity())  // its own loop: no kUnscale instance for narrow segments
+          for (int e = 0; e < m; ++e) cg[e] = unscale(cg[e], factors);
+        if constexpr (kStates > 0) widen(s0 + i0, cs[0], m);
+        if constexpr (kStates > 1) widen(s1 + i0, cs[1], m);
+        if constexpr (kStates > 2) widen(s2 + i0, cs[2], m);
+        if constexpr (kStates > 3) widen(s3 + i0, cs[3], m);
+        const std::int64_t first = begin + i0;
+        for (int e = 0; e < m; ++e) {
+          Element x{};
+          x.p = cp[e];
+          x.g = cg[e];
+          for_each_index<kStates>([&](auto k) { x.s[k] = cs[k][e]; });
+          if constexpr (kStochastic)
+            fused_update_stored<Op, Flags, T>(x, c, in_registers, r, first + e);
+          else
+            fused_update_round_changed<Op, Flags, T>(
+                x, c, r, first + e, std::make_integer_sequence<int, Op::kNumPasses>{});
+          cp[e] = x.p;
+          for_each_index<kStates>([&](auto k) { cs[k][e] = x.s[k]; });
+        }
+        for (int e = 0; e < m; ++e) p[i0 + e] = round_store<V>(cp[e], r, first + e, 0);
+        if constexpr (kMaster)
+          for (int e = 0; e < m; ++e) model[i0 + e] = from_float<M>(cp[e]);
+        if constexpr (kStates > 0) narrow(cs[0], s0 + i0, m, r, first, kFirstStateList + 0);
+        if constexpr (kStates > 1) narrow(cs[1], s1 + i0, m, r, first, kFirstStateList + 1);
+        if constexpr (kStates > 2) narrow(cs[2], s2 + i0, m, r, first, kFirstStateList + 2);
+        if constexpr (kStates > 3) narrow(cs[3], s3 + i0, m, r, first, kFirstStateList + 3);
+      }
     }
+  }
+
+  static FUSEDOPT_CPU_LOOP void widen(const S* src, float* column, int m) {
+    for (int e = 0; e < m; ++e) column[e] = to_float(src[e]);
+  }
+  static FUSEDOPT_CPU_LOOP void narrow(const float* column, S* dst, int m, const Rounding& r,
+                                       std::int64_t first, int list) {
+    for (int e = 0; e < m; ++e) dst[e] = round_store<S>(column[e], r, first + e, list);
   }
 };
 
-template <class Op, class T, std::uint32_t Flags, bool kUnscale, bool kStochastic>
+/// The loop for one range, at the active instruction-set level. Fewer instances than flags
+/// (each costs compile time three times over): segments narrower than float unscale inside
+/// the kUnscale=false loop (NOTE(cpu-columns)), and stochastic rounding, whose Philox rounds
+/// stay scalar, runs the baseline loop only.
+template <class Op, class T, std::uint32_t Flags, bool kStochastic>
 void update_range_cpu(const TensorEntry& t, std::int64_t begin, std::int64_t end,
                       const typename Op::Constants& constants, GradFactors factors,
                       const Rounding& rounding) {
-  run_cpu_loop<UpdateRangeLoop<Op, T, Flags, kUnscale, kStochastic>>(t, begin, end, constants,
-                                                                     factors, rounding);
+  if constexpr (kStochastic) {
+    UpdateRangeLoop<Op, T, Flags, false, true>::run(t, begin, end, constants, factors, rounding);
+  } else if constexpr (!UpdateRangeLoop<Op, T, Flags, false, false>::kAllFloat) {
+    run_cpu_loop<UpdateRangeLoop<Op, T, Flags, false, false>>(t, begin, end, constants, factors,
+                                                              rounding);
+  } else if (factors.identity()) {
+    run_cpu_loop<UpdateRangeLoop<Op, T, Flags, false, false>>(t, begin, end, constants, factors,
+                                                              rounding);
+  } else {
+    run_cpu_loop<UpdateRangeLoop<Op, T, Flags, true, false>>(t, begin, end, constants, factors,
+                                                             rounding);
+  }
 }
 #endif
 
@@ -344,19 +469,12 @@ struct RangeUpdater {
 #if !defined(__CUDA_ARCH__)
     if (stride == 1) {
       if constexpr (stores_bf16<T>()) {
-        if (rounding.stochastic) {
-          if (factors.identity())
-            return update_range_cpu<Op, T, Flags, false, true>(tensor, range.begin, range.end,
-                                                               constants, factors, rounding);
-          return update_range_cpu<Op, T, Flags, true, true>(tensor, range.begin, range.end,
-                                                            constants, factors, rounding);
-        }
+        if (rounding.stochastic)
+          return update_range_cpu<Op, T, Flags, true>(tensor, range.begin, range.end, constants,
+                                                      factors, rounding);
       }
-      if (factors.identity())
-        return update_range_cpu<Op, T, Flags, false, false>(tensor, range.begin, range.end,
-                                                            constants, factors, rounding);
-      return update_range_cpu<Op, T, Flags, true, false>(tensor, range.begin, range.end,
-                                                         constants, factors, rounding);
+      return update_range_cpu<Op, T, Flags, false>(tensor, range.begin, range.end, constants,
+                                                   factors, rounding);
     }
 #endif
     update_range<Op, T, Flags>(tensor, range.begin, range.end, constants, factors, rounding,

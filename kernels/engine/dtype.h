@@ -88,6 +88,15 @@ FUSEDOPT_HD BFloat16 from_float<BFloat16>(float x) {
   // A select rather than an early return, so that CPU loops over bf16 vectorize.
   return {std::uint16_t(nan ? (u >> 16) | 0x40u : (u + rounding) >> 16)};  // nan: quiet it
 }
+/// from_float<BFloat16>(x) loaded back as a float, in 32-bit words only: a value rounded in
+/// registers (InRegisterRounding in apply.h) keeps the CPU loops free of 16-bit lanes
+/// (NOTE(cpu-columns)). The same bits as to_float(from_float<BFloat16>(x)), NaN quieted.
+FUSEDOPT_HD float bf16_nearest(float x) {
+  const std::uint32_t u = float_bits(x);
+  const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
+  const std::uint32_t rounding = 0x7fffu + ((u >> 16) & 1u);
+  return bits_float((nan ? u | 0x00400000u : u + rounding) & 0xffff0000u);
+}
 template <>
 FUSEDOPT_HD Half from_float<Half>(float x) {
 #if defined(__CUDA_ARCH__)

@@ -10,6 +10,7 @@
 // the same bits whatever the Impl, executor, chunking or thread that stores the element, and a
 // resumed run (step counts restored) continues bit for bit.
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/engine/config.h"
 #include "kernels/engine/dtype.h"
@@ -105,6 +106,15 @@ FUSEDOPT_HD V round_store(float x, const Rounding& r, std::int64_t element, int 
       return {bf16_stochastic_bits(x, r.key[0], r.key[1], r.param, r.step, element, list)};
   }
   return from_float<V>(x);
+}
+
+/// `x` as a store under `r` and a load back would give it (InRegisterRounding in apply.h).
+template <class V>
+FUSEDOPT_HD float round_in_register(float x, const Rounding& r, std::int64_t element, int list) {
+  if constexpr (std::is_same_v<V, BFloat16>) {
+    if (!r.stochastic) return bf16_nearest(x);
+  }
+  return to_float(round_store<V>(x, r, element, list));
 }
 
 }  // namespace fusedopt::kernels

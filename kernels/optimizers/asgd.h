@@ -24,7 +24,7 @@ struct ASGDOp {
 
   struct Constants {
     float eta, lambd_eta, one_minus_lambd_eta, mu, weight_decay;
-    bool copy_ax;  // mu == 1
+    std::uint32_t copy_ax;  // mu == 1; 32-bit, not bool: NOTE(cpu-columns)
   };
 
   FUSEDOPT_HD static Constants prepare(const GroupScalars& group, float step_before, double eta) {

@@ -22,7 +22,7 @@ struct AveragingOp {
 
   struct Constants {
     float ema_weight, swa_weight;
-    bool copy;
+    std::uint32_t copy;  // 32-bit, not bool: NOTE(cpu-columns)
   };
 
   FUSEDOPT_HD static Constants prepare(const GroupScalars& group, float, double n_averaged) {

@@ -25,7 +25,7 @@ struct RAdamOp {
   struct Constants {
     float beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, lr_weight_decay;
     float step_size, one_minus_lr_weight_decay;
-    bool rectify;
+    std::uint32_t rectify;  // 32-bit, not bool: NOTE(cpu-columns)
   };
 
   FUSEDOPT_HD static Constants prepare(const GroupScalars& group, float step_before, double) {

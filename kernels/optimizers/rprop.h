@@ -22,7 +22,7 @@ struct RpropOp {
 
   struct Constants {
     float lr, eta_minus, eta_plus, step_size_min, step_size_max;
-    bool first_step;
+    std::uint32_t first_step;  // 32-bit, not bool: NOTE(cpu-columns)
   };
 
   FUSEDOPT_HD static Constants prepare(const GroupScalars& group, float step_before, double) {

@@ -18,7 +18,8 @@ struct SGDOp {
 
   struct Constants {
     float lr, momentum, one_minus_dampening, weight_decay;
-    bool first_step;  // the momentum buffer does not exist yet: buf = grad
+    // 32-bit, not bool, for every flag the element math selects on (NOTE(cpu-columns)).
+    std::uint32_t first_step;  // the momentum buffer does not exist yet: buf = grad
   };
 
   FUSEDOPT_HD static Constants prepare(const GroupScalars& group, float step_before, double) {
