@@ -2,41 +2,76 @@
 // The CUDA executor: one generic kernel per job, all logic in the functors (apply.h).
 #include <cuda_runtime.h>
 
+#include <type_traits>
+
 #include "kernels/engine/apply.h"
 #include "kernels/engine/cuda_check.h"
 #include "kernels/engine/launch.h"
 
 namespace fusedopt::kernels {
 
-// NOTE(step-count): every block of a step reads its parameter's step count, so none may
-// increment it while others still read. Each block, after its update, bumps a per-segment
-// counter (arrive_last); the block that arrives last advances the step count (and
-// per-parameter scalar state) of every tensor in the segment and resets the counter. The whole
-// step, step counts included, is therefore one launch and can be captured in a CUDA graph. The
-// emulated device (host/engine/emulated_device.hpp) runs the same protocol on the CPU.
+// NOTE(step-count): every block of a step reads its parameter's step count (thread 0, in
+// block_constants), so none may advance it while another block of the same tensor still
+// reads. Per-tensor completion: after its chunk, thread 0 of each block arrives on its tensor's
+// counter (StepScalars::arrivals, one per parameter, zeroed by the host at allocation), and
+// the block that completes the tensor's last chunk advances that tensor's step count (and
+// per-parameter scalar state) and resets the counter to 0 for the next launch (arrive_chunk in
+// apply.h). A one-chunk tensor's block advances it without a counter. Tensors finish as their
+// own chunks do, spread over the whole launch, instead of one last block walking every tensor
+// of the segment. Skipped steps (NOTE(amp)) and frozen parameters (NOTE(frozen)) neither
+// update nor arrive. The whole step, step counts included, is one launch and can be captured
+// in a CUDA graph. The emulated device (host/engine/executor.hpp) runs the same protocol.
+
+/// NOTE(block-constants): the Prepare of update_range on the device: thread 0 computes the
+/// block's constants into shared memory while the other threads' first loads are in flight.
+template <class Op, bool kStochastic, bool kUnscale>
+struct SharedBlockConstants {
+  BlockConstants<Op>* shared;
+  const StepScalars& scalars;
+  __device__ __forceinline__ const BlockConstants<Op>& operator()(const TensorEntry& t) const {
+    if (threadIdx.x == 0) *shared = block_constants<Op, kStochastic, kUnscale>(scalars, t);
+    __syncthreads();
+    return *shared;
+  }
+};
+
+// NOTE(launch-bounds): the fused step kernels of ops that declare kStepBlocksPerSm = 2 (SGD,
+// Lion, Adagrad, the averaging ops) are compiled for two 512-thread blocks per SM (at most 64
+// registers per thread), which they reach without spills in every dtype and variant
+// (bench/results/kernel-report-sm90.md). The other ops stay at one block per SM: the Adam
+// family needs 80-120 registers (two moments, bias corrections, amsgrad's third state, and for
+// bf16/f16 the conversions of 8-element vectors), and capping it at 64 spills (checked with
+// ptxas for sm_90); a smaller block (256 threads) would not change the registers per thread,
+// only the granularity, so 512 threads at one block per SM is kept.
+template <class Op, class = void>
+struct StepBlocksPerSm : std::integral_constant<int, 1> {};
 template <class Op>
-__device__ void finish_step(const PlanView& plan, const StepScalars& scalars,
-                            const Segment& segment) {
-  __shared__ bool is_last_block;
-  __syncthreads();  // every thread of this block has read the step counts it needs
-  if (threadIdx.x == 0)
-    is_last_block = arrive_last(scalars.done_blocks + segment.index, gridDim.x);
-  __syncthreads();
-  if (!is_last_block) return;
-  __threadfence();  // every other block fenced its reads before arriving: they come first
-  finish_tensors<Op>(plan, scalars, segment.tensor_begin, segment.tensor_end, threadIdx.x,
-                     blockDim.x);
-  if (threadIdx.x == 0) reset_arrivals(scalars.done_blocks + segment.index);
+struct StepBlocksPerSm<Op, std::void_t<decltype(Op::kStepBlocksPerSm)>>
+    : std::integral_constant<int, Op::kStepBlocksPerSm> {};
+
+template <class Op, class T, bool kStochastic, bool kUnscale>
+constexpr int step_blocks_per_sm() {
+  if constexpr (StepBlocksPerSm<Op>::value < 2 || kUnscale) {
+    return 1;
+  } else {
+    return 2;
+  }
 }
 
 // NOTE(stochastic-rounding): kStochastic selects the kernel of segments in which some group
 // rounds stochastically; the others get a kernel without the Philox path and its registers.
-template <class Op, class T, bool kStochastic>
-__global__ void __launch_bounds__(kThreads, 1)
+// NOTE(amp): kUnscale selects the kernel of steps that may scale gradients (may_scale_grads);
+// the others have no division or multiplication on the gradient.
+template <class Op, class T, bool kStochastic, bool kUnscale>
+__global__ void __launch_bounds__(kThreads, step_blocks_per_sm<Op, T, kStochastic, kUnscale>())
     step_kernel(PlanView plan, StepScalars scalars, Segment segment) {
-  step_chunk<Op, T, kStochastic>(plan, scalars, segment.chunk_begin + blockIdx.x, threadIdx.x,
-                                 blockDim.x);
-  finish_step<Op>(plan, scalars, segment);
+  __shared__ alignas(BlockConstants<Op>) unsigned char constants[sizeof(BlockConstants<Op>)];
+  const std::int32_t tensor = step_chunk_lane<Op, T, kStochastic, kUnscale>(
+      plan, scalars, segment.chunk_begin + blockIdx.x, threadIdx.x, blockDim.x,
+      SharedBlockConstants<Op, kStochastic, kUnscale>{
+          reinterpret_cast<BlockConstants<Op>*>(constants), scalars});
+  // Only thread 0 read the step count, so it arrives as soon as its own share is stored.
+  if (tensor >= 0 && threadIdx.x == 0) arrive_chunk<Op>(plan, scalars, tensor);
 }
 
 /// Impl::Loop / Impl::Foreach: one pass over chunks [chunk_begin, chunk_begin + gridDim.x).
@@ -87,20 +122,26 @@ void launch_master_from_model(const PlanView& plan, std::int64_t chunk_begin,
   FUSEDOPT_CUDA_CHECK_LAUNCH();
 }
 
+template <class Op, class T, bool kStochastic>
+void launch_step_kernel(const PlanView& plan, const StepScalars& scalars, const Segment& segment,
+                        unsigned blocks, CUstream_st* stream) {
+  if (may_scale_grads(scalars)) {
+    step_kernel<Op, T, kStochastic, true><<<blocks, kThreads, 0, stream>>>(plan, scalars, segment);
+  } else {
+    step_kernel<Op, T, kStochastic, false><<<blocks, kThreads, 0, stream>>>(plan, scalars, segment);
+  }
+  FUSEDOPT_CUDA_CHECK_LAUNCH();
+}
+
 template <class Op, class T>
 void launch_step(const PlanView& plan, const StepScalars& scalars, const Segment& segment,
                  bool stochastic, CUstream_st* stream) {
   const auto blocks = static_cast<unsigned>(segment.chunk_end - segment.chunk_begin);
   if (blocks == 0) return;
   if constexpr (stores_bf16<T>()) {
-    if (stochastic) {
-      step_kernel<Op, T, true><<<blocks, kThreads, 0, stream>>>(plan, scalars, segment);
-      FUSEDOPT_CUDA_CHECK_LAUNCH();
-      return;
-    }
+    if (stochastic) return launch_step_kernel<Op, T, true>(plan, scalars, segment, blocks, stream);
   }
-  step_kernel<Op, T, false><<<blocks, kThreads, 0, stream>>>(plan, scalars, segment);
-  FUSEDOPT_CUDA_CHECK_LAUNCH();
+  launch_step_kernel<Op, T, false>(plan, scalars, segment, blocks, stream);
 }
 
 template <class Op, class T>

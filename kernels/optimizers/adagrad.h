@@ -18,6 +18,7 @@ struct AdagradOp {
   enum Flag : std::uint32_t { kMaximize = 1 };
   static constexpr int kNumFlags = 1;
   static constexpr bool kHasParamState = false;
+  static constexpr int kStepBlocksPerSm = 2;  // NOTE(launch-bounds)
 
   struct Constants {
     float clr, weight_decay, eps;

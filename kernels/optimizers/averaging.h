@@ -19,6 +19,7 @@ struct AveragingOp {
   enum Flag : std::uint32_t { kSWA = 1 };
   static constexpr int kNumFlags = 1;
   static constexpr bool kHasParamState = true;  // n_averaged
+  static constexpr int kStepBlocksPerSm = 2;  // NOTE(launch-bounds)
 
   struct Constants {
     float ema_weight, swa_weight;

@@ -17,6 +17,7 @@ struct LionOp {
   enum Flag : std::uint32_t { kMaximize = 1 };
   static constexpr int kNumFlags = 1;
   static constexpr bool kHasParamState = false;
+  static constexpr int kStepBlocksPerSm = 2;  // NOTE(launch-bounds)
 
   struct Constants {
     float lr, beta1, one_minus_beta1, beta2, one_minus_beta2, lr_weight_decay;

@@ -15,6 +15,7 @@ struct SGDOp {
   enum Flag : std::uint32_t { kMaximize = 1, kNesterov = 2, kHasMomentum = 4 };
   static constexpr int kNumFlags = 3;
   static constexpr bool kHasParamState = false;
+  static constexpr int kStepBlocksPerSm = 2;  // NOTE(launch-bounds)
 
   struct Constants {
     float lr, momentum, one_minus_dampening, weight_decay;
