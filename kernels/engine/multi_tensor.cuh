@@ -35,27 +35,29 @@ struct SharedBlockConstants {
   }
 };
 
-// NOTE(launch-bounds): the fused step kernels of ops that declare kStepBlocksPerSm = 2 (SGD,
-// Lion, Adagrad, the averaging ops) are compiled for two 512-thread blocks per SM (at most 64
-// registers per thread), which they reach without spills in every dtype and variant
-// (bench/results/kernel-report-sm90.md). The other ops stay at one block per SM: the Adam
-// family needs 80-120 registers (two moments, bias corrections, amsgrad's third state, and for
-// bf16/f16 the conversions of 8-element vectors), and capping it at 64 spills (checked with
-// ptxas for sm_90); a smaller block (256 threads) would not change the registers per thread,
-// only the granularity, so 512 threads at one block per SM is kept.
-template <class Op, class = void>
-struct StepBlocksPerSm : std::integral_constant<int, 1> {};
-template <class Op>
-struct StepBlocksPerSm<Op, std::void_t<decltype(Op::kStepBlocksPerSm)>>
-    : std::integral_constant<int, Op::kStepBlocksPerSm> {};
+// NOTE(launch-bounds): a fused step kernel is compiled for two 512-thread blocks per SM (at
+// most 64 registers per thread) where its Op asks for it (step_blocks_per_sm<T>() in SGD, Lion,
+// Adagrad and the averaging ops) and the kernel has no AMP/clip factors (kUnscale false); each
+// of these reaches it without spills (bench/results/kernel-report-sm90.md, checked by
+// scripts/kernel_report.sh --check and by the build's -warn-spills). Not capped, at one block
+// per SM by the bound (two where the registers happen to allow it):
+// - kUnscale kernels: the IEEE division by the loss scale has a slow path whose call needs
+//   registers; under the 64-register cap SGD f32 spilled 40 B, SGD f16 96 B.
+// - SGD with bf16 parameters and fp32 masters: 152 B of spill stores under the cap.
+// - the Adam family (Adam, AdamW, NAdam, RAdam, Adamax) and RMSprop, Adadelta, Rprop, ASGD: two
+//   or more states and the bias corrections need 60-120 registers; capping Adam f32 at 64
+//   spills (ptxas, sm_90). A smaller block (256 threads) would not lower the registers per
+//   thread, only the granularity of the allocation, so the block stays at 512 threads.
+template <class Op, class T, class = void>
+struct OpStepBlocksPerSm : std::integral_constant<int, 1> {};
+template <class Op, class T>
+struct OpStepBlocksPerSm<Op, T, std::void_t<decltype(Op::template step_blocks_per_sm<T>())>>
+    : std::integral_constant<int, Op::template step_blocks_per_sm<T>()> {};
 
+/// NOTE(launch-bounds): the minimum blocks per SM step_kernel is compiled for.
 template <class Op, class T, bool kStochastic, bool kUnscale>
 constexpr int step_blocks_per_sm() {
-  if constexpr (StepBlocksPerSm<Op>::value < 2 || kUnscale) {
-    return 1;
-  } else {
-    return 2;
-  }
+  return kUnscale ? 1 : OpStepBlocksPerSm<Op, T>::value;
 }
 
 // NOTE(stochastic-rounding): kStochastic selects the kernel of segments in which some group

@@ -17,7 +17,9 @@ struct LionOp {
   enum Flag : std::uint32_t { kMaximize = 1 };
   static constexpr int kNumFlags = 1;
   static constexpr bool kHasParamState = false;
-  static constexpr int kStepBlocksPerSm = 2;  // NOTE(launch-bounds)
+  /// NOTE(launch-bounds): two 512-thread blocks per SM for every storage type.
+  template <class T>
+  static constexpr int step_blocks_per_sm() { return 2; }
 
   struct Constants {
     float lr, beta1, one_minus_beta1, beta2, one_minus_beta2, lr_weight_decay;
