@@ -294,7 +294,7 @@ FUSEDOPT_HD void update_range(const TensorEntry t, std::int64_t begin, std::int6
   const std::int64_t vector_end = aligned ? n - n % kVec : 0;
   const std::int64_t step = std::int64_t(stride) * kVec;
 
-  FusedVectors<T, kVec, kSlots> v[kInFlight];
+  FusedVectors<T, kVec, kSlots> v[kInFlight] = {};  // each read only after its load
   const auto load = [&](std::int64_t at) {
 #pragma unroll
     for (int j = 0; j < kInFlight; ++j) {

@@ -36,18 +36,22 @@ struct SharedBlockConstants {
 };
 
 // NOTE(launch-bounds): a fused step kernel is compiled for two 512-thread blocks per SM (at
-// most 64 registers per thread) where its Op asks for it (step_blocks_per_sm<T>() in SGD, Lion,
-// Adagrad and the averaging ops) and the kernel has no AMP/clip factors (kUnscale false); each
-// of these reaches it without spills (bench/results/kernel-report-sm90.md, checked by
-// scripts/kernel_report.sh --check and by the build's -warn-spills). Not capped, at one block
-// per SM by the bound (two where the registers happen to allow it):
+// most 64 registers per thread) where its Op asks for it for its storage type
+// (step_blocks_per_sm<T>(): SGD, Lion, Adagrad and the averaging ops, and Adam with f32
+// parameters) and the kernel has no AMP/clip factors (kUnscale false); each of these reaches
+// it without spills (bench/results/kernel-report-sm90.md, checked by
+// scripts/kernel_report.sh --check and by the build's -warn-spills). The others are not capped
+// (bound one block per SM; two where their registers happen to allow it), because under the
+// 64-register cap they spilled (ptxas, sm_90):
 // - kUnscale kernels: the IEEE division by the loss scale has a slow path whose call needs
-//   registers; under the 64-register cap SGD f32 spilled 40 B, SGD f16 96 B.
-// - SGD with bf16 parameters and fp32 masters: 152 B of spill stores under the cap.
-// - the Adam family (Adam, AdamW, NAdam, RAdam, Adamax) and RMSprop, Adadelta, Rprop, ASGD: two
-//   or more states and the bias corrections need 60-120 registers; capping Adam f32 at 64
-//   spills (ptxas, sm_90). A smaller block (256 threads) would not lower the registers per
-//   thread, only the granularity of the allocation, so the block stays at 512 threads.
+//   registers (SGD f32 spilled 40 B, SGD f16 96 B);
+// - SGD with bf16 parameters and fp32 masters (152 B);
+// - AdamW f32 (16 B), Adam and AdamW in bf16 (56-192 B) and f16 (200 B): two moment vectors
+//   (three with amsgrad), ten constants and, for 2-byte types, 8-element vectors; the other
+//   multi-state ops (NAdam, RAdam, Adamax, RMSprop, Adadelta, Rprop, ASGD) need as many or
+//   more registers and were left uncapped.
+// A 256-thread block would not lower the registers a thread needs, only the granularity of the
+// allocation, so the block stays at 512 threads for every kernel.
 template <class Op, class T, class = void>
 struct OpStepBlocksPerSm : std::integral_constant<int, 1> {};
 template <class Op, class T>
