@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "host/engine/engine.hpp"
 #include "kernels/engine/plan.h"
 #include "test_util.hpp"
 
@@ -102,6 +103,45 @@ INSTANTIATE_TEST_SUITE_P(Executors, ManyTensors, ::testing::ValuesIn(native_exec
                          executor_name);
 INSTANTIATE_TEST_SUITE_P(Emulated, ManyTensors, ::testing::Values(Executor::emulated),
                          executor_name);
+
+// ---- Plan order (NOTE(plan-order)) ---------------------------------------------------------
+// A segment's chunks come largest tensor first (ties in parameter order), each tensor's chunks
+// consecutive and in order; the tensors and their TensorInfo stay in parameter order, and each
+// TensorInfo's chunk range points at that tensor's chunks (Impl::Loop launches them).
+TEST(PlanOrder, LargestTensorsChunksFirst) {
+  const std::vector<std::int64_t> sizes = {5, 3 * kChunkSize + 1, 0, kChunkSize, 2 * kChunkSize, 7, 5};
+  std::vector<std::unique_ptr<GuardedTensor>> values, grads;
+  std::vector<Param> params;
+  for (std::int64_t n : sizes) {
+    values.push_back(std::make_unique<GuardedTensor>(n, DType::f32, Device::cpu()));
+    grads.push_back(std::make_unique<GuardedTensor>(n, DType::f32, Device::cpu()));
+    params.push_back({values.back()->view(), grads.back()->view()});
+  }
+  detail::Engine engine;
+  engine.add_groups({params}, {detail::GroupConfig{}});
+  ASSERT_EQ(engine.segments().size(), 1u);
+  const detail::SegmentLaunch& s = engine.segments()[0];
+  std::vector<std::int32_t> order;  // tensors in chunk order
+  std::int32_t next_chunk = 0;
+  for (std::int64_t c = s.segment.chunk_begin; c < s.segment.chunk_end; ++c) {
+    const kernels::ChunkEntry e = s.plan.chunks[c];
+    if (order.empty() || order.back() != e.tensor) {
+      order.push_back(e.tensor);
+      next_chunk = 0;
+    }
+    EXPECT_EQ(e.chunk, next_chunk++) << "chunk " << c;
+  }
+  EXPECT_EQ(order, (std::vector<std::int32_t>{1, 4, 3, 5, 0, 6, 2}));
+  ASSERT_EQ(s.tensors.size(), sizes.size());
+  for (std::size_t t = 0; t < sizes.size(); ++t) {
+    const detail::TensorInfo& info = s.tensors[t];
+    EXPECT_EQ(info.numel, sizes[t]);
+    EXPECT_EQ(s.plan.tensors[s.segment.tensor_begin + std::int32_t(t)].numel, sizes[t]);
+    EXPECT_EQ(info.chunk_end - info.chunk_begin, kernels::chunk_count(sizes[t]));
+    for (std::int64_t c = info.chunk_begin; c < info.chunk_end; ++c)
+      EXPECT_EQ(s.plan.chunks[c].tensor, s.segment.tensor_begin + std::int32_t(t));
+  }
+}
 
 // ---- Per-tensor completion (NOTE(step-count)) ------------------------------------------------
 // Two groups of tensors owning 0 to 4 chunks, in no size order (the plan reorders their chunks,
