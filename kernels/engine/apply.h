@@ -241,10 +241,12 @@ FUSEDOPT_HD bool may_scale_grads(const StepScalars& s) {
 
 /// NOTE(in-flight): vector iterations each thread of a fused step kernel keeps in flight: both
 /// iterations' loads are issued before the math of either. Two only where the registers allow
-/// it without spills (measured with scripts/kernel_report.sh for sm_90): parameters and
-/// gradients f32 or bf16 (f16's conversions cost the registers), no master weights, fp32 state
-/// and at most one state tensor, no AMP/clip factors, round to nearest. Everywhere else one
-/// vector is in flight, as before.
+/// it without spills (measured with ptxas for sm_90, bench/results/kernel-report-sm90.md): f32
+/// parameters and gradients, fp32 state and at most one state tensor, no AMP/clip factors
+/// (SGD, Lion, Adagrad f32 stay at 54-56 registers, two blocks per SM). Everywhere else one
+/// vector is in flight, as before: with two, SGD momentum in bf16 spilled 176 B under the
+/// 64-register cap of two blocks per SM (NOTE(launch-bounds)), and one vector in each of two
+/// blocks keeps as many bytes in flight per SM as two vectors in one block.
 template <class Op, class T, std::uint32_t Flags, bool kUnscale, bool kStochastic>
 constexpr int fused_in_flight() {
   using M = typename Layout<T>::Model;
