@@ -4,11 +4,14 @@
 // blocks in a shuffled order, and within a block lane by lane (blockDim = kThreads, the lanes
 // in a shuffled order too), calling the same __host__ __device__ functions the kernels call
 // with the same lane and stride arguments: the strided 16/32-byte vector loops and scalar tails
-// of update_range, pass_range and zero_chunk, and the last-block protocol of finish_step
-// (arrive_last, finish_tensors, reset_arrivals on the plan's real arrival counters).
+// of update_range (with its loads in flight, NOTE(in-flight)), pass_range and zero_chunk, the
+// step kernel variant the launch picks (kStochastic, kUnscale), the block's constants computed
+// once per block (NOTE(block-constants)), and the per-tensor completion of NOTE(step-count)
+// (arrive_chunk: arrive_last, reset_arrivals and finish_param on the real per-parameter
+// arrival counters of StepScalars).
 //
 // It shows that the device loops cover every element exactly once, that the step count
-// protocol holds in any block order, and that vector packs are used only where aligned. It
+// protocol holds in any block order (each tensor's last chunk, whichever block runs it), and that vector packs are used only where aligned. It
 // cannot show what needs a GPU: lanes and blocks running at the same time (races, memory
 // ordering), the device compiler's code, the launch itself (scripts/gpu_check.sh).
 //

@@ -309,7 +309,6 @@ Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device 
     kernels::Segment segment{};
     segment.chunk_begin = std::int64_t(chunks.size());
     segment.tensor_begin = std::int32_t(tensors.size());
-    segment.index = s;
     for (std::size_t g = 0; g < groups.size(); ++g) {
       const Group& group = *groups[g];
       auto* state = static_cast<unsigned char*>(group.state.data());
@@ -339,13 +338,24 @@ Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device 
         entry.param = std::int32_t(group.first_param + i);
         const std::int64_t n = kernels::chunk_count(p.value.numel);
         if (n > INT32_MAX) throw_error(name_of(g, i, "value.numel"), " = ", p.value.numel, " is too large");
-        const auto t = std::int32_t(tensors.size());
         tensors.push_back(entry);
-        infos.push_back({std::int64_t(chunks.size()), std::int64_t(chunks.size()) + n,
-                         p.value.numel, std::int32_t(g), group.config.num_states,
+        infos.push_back({0, n, p.value.numel, std::int32_t(g), group.config.num_states,
                          entry.param});
-        for (std::int64_t c = 0; c < n; ++c) chunks.push_back({t, std::int32_t(c)});
       }
+    }
+    // NOTE(plan-order): the tensors' chunk runs, largest tensor first (stable: ties keep the
+    // parameter order); the tensors themselves (and `infos`) stay in parameter order.
+    std::vector<std::size_t> by_size(infos.size());
+    for (std::size_t k = 0; k < by_size.size(); ++k) by_size[k] = k;
+    std::stable_sort(by_size.begin(), by_size.end(), [&](std::size_t a, std::size_t b) {
+      return infos[a].numel > infos[b].numel;
+    });
+    for (const std::size_t k : by_size) {
+      const std::int64_t n = infos[k].chunk_end;
+      infos[k].chunk_begin = std::int64_t(chunks.size());
+      infos[k].chunk_end = infos[k].chunk_begin + n;
+      const auto t = std::int32_t(std::size_t(segment.tensor_begin) + k);
+      for (std::int64_t c = 0; c < n; ++c) chunks.push_back({t, std::int32_t(c)});
     }
     segment.chunk_end = std::int64_t(chunks.size());
     segment.tensor_end = std::int32_t(tensors.size());
@@ -507,7 +517,7 @@ Engine::Scalars Engine::build_scalars(const std::vector<const Group*>& groups,
   const std::size_t group_bytes = groups.size() * sizeof(kernels::GroupScalars);
   const std::size_t state_bytes = num_params * sizeof(double);
   const std::size_t step_bytes = num_params * sizeof(float);
-  const std::size_t counter_bytes = kNumSegments * sizeof(std::uint32_t);
+  const std::size_t counter_bytes = num_params * sizeof(std::uint32_t);  // NOTE(step-count)
   const std::size_t enabled_bytes = num_params;  // NOTE(frozen)
   Scalars scalars;
   scalars.buffer = Buffer(group_bytes + state_bytes + step_bytes + counter_bytes + enabled_bytes,
@@ -519,7 +529,8 @@ Engine::Scalars Engine::build_scalars(const std::vector<const Group*>& groups,
   scalars.view.groups = reinterpret_cast<const kernels::GroupScalars*>(base);
   scalars.view.param_state = reinterpret_cast<double*>(base + group_bytes);
   scalars.view.steps = reinterpret_cast<float*>(base + group_bytes + state_bytes);
-  scalars.view.done_blocks =
+  // Zero (the buffer is zeroed) and zero again after every launch: not copied on a rebuild.
+  scalars.view.arrivals =
       reinterpret_cast<std::uint32_t*>(base + group_bytes + state_bytes + step_bytes);
   scalars.view.grad_scale = scalars_.view.grad_scale;  // NOTE(amp): kept across rebuilds
   scalars.view.found_inf = scalars_.view.found_inf;

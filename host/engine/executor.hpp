@@ -157,20 +157,38 @@ template <class Op, class T>
 struct Executor {
   const SegmentLaunch& s;
   static constexpr int kStride = kernels::kThreads;  // blockDim.x
-  /// step_kernel: every lane updates its share of the block's chunk, then finish_step.
+  /// step_kernel: the kernel variant launch_step picks (kStochastic, kUnscale), every lane
+  /// updates its share of the block's chunk with the block's constants prepared once
+  /// (NOTE(block-constants)), then the block arrives on its tensor's counter (NOTE(step-count)).
   void fused() const {
+    if constexpr (kernels::stores_bf16<T>()) {
+      if (s.stochastic) return fused_with<true>();
+    }
+    fused_with<false>();
+  }
+  template <bool kStochastic>
+  void fused_with() const {
+    if (kernels::may_scale_grads(s.scalars)) return fused_with<kStochastic, true>();
+    fused_with<kStochastic, false>();
+  }
+  template <bool kStochastic, bool kUnscale>
+  void fused_with() const {
     const std::int64_t blocks = s.segment.chunk_end - s.segment.chunk_begin;
-    std::uint32_t* counter = s.scalars.done_blocks + s.segment.index;
     emulated_launch(blocks, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
+      // Thread 0 computes the constants (the first lane to need them here: the values do not
+      // depend on the lane), every lane reads them.
+      bool ready = false;
+      kernels::BlockConstants<Op> constants{};
+      const auto prepare = [&](const kernels::TensorEntry& t) -> const kernels::BlockConstants<Op>& {
+        if (!ready) constants = kernels::block_constants<Op, kStochastic, kUnscale>(s.scalars, t);
+        ready = true;
+        return constants;
+      };
+      std::int32_t tensor = -1;
       for (const std::int64_t lane : lanes)
-        kernels::step_chunk<Op, T>(s.plan, s.scalars, s.segment.chunk_begin + block, int(lane),
-                                   kStride);
-      // __syncthreads(); thread 0 arrives; __syncthreads()
-      if (!kernels::arrive_last(counter, std::uint32_t(blocks))) return;
-      for (const std::int64_t lane : lanes)
-        kernels::finish_tensors<Op>(s.plan, s.scalars, s.segment.tensor_begin,
-                                    s.segment.tensor_end, lane, kStride);
-      kernels::reset_arrivals(counter);
+        tensor = kernels::step_chunk_lane<Op, T, kStochastic, kUnscale>(
+            s.plan, s.scalars, s.segment.chunk_begin + block, int(lane), kStride, prepare);
+      if (tensor >= 0) kernels::arrive_chunk<Op>(s.plan, s.scalars, tensor);  // thread 0
     });
   }
   /// pass_kernel over chunks [begin, end).

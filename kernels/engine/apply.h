@@ -260,13 +260,72 @@ FUSEDOPT_CPU_LOOP void fused_update_round_changed(Element& e, const typename Op:
 }
 #endif
 
-/// Impl::Fused: updates elements [begin, end) of one tensor with every pass in registers.
-/// Thread `lane` of `stride` threads takes every stride-th vector; vector loads when every list
-/// is aligned, a scalar path for the tail and for unaligned tensors.
-template <class Op, class T, std::uint32_t Flags>
-FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int64_t end,
-                              const typename Op::Constants& c, GradFactors factors,
-                              const Rounding& r, int lane, int stride) {
+/// NOTE(block-constants): what one block of a fused step derives from the device scalars
+/// before its math: the Op's constants (Op::prepare, double pow for bias corrections), the
+/// gradient factors (NOTE(amp), NOTE(clip)) and the rounding (NOTE(stochastic-rounding)). On the
+/// device thread 0 computes them once into shared memory after every thread has issued its
+/// first data loads (update_range), instead of every thread recomputing them; the emulated
+/// device computes them once per emulated block. Only thread 0 reads the step count.
+template <class Op>
+struct BlockConstants {
+  typename Op::Constants c;
+  GradFactors factors;
+  Rounding rounding;
+};
+
+template <class Op, bool kStochastic, bool kUnscale>
+FUSEDOPT_HD BlockConstants<Op> block_constants(const StepScalars& s, const TensorEntry& t) {
+  const GroupScalars& group = s.groups[t.group];
+  BlockConstants<Op> out;
+  out.c = Op::prepare(group, s.steps[t.param], s.param_state[t.param]);
+  out.factors = kUnscale ? grad_factors(s) : GradFactors{};
+  out.rounding = rounding_of<kStochastic>(group, s, t);
+  return out;
+}
+
+/// NOTE(amp): whether a step may scale gradients (a loss scale or a clipping norm is bound).
+/// The device cannot read the factors before the launch, so the kernel is chosen by this
+/// (kUnscale); a kernel without it has no division or multiplication on the gradient.
+FUSEDOPT_HD bool may_scale_grads(const StepScalars& s) {
+  return s.grad_scale != nullptr || s.grad_norm != nullptr;
+}
+
+/// NOTE(in-flight): vector iterations each thread of a fused step kernel keeps in flight: both
+/// iterations' loads are issued before the math of either. Two only where the registers allow
+/// it without spills (measured with ptxas for sm_90, bench/results/kernel-report-sm90.md): f32
+/// parameters and gradients, fp32 state and at most one state tensor, no AMP/clip factors
+/// (SGD, Lion, Adagrad f32 stay at 54-56 registers, two blocks per SM). Everywhere else one
+/// vector is in flight, as before: with two, SGD momentum in bf16 spilled 176 B under the
+/// 64-register cap of two blocks per SM (NOTE(launch-bounds)), and one vector in each of two
+/// blocks keeps as many bytes in flight per SM as two vectors in one block.
+template <class Op, class T, std::uint32_t Flags, bool kUnscale, bool kStochastic>
+constexpr int fused_in_flight() {
+  using M = typename Layout<T>::Model;
+  using S = typename Layout<T>::State;
+  return std::is_same_v<M, float> && !Layout<T>::kMaster && std::is_same_v<S, float> &&
+                 Op::template num_states<Flags>() <= 1 && !kUnscale && !kStochastic
+             ? 2
+             : 1;
+}
+
+/// One vector of every list a fused update reads.
+template <class T, int kVec, int kSlots>
+struct FusedVectors {
+  Pack<typename Layout<T>::Value, kVec> p;
+  Pack<typename Layout<T>::Model, kVec> g;
+  Pack<typename Layout<T>::State, kVec> s[kSlots];
+};
+
+/// Impl::Fused on the device (and the emulated device): updates elements [begin, end) of one
+/// tensor with every pass in registers. Thread `lane` of `stride` threads takes every
+/// stride-th vector, fused_in_flight of them at a time (NOTE(in-flight)); vector loads when
+/// every list is aligned, a scalar path for the tail and for unaligned tensors. `prepare()`
+/// returns the BlockConstants; every thread calls it exactly once, after issuing its first
+/// loads (NOTE(block-constants)). The tensor entry is a copy in registers and the list pointers
+/// restrict-qualified locals: no store through one list can change another or the entry.
+template <class Op, class T, std::uint32_t Flags, bool kUnscale, bool kStochastic, class Prepare>
+FUSEDOPT_HD void update_range(const TensorEntry t, std::int64_t begin, std::int64_t end,
+                              const Prepare& prepare, int lane, int stride) {
   using M = typename Layout<T>::Model;
   using V = typename Layout<T>::Value;
   using S = typename Layout<T>::State;
@@ -274,10 +333,11 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
   constexpr int kStates = Op::template num_states<Flags>();
   constexpr int kSlots = kStates > 0 ? kStates : 1;
   constexpr int kVec = segment_vector<T>();  // 16-byte parameter and gradient vectors
-  V* p = static_cast<V*>(t.lists[0]) + begin;
-  M* model = kMaster ? static_cast<M*>(t.model) + begin : nullptr;
-  const M* g = static_cast<const M*>(t.lists[1]) + begin;
-  S* s[kSlots] = {};
+  constexpr int kInFlight = fused_in_flight<Op, T, Flags, kUnscale, kStochastic>();
+  V* __restrict__ const p = static_cast<V*>(t.lists[0]) + begin;
+  M* __restrict__ const model = kMaster ? static_cast<M*>(t.model) + begin : nullptr;
+  const M* __restrict__ const g = static_cast<const M*>(t.lists[1]) + begin;
+  S* __restrict__ s[kSlots] = {};
   for (int k = 0; k < kStates; ++k) s[k] = static_cast<S*>(t.lists[2 + k]) + begin;
   const std::int64_t n = end - begin;
 
@@ -285,41 +345,80 @@ FUSEDOPT_HD void update_range(const TensorEntry& t, std::int64_t begin, std::int
   if (kMaster) aligned = aligned && is_vector_aligned<M, kVec>(model);
   for (int k = 0; k < kStates; ++k) aligned = aligned && is_vector_aligned<S, kVec>(s[k]);
   const std::int64_t vector_end = aligned ? n - n % kVec : 0;
+  const std::int64_t step = std::int64_t(stride) * kVec;
+
+  FusedVectors<T, kVec, kSlots> v[kInFlight] = {};  // each read only after its load
+  const auto load = [&](std::int64_t at) {
+#pragma unroll
+    for (int j = 0; j < kInFlight; ++j) {
+      const std::int64_t i = at + j * step;
+      if (i < vector_end) {
+        v[j].p = load_pack<V, kVec>(p + i);
+        v[j].g = load_pack<M, kVec>(g + i);
+#pragma unroll
+        for (int k = 0; k < kStates; ++k) v[j].s[k] = load_pack<S, kVec>(s[k] + i);
+      }
+    }
+  };
+  std::int64_t i0 = std::int64_t(lane) * kVec;
+  load(i0);  // the first loads go out before the block's constants are ready
+
+  const BlockConstants<Op>& block = prepare();
+  const typename Op::Constants c = block.c;
+  const GradFactors factors = block.factors;
+  Rounding r = block.rounding;
+  if constexpr (!kStochastic) r.stochastic = false;  // known here: no Philox path
   const InRegisterRounding<Op> in_registers = in_register_rounding<Op, Flags, T>(c);
 
-  for (std::int64_t i = std::int64_t(lane) * kVec; i < vector_end; i += std::int64_t(stride) * kVec) {
-    Pack<V, kVec> pv = load_pack<V, kVec>(p + i);
-    const Pack<M, kVec> gv = load_pack<M, kVec>(g + i);
-    Pack<S, kVec> sv[kSlots];
-    for (int k = 0; k < kStates; ++k) sv[k] = load_pack<S, kVec>(s[k] + i);
-    Pack<M, kVec> mv;
+  for (; i0 < vector_end; i0 += kInFlight * step) {
 #pragma unroll
-    for (int e = 0; e < kVec; ++e) {
-      Element x{};
-      x.p = to_float(pv.v[e]);
-      x.g = unscale(to_float(gv.v[e]), factors);
-      for (int k = 0; k < kStates; ++k) x.s[k] = to_float(sv[k].v[e]);
-      fused_update_stored<Op, Flags, T>(x, c, in_registers, r, begin + i + e);
-      pv.v[e] = round_store<V>(x.p, r, begin + i + e, 0);
-      if (kMaster) mv.v[e] = from_float<M>(x.p);
-      for (int k = 0; k < kStates; ++k)
-        sv[k].v[e] = round_store<S>(x.s[k], r, begin + i + e, kFirstStateList + k);
+    for (int j = 0; j < kInFlight; ++j) {
+      const std::int64_t i = i0 + j * step;
+      if (i >= vector_end) break;
+      FusedVectors<T, kVec, kSlots>& x = v[j];
+      Pack<M, kVec> mv;
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) {
+        Element y{};
+        y.p = to_float(x.p.v[e]);
+        y.g = to_float(x.g.v[e]);
+        if constexpr (kUnscale) y.g = unscale(y.g, factors);
+#pragma unroll
+        for (int k = 0; k < kStates; ++k) y.s[k] = to_float(x.s[k].v[e]);
+        fused_update_stored<Op, Flags, T>(y, c, in_registers, r, begin + i + e);
+        x.p.v[e] = round_store<V>(y.p, r, begin + i + e, 0);
+        if constexpr (kMaster) mv.v[e] = from_float<M>(y.p);
+#pragma unroll
+        for (int k = 0; k < kStates; ++k)
+          x.s[k].v[e] = round_store<S>(y.s[k], r, begin + i + e, kFirstStateList + k);
+      }
+      store_pack<V, kVec>(p + i, x.p);
+      if constexpr (kMaster) store_pack<M, kVec>(model + i, mv);
+#pragma unroll
+      for (int k = 0; k < kStates; ++k) store_pack<S, kVec>(s[k] + i, x.s[k]);
     }
-    store_pack<V, kVec>(p + i, pv);
-    if (kMaster) store_pack<M, kVec>(model + i, mv);
-    for (int k = 0; k < kStates; ++k) store_pack<S, kVec>(s[k] + i, sv[k]);
+    load(i0 + kInFlight * step);
   }
   for (std::int64_t i = vector_end + lane; i < n; i += stride) {
     Element x{};
     x.p = to_float(p[i]);
-    x.g = unscale(to_float(g[i]), factors);
+    x.g = to_float(g[i]);
+    if constexpr (kUnscale) x.g = unscale(x.g, factors);
     for (int k = 0; k < kStates; ++k) x.s[k] = to_float(s[k][i]);
     fused_update_stored<Op, Flags, T>(x, c, in_registers, r, begin + i);
     p[i] = round_store<V>(x.p, r, begin + i, 0);
-    if (kMaster) model[i] = from_float<M>(x.p);
+    if constexpr (kMaster) model[i] = from_float<M>(x.p);
     for (int k = 0; k < kStates; ++k) s[k][i] = round_store<S>(x.s[k], r, begin + i, kFirstStateList + k);
   }
 }
+
+/// A Prepare for update_range whose constants are already computed (the CPU executor's
+/// fallback for stride > 1).
+template <class Op>
+struct ReadyConstants {
+  const BlockConstants<Op>& block;
+  FUSEDOPT_HD const BlockConstants<Op>& operator()() const { return block; }
+};
 
 #if !defined(__CUDA_ARCH__)
 /// The CPU executor's Impl::Fused range update: a plain element loop that the compiler
@@ -477,8 +576,9 @@ struct RangeUpdater {
                                                    factors, rounding);
     }
 #endif
-    update_range<Op, T, Flags>(tensor, range.begin, range.end, constants, factors, rounding,
-                               lane, stride);
+    const BlockConstants<Op> block{constants, factors, rounding};
+    update_range<Op, T, Flags, true, true>(tensor, range.begin, range.end,
+                                           ReadyConstants<Op>{block}, lane, stride);
   }
 };
 
@@ -514,7 +614,8 @@ FUSEDOPT_HD void finish_param(const PlanView& plan, const StepScalars& scalars, 
 }
 
 /// Lane `lane` of `stride` lanes advances the per-parameter scalars of tensors [begin, end):
-/// the last block of a fused step (NOTE(step-count)) and the finish launch of Loop/Foreach.
+/// the CPU executor's fused step, after every chunk (NOTE(step-count)), and the finish launch of
+/// Loop/Foreach.
 template <class Op>
 FUSEDOPT_HD void finish_tensors(const PlanView& plan, const StepScalars& scalars,
                                 std::int32_t begin, std::int32_t end, std::int64_t lane,
@@ -523,10 +624,11 @@ FUSEDOPT_HD void finish_tensors(const PlanView& plan, const StepScalars& scalars
     finish_param<Op>(plan, scalars, std::int32_t(t));
 }
 
-/// NOTE(step-count): a block's arrival after its update. Returns true for the block that
-/// arrives last of `blocks`; that block advances the step counts and then resets the counter
-/// (reset_arrivals) for the next launch. Device: one thread per block calls it, after a fence
-/// that publishes the block's reads; host (the emulated device): once per emulated block.
+/// NOTE(step-count): a block's arrival on a tensor's counter after its chunk. Returns true for
+/// the block that arrives last of the tensor's `blocks`; that block resets the counter
+/// (reset_arrivals) for the next launch and advances the tensor's step count. Device: thread 0
+/// of the block calls it (the only thread that read the step count, NOTE(block-constants));
+/// host (the emulated device): once per emulated block.
 FUSEDOPT_HD bool arrive_last(std::uint32_t* counter, std::uint32_t blocks) {
 #if defined(__CUDA_ARCH__)
   __threadfence();
@@ -538,6 +640,62 @@ FUSEDOPT_HD bool arrive_last(std::uint32_t* counter, std::uint32_t blocks) {
 }
 
 FUSEDOPT_HD void reset_arrivals(std::uint32_t* counter) { *counter = 0; }
+
+/// NOTE(step-count): after its chunk of tensor `t`, one thread of the block arrives on the
+/// tensor's counter; the block that completes the tensor's last chunk advances its step count
+/// and per-parameter scalar state and resets the counter. A tensor of one chunk needs no
+/// counter: its only block is the last.
+template <class Op>
+FUSEDOPT_HD void arrive_chunk(const PlanView& plan, const StepScalars& scalars, std::int32_t t) {
+  const std::int32_t param = plan.tensors[t].param;
+  const std::int64_t chunks = chunk_count(plan.tensors[t].numel);
+  if (chunks > 1) {
+    if (!arrive_last(scalars.arrivals + param, std::uint32_t(chunks))) return;
+#if defined(__CUDA_ARCH__)
+    __threadfence();  // the other blocks read the step count before they arrived
+#endif
+    reset_arrivals(scalars.arrivals + param);
+  }
+  finish_param<Op>(plan, scalars, t);
+}
+
+/// Impl::Fused on the device: the range update of update_range for each mode-flag value.
+template <class Op, class T, bool kUnscale, bool kStochastic, class Prepare>
+struct DeviceRangeUpdater {
+  const TensorEntry& tensor;
+  std::int64_t begin;
+  std::int64_t end;
+  const Prepare& prepare;
+  int lane;
+  int stride;
+  template <std::uint32_t Flags>
+  FUSEDOPT_HD void operator()(std::integral_constant<std::uint32_t, Flags>) const {
+    update_range<Op, T, Flags, kUnscale, kStochastic>(tensor, begin, end, prepare, lane, stride);
+  }
+};
+
+/// Impl::Fused on the device (step_kernel) and the emulated device: lane `lane` of the block
+/// that updates chunk `chunk`. The chunk and tensor entries are read by value; `prepare(tensor)`
+/// gives the block's constants (NOTE(block-constants)). Returns the tensor's index, or -1 when
+/// the block does nothing (a skipped step, a frozen parameter: uniform across the block), in
+/// which case it must not arrive (NOTE(step-count)).
+template <class Op, class T, bool kStochastic, bool kUnscale, class Prepare>
+FUSEDOPT_HD std::int32_t step_chunk_lane(const PlanView& plan, const StepScalars& scalars,
+                                         std::int64_t chunk, int lane, int stride,
+                                         const Prepare& prepare) {
+  if (skip_step(scalars)) return -1;  // NOTE(amp)
+  const ChunkEntry entry = plan.chunks[chunk];
+  const TensorEntry tensor = plan.tensors[entry.tensor];
+  if (!param_enabled(scalars, tensor.param)) return -1;  // NOTE(frozen)
+  const std::int64_t begin = std::int64_t(entry.chunk) * kChunkSize;
+  const std::int64_t end = min_of(begin + kChunkSize, tensor.numel);
+  const auto block = [&]() -> const BlockConstants<Op>& { return prepare(tensor); };
+  dispatch_flags<Op::kNumFlags>(
+      scalars.groups[tensor.group].flags,
+      DeviceRangeUpdater<Op, T, kUnscale, kStochastic, decltype(block)>{tensor, begin, end,
+                                                                        block, lane, stride});
+  return entry.tensor;
+}
 
 /// Loads list kList of elements [i, i + N) into x[0..N) (StoredType<T, kList> in memory), for
 /// every list in `mask`. Gradients are unscaled and clipped by `factors` (NOTE(amp),

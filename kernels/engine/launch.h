@@ -10,7 +10,8 @@ struct CUstream_st;
 
 namespace fusedopt::kernels {
 
-/// One fused launch: Op over every chunk of `segment`, then (last block) step counts += 1.
+/// One fused launch: Op over every chunk of `segment`; the block that completes the last chunk
+/// of a tensor advances its step count (NOTE(step-count) in multi_tensor.cuh).
 /// `stochastic`: some group of the segment rounds stochastically (NOTE(stochastic-rounding)).
 template <class Op, class T>
 void launch_step(const PlanView& plan, const StepScalars& scalars, const Segment& segment,

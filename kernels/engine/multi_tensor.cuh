@@ -2,41 +2,82 @@
 // The CUDA executor: one generic kernel per job, all logic in the functors (apply.h).
 #include <cuda_runtime.h>
 
+#include <type_traits>
+
 #include "kernels/engine/apply.h"
 #include "kernels/engine/cuda_check.h"
 #include "kernels/engine/launch.h"
 
 namespace fusedopt::kernels {
 
-// NOTE(step-count): every block of a step reads its parameter's step count, so none may
-// increment it while others still read. Each block, after its update, bumps a per-segment
-// counter (arrive_last); the block that arrives last advances the step count (and
-// per-parameter scalar state) of every tensor in the segment and resets the counter. The whole
-// step, step counts included, is therefore one launch and can be captured in a CUDA graph. The
-// emulated device (host/engine/emulated_device.hpp) runs the same protocol on the CPU.
-template <class Op>
-__device__ void finish_step(const PlanView& plan, const StepScalars& scalars,
-                            const Segment& segment) {
-  __shared__ bool is_last_block;
-  __syncthreads();  // every thread of this block has read the step counts it needs
-  if (threadIdx.x == 0)
-    is_last_block = arrive_last(scalars.done_blocks + segment.index, gridDim.x);
-  __syncthreads();
-  if (!is_last_block) return;
-  __threadfence();  // every other block fenced its reads before arriving: they come first
-  finish_tensors<Op>(plan, scalars, segment.tensor_begin, segment.tensor_end, threadIdx.x,
-                     blockDim.x);
-  if (threadIdx.x == 0) reset_arrivals(scalars.done_blocks + segment.index);
+// NOTE(step-count): every block of a step reads its parameter's step count (thread 0, in
+// block_constants), so none may advance it while another block of the same tensor still
+// reads. Per-tensor completion: after its chunk, thread 0 of each block arrives on its tensor's
+// counter (StepScalars::arrivals, one per parameter, zeroed by the host at allocation), and
+// the block that completes the tensor's last chunk advances that tensor's step count (and
+// per-parameter scalar state) and resets the counter to 0 for the next launch (arrive_chunk in
+// apply.h). A one-chunk tensor's block advances it without a counter. Tensors finish as their
+// own chunks do, spread over the whole launch, instead of one last block walking every tensor
+// of the segment. Skipped steps (NOTE(amp)) and frozen parameters (NOTE(frozen)) neither
+// update nor arrive. The whole step, step counts included, is one launch and can be captured
+// in a CUDA graph. The emulated device (host/engine/executor.hpp) runs the same protocol.
+
+/// NOTE(block-constants): the Prepare of update_range on the device: thread 0 computes the
+/// block's constants into shared memory while the other threads' first loads are in flight.
+template <class Op, bool kStochastic, bool kUnscale>
+struct SharedBlockConstants {
+  BlockConstants<Op>* shared;
+  const StepScalars& scalars;
+  __device__ __forceinline__ const BlockConstants<Op>& operator()(const TensorEntry& t) const {
+    if (threadIdx.x == 0) *shared = block_constants<Op, kStochastic, kUnscale>(scalars, t);
+    __syncthreads();
+    return *shared;
+  }
+};
+
+// NOTE(launch-bounds): a fused step kernel is compiled for two 512-thread blocks per SM (at
+// most 64 registers per thread) where its Op asks for it for its storage type
+// (step_blocks_per_sm<T>(): SGD, Lion, Adagrad and the averaging ops, and Adam with f32
+// parameters) and the kernel has no AMP/clip factors (kUnscale false); each of these reaches
+// it without spills (bench/results/kernel-report-sm90.md, checked by
+// scripts/kernel_report.sh --check and by the build's -warn-spills). The others are not capped
+// (bound one block per SM; two where their registers happen to allow it), because under the
+// 64-register cap they spilled (ptxas, sm_90):
+// - kUnscale kernels: the IEEE division by the loss scale has a slow path whose call needs
+//   registers (SGD f32 spilled 40 B, SGD f16 96 B);
+// - SGD with bf16 parameters and fp32 masters (152 B);
+// - AdamW f32 (16 B), Adam and AdamW in bf16 (56-192 B) and f16 (200 B): two moment vectors
+//   (three with amsgrad), ten constants and, for 2-byte types, 8-element vectors; the other
+//   multi-state ops (NAdam, RAdam, Adamax, RMSprop, Adadelta, Rprop, ASGD) need as many or
+//   more registers and were left uncapped.
+// A 256-thread block would not lower the registers a thread needs, only the granularity of the
+// allocation, so the block stays at 512 threads for every kernel.
+template <class Op, class T, class = void>
+struct OpStepBlocksPerSm : std::integral_constant<int, 1> {};
+template <class Op, class T>
+struct OpStepBlocksPerSm<Op, T, std::void_t<decltype(Op::template step_blocks_per_sm<T>())>>
+    : std::integral_constant<int, Op::template step_blocks_per_sm<T>()> {};
+
+/// NOTE(launch-bounds): the minimum blocks per SM step_kernel is compiled for.
+template <class Op, class T, bool kStochastic, bool kUnscale>
+constexpr int step_blocks_per_sm() {
+  return kUnscale ? 1 : OpStepBlocksPerSm<Op, T>::value;
 }
 
 // NOTE(stochastic-rounding): kStochastic selects the kernel of segments in which some group
 // rounds stochastically; the others get a kernel without the Philox path and its registers.
-template <class Op, class T, bool kStochastic>
-__global__ void __launch_bounds__(kThreads, 1)
+// NOTE(amp): kUnscale selects the kernel of steps that may scale gradients (may_scale_grads);
+// the others have no division or multiplication on the gradient.
+template <class Op, class T, bool kStochastic, bool kUnscale>
+__global__ void __launch_bounds__(kThreads, step_blocks_per_sm<Op, T, kStochastic, kUnscale>())
     step_kernel(PlanView plan, StepScalars scalars, Segment segment) {
-  step_chunk<Op, T, kStochastic>(plan, scalars, segment.chunk_begin + blockIdx.x, threadIdx.x,
-                                 blockDim.x);
-  finish_step<Op>(plan, scalars, segment);
+  __shared__ alignas(BlockConstants<Op>) unsigned char constants[sizeof(BlockConstants<Op>)];
+  const std::int32_t tensor = step_chunk_lane<Op, T, kStochastic, kUnscale>(
+      plan, scalars, segment.chunk_begin + blockIdx.x, threadIdx.x, blockDim.x,
+      SharedBlockConstants<Op, kStochastic, kUnscale>{
+          reinterpret_cast<BlockConstants<Op>*>(constants), scalars});
+  // Only thread 0 read the step count, so it arrives as soon as its own share is stored.
+  if (tensor >= 0 && threadIdx.x == 0) arrive_chunk<Op>(plan, scalars, tensor);
 }
 
 /// Impl::Loop / Impl::Foreach: one pass over chunks [chunk_begin, chunk_begin + gridDim.x).
@@ -87,20 +128,26 @@ void launch_master_from_model(const PlanView& plan, std::int64_t chunk_begin,
   FUSEDOPT_CUDA_CHECK_LAUNCH();
 }
 
+template <class Op, class T, bool kStochastic>
+void launch_step_kernel(const PlanView& plan, const StepScalars& scalars, const Segment& segment,
+                        unsigned blocks, CUstream_st* stream) {
+  if (may_scale_grads(scalars)) {
+    step_kernel<Op, T, kStochastic, true><<<blocks, kThreads, 0, stream>>>(plan, scalars, segment);
+  } else {
+    step_kernel<Op, T, kStochastic, false><<<blocks, kThreads, 0, stream>>>(plan, scalars, segment);
+  }
+  FUSEDOPT_CUDA_CHECK_LAUNCH();
+}
+
 template <class Op, class T>
 void launch_step(const PlanView& plan, const StepScalars& scalars, const Segment& segment,
                  bool stochastic, CUstream_st* stream) {
   const auto blocks = static_cast<unsigned>(segment.chunk_end - segment.chunk_begin);
   if (blocks == 0) return;
   if constexpr (stores_bf16<T>()) {
-    if (stochastic) {
-      step_kernel<Op, T, true><<<blocks, kThreads, 0, stream>>>(plan, scalars, segment);
-      FUSEDOPT_CUDA_CHECK_LAUNCH();
-      return;
-    }
+    if (stochastic) return launch_step_kernel<Op, T, true>(plan, scalars, segment, blocks, stream);
   }
-  step_kernel<Op, T, false><<<blocks, kThreads, 0, stream>>>(plan, scalars, segment);
-  FUSEDOPT_CUDA_CHECK_LAUNCH();
+  launch_step_kernel<Op, T, false>(plan, scalars, segment, blocks, stream);
 }
 
 template <class Op, class T>

@@ -6,6 +6,13 @@
 // max(1, ceil(numel / kChunkSize)) consecutive chunks, and one CUDA block (or CPU task) updates
 // one chunk. A tensor with zero elements still owns one empty chunk so that its step count
 // advances like every other parameter's, as in torch.
+//
+// NOTE(plan-order): within a segment the tensors' chunk runs are ordered by size, largest
+// first (ties in parameter order), so that a fused launch starts its longest work first and ends
+// on small tensors rather than on a tail of one big tensor's chunks. Each tensor's chunks stay
+// consecutive (Impl::Loop launches them per tensor). Nothing else depends on the order: state,
+// step counts and checkpoints are indexed by parameter, and no result depends on which block
+// runs first.
 #include <cstdint>
 
 #include "kernels/amp/det_math.h"
@@ -47,7 +54,8 @@ struct StepScalars {
   float* steps;                // per parameter, torch's state["step"]
   double* param_state;         // per parameter, one scalar of optimizer state (NAdam's
                                // mu_product, ASGD's eta); 0 before the first step
-  std::uint32_t* done_blocks;  // one counter per segment, see NOTE(step-count) in multi_tensor.cuh
+  std::uint32_t* arrivals;     // per parameter: chunks of this step done, NOTE(step-count) in
+                               // multi_tensor.cuh; zero between launches
   // NOTE(amp): torch's fused grad_scale / found_inf, fp32 scalars on the parameters' device
   // (nullptr when unused), read by every block at run time. The gradient is divided by
   // *grad_scale as it is loaded; when *found_inf != 0 the step changes nothing at all (no
@@ -105,7 +113,6 @@ struct Segment {
   std::int64_t chunk_end;
   std::int32_t tensor_begin;
   std::int32_t tensor_end;
-  std::int32_t index;  // which done_blocks counter
 };
 
 /// Blocks of the Loop/Foreach step-count launch: one thread per tensor of the segment.

@@ -18,6 +18,9 @@ struct AdagradOp {
   enum Flag : std::uint32_t { kMaximize = 1 };
   static constexpr int kNumFlags = 1;
   static constexpr bool kHasParamState = false;
+  /// NOTE(launch-bounds): two 512-thread blocks per SM for every storage type.
+  template <class T>
+  static constexpr int step_blocks_per_sm() { return 2; }
 
   struct Constants {
     float clr, weight_decay, eps;

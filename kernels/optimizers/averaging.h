@@ -19,6 +19,9 @@ struct AveragingOp {
   enum Flag : std::uint32_t { kSWA = 1 };
   static constexpr int kNumFlags = 1;
   static constexpr bool kHasParamState = true;  // n_averaged
+  /// NOTE(launch-bounds): two 512-thread blocks per SM for every storage type.
+  template <class T>
+  static constexpr int step_blocks_per_sm() { return 2; }
 
   struct Constants {
     float ema_weight, swa_weight;

@@ -5,8 +5,10 @@
 //   p -= lr * (sign(c) + weight_decay * p)          (decoupled weight decay; sign(0) = 0)
 //   exp_avg = beta2 * exp_avg + (1 - beta2) * g
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/engine/config.h"
+#include "kernels/engine/dtype.h"
 #include "kernels/engine/passes.h"
 #include "kernels/engine/plan.h"
 
@@ -17,6 +19,12 @@ struct LionOp {
   enum Flag : std::uint32_t { kMaximize = 1 };
   static constexpr int kNumFlags = 1;
   static constexpr bool kHasParamState = false;
+  /// NOTE(launch-bounds): two 512-thread blocks per SM, except for bf16 parameters with fp32
+  /// masters and bf16 state, whose stochastic kernel spills 4 B under 64 registers for sm_80.
+  template <class T>
+  static constexpr int step_blocks_per_sm() {
+    return std::is_same_v<T, Bf16State<Master<BFloat16>>> ? 1 : 2;
+  }
 
   struct Constants {
     float lr, beta1, one_minus_beta1, beta2, one_minus_beta2, lr_weight_decay;

@@ -3,8 +3,10 @@
 // computes it (torch/optim/sgd.py, _single_tensor_sgd): the gradient is negated for maximize
 // *before* weight decay, and the first step initialises the momentum buffer to the gradient.
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/engine/config.h"
+#include "kernels/engine/dtype.h"
 #include "kernels/engine/passes.h"
 #include "kernels/engine/plan.h"
 
@@ -15,6 +17,12 @@ struct SGDOp {
   enum Flag : std::uint32_t { kMaximize = 1, kNesterov = 2, kHasMomentum = 4 };
   static constexpr int kNumFlags = 3;
   static constexpr bool kHasParamState = false;
+  /// NOTE(launch-bounds): two 512-thread blocks per SM, except for bf16 parameters with fp32
+  /// master weights, whose kernel spills under 64 registers (152 B of spill stores for sm_90).
+  template <class T>
+  static constexpr int step_blocks_per_sm() {
+    return std::is_same_v<T, Master<BFloat16>> ? 1 : 2;
+  }
 
   struct Constants {
     float lr, momentum, one_minus_dampening, weight_decay;
