@@ -217,7 +217,8 @@ CompletionRun run_completion(Executor executor, Impl impl, DType dtype, std::uin
 class PerTensorCompletion : public ::testing::TestWithParam<std::tuple<Impl, DType>> {};
 
 TEST_P(PerTensorCompletion, StepCountsPerTensorAndTheCpuExecutorsBits) {
-  const auto [impl, dtype] = GetParam();
+  const Impl impl = std::get<0>(GetParam());
+  const DType dtype = std::get<1>(GetParam());
   const std::uint64_t seed = fresh_seed();
   const auto adam = [](const std::vector<std::vector<Param>>& groups) {
     return std::unique_ptr<Optimizer>(new Adam(
