@@ -2,14 +2,16 @@
 """Static report of every CUDA kernel fusedopt compiles: step, pass, finish and zero_grad.
 
 Compiles each kernels/instances/*.cu to a cubin for one architecture (sm_90 by default) with
-`ptxas -v`, reads registers, spills, stack (local memory) and shared memory per kernel, computes
-the occupancy of a kThreads-thread block from them, and looks in the SASS (cuobjdump) for
-128-bit global loads and stores (LDG.E.128 / STG.E.128). Writes a markdown table.
+`ptxas -v`, reads registers, spills, stack (local memory) and shared memory per kernel, and the
+block size of its __launch_bounds__ from the cubin (EIATTR_MAX_THREADS), computes the blocks per
+SM and the occupancy from them, and looks in the SASS (cuobjdump) for 128-bit global loads and
+stores (LDG.E.128 / STG.E.128). Writes a markdown table.
 
     python3 scripts/kernel_report.py [--arch 90] [--out FILE] [--jobs N] [--check]
 
 --check exits 1 when any kernel spills (also enforced at build time: the CMake build
-passes -warn-spills with --warning-as-error to ptxas, so CI fails on any spill).
+passes -warn-spills with --warning-as-error to ptxas, so CI fails on any spill) or a fused
+step kernel fits fewer than two blocks per SM (NOTE(launch-bounds) in kernels/engine/apply.h).
 """
 import argparse
 import concurrent.futures
@@ -22,7 +24,7 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-THREADS = 512  # kernels/engine/config.h kThreads
+THREADS = 512  # kernels/engine/config.h kThreads: the block size of a kernel without bounds
 # Per-SM limits of compute capability 9.0 (8.0 has the same register file and block limits).
 REGS_PER_SM, MAX_THREADS_PER_SM, MAX_BLOCKS_PER_SM, REG_UNIT = 65536, 2048, 32, 256
 SMEM_PER_SM = 228 * 1024
@@ -57,7 +59,9 @@ def compile_one(source, arch, workdir):
     env = dict(os.environ, PATH=os.path.dirname(tool("nvdisasm")) + os.pathsep + os.environ["PATH"])
     sass = subprocess.run([tool("cuobjdump"), "-sass", cubin], capture_output=True, text=True,
                           check=True, env=env).stdout
-    return done.stderr, sass
+    elf = subprocess.run([tool("cuobjdump"), "-elf", cubin], capture_output=True, text=True,
+                         check=True, env=env).stdout
+    return done.stderr, sass, elf
 
 
 def demangle(names):
@@ -150,11 +154,30 @@ def parse_sass(sass):
     return functions
 
 
-def occupancy(regs, smem):
-    warps = THREADS // 32
+def parse_block_threads(elf):
+    """Threads per block of each kernel's __launch_bounds__: the first value of
+    EIATTR_MAX_THREADS in its .nv.info.<kernel> section."""
+    threads, current, attribute = {}, None, None
+    for line in elf.splitlines():
+        m = re.match(r"\.nv\.info\.(\w+)\s*$", line.strip())
+        if m:
+            current, attribute = m.group(1), None
+            continue
+        m = re.search(r"Attribute:\s*(\w+)", line)
+        if m:
+            attribute = m.group(1)
+            continue
+        m = re.search(r"Value:\s*(0x[0-9a-fA-F]+)", line)
+        if m and current and attribute == "EIATTR_MAX_THREADS":
+            threads[current] = int(m.group(1), 16)
+    return threads
+
+
+def occupancy(regs, smem, threads):
+    warps = threads // 32
     regs_per_warp = -(-max(regs, 1) * 32 // REG_UNIT) * REG_UNIT
     by_regs = REGS_PER_SM // (regs_per_warp * warps)
-    by_threads = MAX_THREADS_PER_SM // THREADS
+    by_threads = MAX_THREADS_PER_SM // threads
     by_smem = SMEM_PER_SM // smem if smem else MAX_BLOCKS_PER_SM
     blocks = min(by_regs, by_threads, by_smem, MAX_BLOCKS_PER_SM)
     return blocks, 100.0 * blocks * warps / (MAX_THREADS_PER_SM // 32)
@@ -172,12 +195,14 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as work, \
             concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-        for log, sass in pool.map(lambda s: compile_one(s, args.arch, work), sources):
+        for log, sass, elf in pool.map(lambda s: compile_one(s, args.arch, work), sources):
             kernels, functions = parse_ptxas(log), parse_sass(sass)
+            block_threads = parse_block_threads(elf)
             names = demangle(list(kernels))
             for mangled, k in kernels.items():
                 short = short_name(names[mangled])
                 if short:
+                    k["threads"] = block_threads.get(mangled, THREADS)
                     rows.append((*short, k, functions.get(mangled, dict(ldg128=0, stg128=0))))
     order = {"step": 0, "pass": 1, "finish": 2, "zero_grad": 3}
     rows.sort(key=lambda r: (order[r[0]], r[1], r[2], r[3]))
@@ -190,27 +215,32 @@ def main():
     if dirty:
         commit += " with uncommitted changes to kernels/"
     lines = [f"# Kernel report, sm_{args.arch}", "",
-             f"Commit `{commit}`, {version}; {THREADS}-thread blocks; occupancy from registers "
-             f"and shared memory (sm_{args.arch} limits: {REGS_PER_SM} registers, "
+             f"Commit `{commit}`, {version}; threads per block from each kernel's "
+             "`__launch_bounds__` (NOTE(launch-bounds)); blocks per SM and occupancy from them, "
+             f"the registers and shared memory (sm_{args.arch} limits: {REGS_PER_SM} registers, "
              f"{MAX_THREADS_PER_SM} threads per SM). `LDG.128` / `STG.128`: 128-bit global loads "
              "and stores in the kernel's SASS (the vector path of the element loop). Generated by "
              "`scripts/kernel_report.sh`.", "",
              "| kernel | op | dtype | variant | registers | spill st/ld B | stack B | smem B "
-             "| blocks/SM | occupancy | LDG.128 | STG.128 |",
-             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    spills = []
+             "| threads | blocks/SM | occupancy | LDG.128 | STG.128 |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+             "| ---: |"]
+    spills, single = [], []
     for kind, op, dtype, variant, k, f in rows:
-        blocks, occ = occupancy(k["regs"], k["smem"])
+        blocks, occ = occupancy(k["regs"], k["smem"], k["threads"])
+        if kind == "step" and blocks < 2:
+            single.append(f"{op}/{dtype}{'/' + variant if variant else ''}")
         lines.append(f"| {kind} | {op} | {dtype} | {variant or '-'} | {k['regs']} "
                      f"| {k['spill_st']}/{k['spill_ld']} "
-                     f"| {k['stack']} | {k['smem']} | {blocks} | {occ:.0f} % | {f['ldg128']} "
-                     f"| {f['stg128']} |")
+                     f"| {k['stack']} | {k['smem']} | {k['threads']} | {blocks} | {occ:.0f} % "
+                     f"| {f['ldg128']} | {f['stg128']} |")
         if k["spill_st"] or k["spill_ld"]:
             spills.append(f"{kind}<{op}, {dtype}{', ' + variant if variant else ''}>")
     steps = [r for r in rows if r[0] == "step"]
     no_vector = [f"{r[1]}/{r[2]}" for r in steps if r[5]["ldg128"] == 0 or r[5]["stg128"] == 0]
     lines += ["", f"{len(rows)} kernels; fused step kernels: {len(steps)}; spilling: "
-              f"{', '.join(spills) or 'none'}; without 128-bit loads and stores: "
+              f"{', '.join(spills) or 'none'}; fused step kernels under two blocks per SM: "
+              f"{', '.join(single) or 'none'}; without 128-bit loads and stores: "
               f"{', '.join(no_vector) or 'none'}.", ""]
     text = "\n".join(lines)
     if args.out:
@@ -219,10 +249,15 @@ def main():
         print(f"wrote {args.out}: {len(rows)} kernels", file=sys.stderr)
     else:
         print(text)
+    failed = False
     if args.check and spills:
         print("kernel_report.py: kernels spill: " + ", ".join(spills), file=sys.stderr)
-        return 1
-    return 0
+        failed = True
+    if args.check and single:
+        print("kernel_report.py: fused step kernels under two blocks per SM: " + ", ".join(single),
+              file=sys.stderr)
+        failed = True
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Static kernel report (registers, spills, local and shared memory, occupancy at 512 threads,
+# Static kernel report (registers, spills, local and shared memory, block size and occupancy,
 # 128-bit global loads/stores) of every step, pass, finish and zero_grad kernel, for sm_90 by
 # default, into bench/results/kernel-report-sm<arch>.md. Needs only the CUDA toolkit (nvcc;
 # cuobjdump and nvdisasm from the toolkit or from pip), no GPU.

@@ -30,11 +30,12 @@ void parallel_chunks(std::int64_t first, std::int64_t count, const F& f) {
   for (std::int64_t c = 0; c < count; ++c) f(first + c);
 }
 
-/// One emulated launch of `blocks` blocks of kThreads lanes (NOTE(emulated-device)): blocks in
-/// a shuffled order; block(b, lanes) runs block b with `lanes`, a shuffled order of its lanes.
+/// One emulated launch of `blocks` blocks of `threads` lanes (NOTE(emulated-device)): blocks
+/// in a shuffled order; block(b, lanes) runs block b with `lanes`, a shuffled order of its
+/// lanes.
 template <class Block>
-void emulated_launch(std::int64_t blocks, const Block& block) {
-  const std::vector<std::int64_t> lanes = emulated_order(kernels::kThreads);
+void emulated_launch(std::int64_t blocks, const Block& block, int threads = kernels::kThreads) {
+  const std::vector<std::int64_t> lanes = emulated_order(threads);
   for (const std::int64_t b : emulated_order(blocks)) block(b, lanes);
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 // NOTE(emulated-device): a test executor that runs the CUDA executor's device code on the CPU.
 // Every launch that kernels/engine/multi_tensor.cuh would make is replayed block by block, the
-// blocks in a shuffled order, and within a block lane by lane (blockDim = kThreads, the lanes
-// in a shuffled order too), calling the same __host__ __device__ functions the kernels call
+// blocks in a shuffled order, and within a block lane by lane (blockDim as the kernel's, the
+// lanes in a shuffled order too), calling the same __host__ __device__ functions the kernels call
 // with the same lane and stride arguments: the strided 16/32-byte vector loops and scalar tails
 // of update_range (with its loads in flight, NOTE(in-flight)), pass_range and zero_chunk, the
 // step kernel variant the launch picks (kStochastic, kUnscale), the block's constants computed

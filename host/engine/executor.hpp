@@ -156,10 +156,11 @@ namespace emulated {
 template <class Op, class T>
 struct Executor {
   const SegmentLaunch& s;
-  static constexpr int kStride = kernels::kThreads;  // blockDim.x
-  /// step_kernel: the kernel variant launch_step picks (kStochastic, kUnscale), every lane
-  /// updates its share of the block's chunk with the block's constants prepared once
-  /// (NOTE(block-constants)), then the block arrives on its tensor's counter (NOTE(step-count)).
+  static constexpr int kStride = kernels::kThreads;  // blockDim.x of pass and finish kernels
+  /// step_kernel: the kernel variant launch_step picks (kStochastic, kUnscale) at its block
+  /// size (step_threads, NOTE(launch-bounds)); every lane updates its share of the block's
+  /// chunk with the block's constants prepared once (NOTE(block-constants)), then the block
+  /// arrives on its tensor's counter (NOTE(step-count)).
   void fused() const {
     if constexpr (kernels::stores_bf16<T>()) {
       if (s.stochastic) return fused_with<true>();
@@ -173,6 +174,7 @@ struct Executor {
   }
   template <bool kStochastic, bool kUnscale>
   void fused_with() const {
+    constexpr int kBlockThreads = kernels::step_threads<Op, T, kStochastic, kUnscale>();
     const std::int64_t blocks = s.segment.chunk_end - s.segment.chunk_begin;
     emulated_launch(blocks, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
       // Thread 0 computes the constants (the first lane to need them here: the values do not
@@ -187,9 +189,9 @@ struct Executor {
       std::int32_t tensor = -1;
       for (const std::int64_t lane : lanes)
         tensor = kernels::step_chunk_lane<Op, T, kStochastic, kUnscale>(
-            s.plan, s.scalars, s.segment.chunk_begin + block, int(lane), kStride, prepare);
+            s.plan, s.scalars, s.segment.chunk_begin + block, int(lane), kBlockThreads, prepare);
       if (tensor >= 0) kernels::arrive_chunk<Op>(s.plan, s.scalars, tensor);  // thread 0
-    });
+    }, kBlockThreads);
   }
   /// pass_kernel over chunks [begin, end).
   void pass(int pass, std::int64_t begin, std::int64_t end) const {

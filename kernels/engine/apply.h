@@ -298,6 +298,37 @@ FUSEDOPT_HD bool may_scale_grads(const StepScalars& s) {
   return s.grad_scale != nullptr || s.grad_norm != nullptr;
 }
 
+// NOTE(launch-bounds): every fused step kernel is compiled for at least two blocks per SM, so
+// that one block's start (its constants, NOTE(block-constants), and first loads) and its tail
+// overlap another block's streaming. The block size is a compile-time constant of the kernel,
+// which it passes as the stride of update_range: a constant stride took AdamW f32 from a 4 B
+// spill to none under 64 registers, and SGD f32 with AMP from 40 B.
+// - 512 threads, __launch_bounds__(512, 2), at most 64 registers, where the Op says its kernel
+//   for (T, kStochastic, kUnscale) fits them without spills for sm_80 and sm_90
+//   (Op::step_fits_64_registers<T, kStochastic, kUnscale>(), chosen from a ptxas sweep of
+//   every step kernel under the cap: 111 of 248 kernels). CI's build fails on any spill
+//   (-warn-spills as an error), and scripts/kernel_report.sh --check too.
+// - 256 threads, __launch_bounds__(256, 2), at most 128 registers (what one 512-thread block
+//   per SM allowed before, so the same code per thread) for the others, where the 64-register
+//   cap spilled: Adam and AdamW with 2-byte parameters (8-element vectors, two or three moment
+//   vectors, ten constants: 8-774 B), NAdam and RAdam in most types, most AMP kernels with
+//   bf16 or f16 parameters. Two such blocks hold as many threads as one of 512.
+template <class Op, class T, bool kStochastic, bool kUnscale, class = void>
+struct StepFits64Registers : std::false_type {};
+template <class Op, class T, bool kStochastic, bool kUnscale>
+struct StepFits64Registers<
+    Op, T, kStochastic, kUnscale,
+    std::void_t<decltype(Op::template step_fits_64_registers<T, kStochastic, kUnscale>())>>
+    : std::integral_constant<bool,
+                             Op::template step_fits_64_registers<T, kStochastic, kUnscale>()> {};
+
+/// NOTE(launch-bounds): threads per block of the fused step kernel; the emulated device runs
+/// as many lanes.
+template <class Op, class T, bool kStochastic, bool kUnscale>
+constexpr int step_threads() {
+  return StepFits64Registers<Op, T, kStochastic, kUnscale>::value ? kThreads : kThreads / 2;
+}
+
 /// NOTE(in-flight): vector iterations each thread of a fused step kernel keeps in flight: both
 /// iterations' loads are issued before the math of either. Two only where the registers allow
 /// it without spills (measured with ptxas for sm_90, bench/results/kernel-report-sm90.md): f32

@@ -35,45 +35,18 @@ struct SharedBlockConstants {
   }
 };
 
-// NOTE(launch-bounds): a fused step kernel is compiled for two 512-thread blocks per SM (at
-// most 64 registers per thread) where its Op asks for it for its storage type
-// (step_blocks_per_sm<T>(): SGD, Lion, Adagrad and the averaging ops, and Adam with f32
-// parameters) and the kernel has no AMP/clip factors (kUnscale false); each of these reaches
-// it without spills (bench/results/kernel-report-sm90.md, checked by
-// scripts/kernel_report.sh --check and by the build's -warn-spills). The others are not capped
-// (bound one block per SM; two where their registers happen to allow it), because under the
-// 64-register cap they spilled (ptxas, sm_90):
-// - kUnscale kernels: the IEEE division by the loss scale has a slow path whose call needs
-//   registers (SGD f32 spilled 40 B, SGD f16 96 B);
-// - SGD with bf16 parameters and fp32 masters (152 B);
-// - AdamW f32 (16 B), Adam and AdamW in bf16 (56-192 B) and f16 (200 B): two moment vectors
-//   (three with amsgrad), ten constants and, for 2-byte types, 8-element vectors; the other
-//   multi-state ops (NAdam, RAdam, Adamax, RMSprop, Adadelta, Rprop, ASGD) need as many or
-//   more registers and were left uncapped.
-// A 256-thread block would not lower the registers a thread needs, only the granularity of the
-// allocation, so the block stays at 512 threads for every kernel.
-template <class Op, class T, class = void>
-struct OpStepBlocksPerSm : std::integral_constant<int, 1> {};
-template <class Op, class T>
-struct OpStepBlocksPerSm<Op, T, std::void_t<decltype(Op::template step_blocks_per_sm<T>())>>
-    : std::integral_constant<int, Op::template step_blocks_per_sm<T>()> {};
-
-/// NOTE(launch-bounds): the minimum blocks per SM step_kernel is compiled for.
-template <class Op, class T, bool kStochastic, bool kUnscale>
-constexpr int step_blocks_per_sm() {
-  return kUnscale ? 1 : OpStepBlocksPerSm<Op, T>::value;
-}
-
 // NOTE(stochastic-rounding): kStochastic selects the kernel of segments in which some group
 // rounds stochastically; the others get a kernel without the Philox path and its registers.
 // NOTE(amp): kUnscale selects the kernel of steps that may scale gradients (may_scale_grads);
 // the others have no division or multiplication on the gradient.
+// NOTE(launch-bounds): step_threads threads per block, at least two blocks per SM.
 template <class Op, class T, bool kStochastic, bool kUnscale>
-__global__ void __launch_bounds__(kThreads, step_blocks_per_sm<Op, T, kStochastic, kUnscale>())
+__global__ void __launch_bounds__(step_threads<Op, T, kStochastic, kUnscale>(), 2)
     step_kernel(PlanView plan, StepScalars scalars, Segment segment) {
   __shared__ alignas(BlockConstants<Op>) unsigned char constants[sizeof(BlockConstants<Op>)];
   const std::int32_t tensor = step_chunk_lane<Op, T, kStochastic, kUnscale>(
-      plan, scalars, segment.chunk_begin + blockIdx.x, threadIdx.x, blockDim.x,
+      plan, scalars, segment.chunk_begin + blockIdx.x, threadIdx.x,
+      step_threads<Op, T, kStochastic, kUnscale>(),  // blockDim.x, known here
       SharedBlockConstants<Op, kStochastic, kUnscale>{
           reinterpret_cast<BlockConstants<Op>*>(constants), scalars});
   // Only thread 0 read the step count, so it arrives as soon as its own share is stored.
@@ -132,9 +105,11 @@ template <class Op, class T, bool kStochastic>
 void launch_step_kernel(const PlanView& plan, const StepScalars& scalars, const Segment& segment,
                         unsigned blocks, CUstream_st* stream) {
   if (may_scale_grads(scalars)) {
-    step_kernel<Op, T, kStochastic, true><<<blocks, kThreads, 0, stream>>>(plan, scalars, segment);
+    step_kernel<Op, T, kStochastic, true>
+        <<<blocks, step_threads<Op, T, kStochastic, true>(), 0, stream>>>(plan, scalars, segment);
   } else {
-    step_kernel<Op, T, kStochastic, false><<<blocks, kThreads, 0, stream>>>(plan, scalars, segment);
+    step_kernel<Op, T, kStochastic, false>
+        <<<blocks, step_threads<Op, T, kStochastic, false>(), 0, stream>>>(plan, scalars, segment);
   }
   FUSEDOPT_CUDA_CHECK_LAUNCH();
 }

@@ -19,6 +19,12 @@ struct AdadeltaOp {
   enum Flag : std::uint32_t { kMaximize = 1 };
   static constexpr int kNumFlags = 1;
   static constexpr bool kHasParamState = false;
+  /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
+  /// sm_90): every one.
+  template <class T, bool kStochastic, bool kUnscale>
+  static constexpr bool step_fits_64_registers() {
+    return true;
+  }
 
   struct Constants {
     float lr, rho, one_minus_rho, eps, weight_decay;

@@ -6,8 +6,10 @@
 //   p -= clr * g / (sqrt(sum) + eps)
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/engine/config.h"
+#include "kernels/engine/dtype.h"
 #include "kernels/engine/passes.h"
 #include "kernels/engine/plan.h"
 
@@ -18,9 +20,12 @@ struct AdagradOp {
   enum Flag : std::uint32_t { kMaximize = 1 };
   static constexpr int kNumFlags = 1;
   static constexpr bool kHasParamState = false;
-  /// NOTE(launch-bounds): two 512-thread blocks per SM for every storage type.
-  template <class T>
-  static constexpr int step_blocks_per_sm() { return 2; }
+  /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
+  /// sm_90): all but the stochastic AMP kernel with fp32 masters.
+  template <class T, bool kStochastic, bool kUnscale>
+  static constexpr bool step_fits_64_registers() {
+    return !(kStochastic && kUnscale && Layout<T>::kMaster);
+  }
 
   struct Constants {
     float clr, weight_decay, eps;

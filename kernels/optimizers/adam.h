@@ -23,12 +23,11 @@ struct AdamOp {
   enum Flag : std::uint32_t { kMaximize = 1, kAmsgrad = 2 };
   static constexpr int kNumFlags = 2;
   static constexpr bool kHasParamState = false;
-  /// NOTE(launch-bounds): two 512-thread blocks per SM only for Adam (not AdamW) with f32
-  /// parameters, which fits 64 registers without spills; AdamW f32 spilled 16 B under the cap,
-  /// bf16 and f16 over 100 B, so they stay at one block per SM.
-  template <class T>
-  static constexpr int step_blocks_per_sm() {
-    return !kDecoupledWeightDecay && std::is_same_v<T, float> ? 2 : 1;
+  /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
+  /// sm_90): f32 parameters only; with 2-byte parameters they spilled 8-506 B.
+  template <class T, bool kStochastic, bool kUnscale>
+  static constexpr bool step_fits_64_registers() {
+    return std::is_same_v<T, float>;
   }
 
   struct Constants {

@@ -6,8 +6,10 @@
 //   p -= lr / (1 - beta1^t) * exp_avg / exp_inf
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/engine/config.h"
+#include "kernels/engine/dtype.h"
 #include "kernels/engine/passes.h"
 #include "kernels/engine/plan.h"
 
@@ -18,6 +20,12 @@ struct AdamaxOp {
   enum Flag : std::uint32_t { kMaximize = 1 };
   static constexpr int kNumFlags = 1;
   static constexpr bool kHasParamState = false;
+  /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
+  /// sm_90): bf16 state without stochastic rounding (fp32 state spilled 16-64 B).
+  template <class T, bool kStochastic, bool kUnscale>
+  static constexpr bool step_fits_64_registers() {
+    return !kStochastic && std::is_same_v<typename Layout<T>::State, BFloat16>;
+  }
 
   struct Constants {
     float beta1, one_minus_beta1, beta2, eps, weight_decay, clr;

@@ -9,8 +9,10 @@
 // mu is a function of the step count.
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/engine/config.h"
+#include "kernels/engine/dtype.h"
 #include "kernels/engine/passes.h"
 #include "kernels/engine/plan.h"
 
@@ -21,6 +23,12 @@ struct ASGDOp {
   enum Flag : std::uint32_t { kMaximize = 1 };
   static constexpr int kNumFlags = 1;
   static constexpr bool kHasParamState = true;  // eta
+  /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
+  /// sm_90): all but the AMP kernels with stochastic rounding or fp32 masters.
+  template <class T, bool kStochastic, bool kUnscale>
+  static constexpr bool step_fits_64_registers() {
+    return !(kUnscale && (kStochastic || Layout<T>::kMaster));
+  }
 
   struct Constants {
     float eta, lambd_eta, one_minus_lambd_eta, mu, weight_decay;

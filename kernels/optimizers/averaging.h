@@ -19,9 +19,12 @@ struct AveragingOp {
   enum Flag : std::uint32_t { kSWA = 1 };
   static constexpr int kNumFlags = 1;
   static constexpr bool kHasParamState = true;  // n_averaged
-  /// NOTE(launch-bounds): two 512-thread blocks per SM for every storage type.
-  template <class T>
-  static constexpr int step_blocks_per_sm() { return 2; }
+  /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
+  /// sm_90): every one.
+  template <class T, bool kStochastic, bool kUnscale>
+  static constexpr bool step_fits_64_registers() {
+    return true;
+  }
 
   struct Constants {
     float ema_weight, swa_weight;

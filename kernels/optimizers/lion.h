@@ -19,11 +19,11 @@ struct LionOp {
   enum Flag : std::uint32_t { kMaximize = 1 };
   static constexpr int kNumFlags = 1;
   static constexpr bool kHasParamState = false;
-  /// NOTE(launch-bounds): two 512-thread blocks per SM, except for bf16 parameters with fp32
-  /// masters and bf16 state, whose stochastic kernel spills 4 B under 64 registers for sm_80.
-  template <class T>
-  static constexpr int step_blocks_per_sm() {
-    return std::is_same_v<T, Bf16State<Master<BFloat16>>> ? 1 : 2;
+  /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
+  /// sm_90): all but the AMP kernels with bf16 parameters (16 B for sm_80).
+  template <class T, bool kStochastic, bool kUnscale>
+  static constexpr bool step_fits_64_registers() {
+    return !(kUnscale && std::is_same_v<typename Layout<T>::Model, BFloat16>);
   }
 
   struct Constants {

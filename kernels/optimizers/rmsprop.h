@@ -8,8 +8,10 @@
 // State order: square_avg, then grad_avg (centered), then momentum_buffer (momentum > 0).
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/engine/config.h"
+#include "kernels/engine/dtype.h"
 #include "kernels/engine/passes.h"
 #include "kernels/engine/plan.h"
 
@@ -20,6 +22,15 @@ struct RMSpropOp {
   enum Flag : std::uint32_t { kMaximize = 1, kCentered = 2, kHasMomentum = 4 };
   static constexpr int kNumFlags = 3;
   static constexpr bool kHasParamState = false;
+  /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
+  /// sm_90): f32, f16 and bf16 state, without AMP or stochastic rounding (plain bf16
+  /// spilled 8 B for sm_80, fp32 masters over 360 B).
+  template <class T, bool kStochastic, bool kUnscale>
+  static constexpr bool step_fits_64_registers() {
+    return !kUnscale && !kStochastic &&
+           (std::is_same_v<T, float> || std::is_same_v<T, Half> ||
+            std::is_same_v<typename Layout<T>::State, BFloat16>);
+  }
 
   struct Constants {
     float lr, alpha, one_minus_alpha, eps, weight_decay, momentum;

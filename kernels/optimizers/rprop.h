@@ -7,8 +7,10 @@
 // State (prev = 0, step_size = lr) is initialised at the first step, as torch does lazily, so a
 // scheduler that changed lr before the first step is honoured.
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/engine/config.h"
+#include "kernels/engine/dtype.h"
 #include "kernels/engine/passes.h"
 #include "kernels/engine/plan.h"
 
@@ -19,6 +21,12 @@ struct RpropOp {
   enum Flag : std::uint32_t { kMaximize = 1 };
   static constexpr int kNumFlags = 1;
   static constexpr bool kHasParamState = false;
+  /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
+  /// sm_90): all but the AMP kernels with fp32 masters and bf16 state.
+  template <class T, bool kStochastic, bool kUnscale>
+  static constexpr bool step_fits_64_registers() {
+    return !(kUnscale && std::is_same_v<T, Bf16State<Master<BFloat16>>>);
+  }
 
   struct Constants {
     float lr, eta_minus, eta_plus, step_size_min, step_size_max;

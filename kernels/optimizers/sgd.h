@@ -17,11 +17,12 @@ struct SGDOp {
   enum Flag : std::uint32_t { kMaximize = 1, kNesterov = 2, kHasMomentum = 4 };
   static constexpr int kNumFlags = 3;
   static constexpr bool kHasParamState = false;
-  /// NOTE(launch-bounds): two 512-thread blocks per SM, except for bf16 parameters with fp32
-  /// master weights, whose kernel spills under 64 registers (152 B of spill stores for sm_90).
-  template <class T>
-  static constexpr int step_blocks_per_sm() {
-    return std::is_same_v<T, Master<BFloat16>> ? 1 : 2;
+  /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
+  /// sm_90): without stochastic rounding, with AMP only for f32, and not for plain bf16 (8 B for
+  /// sm_80).
+  template <class T, bool kStochastic, bool kUnscale>
+  static constexpr bool step_fits_64_registers() {
+    return !kStochastic && !std::is_same_v<T, BFloat16> && (!kUnscale || std::is_same_v<T, float>);
   }
 
   struct Constants {
