@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "host/engine/dispatch.hpp"
 #include "host/engine/engine.hpp"
 #include "kernels/engine/plan.h"
 #include "test_util.hpp"
@@ -56,6 +57,21 @@ TEST(Plan, ChunkRangesBeyond2To31Elements) {
   const kernels::ChunkRange r = kernels::chunk_range({&tensor, &last}, 0);
   EXPECT_GT(r.begin, std::int64_t(INT32_MAX));
   EXPECT_EQ(r.end, big);
+}
+
+// The CPU executor hands out 4 chunks at a time only where every thread still gets some: a
+// 2-chunk step on 2 threads is split, one chunk each.
+TEST(Plan, ChunksPerGrabLeavesNoThreadIdle) {
+  using fusedopt::detail::chunks_per_grab;
+  EXPECT_EQ(chunks_per_grab(1, 2), 1);
+  EXPECT_EQ(chunks_per_grab(2, 2), 1);
+  EXPECT_EQ(chunks_per_grab(8, 2), 2);
+  EXPECT_EQ(chunks_per_grab(12, 2), 3);
+  EXPECT_EQ(chunks_per_grab(16, 2), 4);
+  EXPECT_EQ(chunks_per_grab(2048, 2), 4);
+  EXPECT_EQ(chunks_per_grab(2048, 0), 4);
+  EXPECT_EQ(chunks_per_grab(0, 16), 1);
+  EXPECT_EQ(chunks_per_grab(100, 16), 3);
 }
 
 class ManyTensors : public ::testing::TestWithParam<Executor> {};

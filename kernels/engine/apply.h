@@ -234,7 +234,8 @@ FUSEDOPT_CPU_LOOP float round_if_changed(float before, float after, const Roundi
 }
 
 /// Whether the CPU loop keeps state stored as X rounded in its column after the last pass too,
-/// so that its store only drops the low half (UpdateRangeLoop::narrow): bf16 to nearest. A
+/// so that its store only drops the low half (UpdateRangeLoop::narrow; its NaNs are quieted
+/// on load, UpdateRangeLoop::widen): bf16 to nearest. A
 /// state is mostly written before the last pass and so already rounded there: its store's
 /// rounding was redundant work (7% of bf16 Adam's instructions with bf16 state, AVX2 count).
 /// Parameters (always written by the last pass) and f16 round on store.
@@ -561,20 +562,27 @@ struct UpdateRangeLoop {
     }
   }
 
+  /// A bf16 state kept rounded in its column (kRoundsInColumn) loads with its NaNs quieted, so
+  /// that every column value is exact in bf16 and quiet: loaded, or rounded
+  /// (round_in_register quiets) after the pass that changed it. Quieting on load changes no
+  /// arithmetic result (an operation returns the quieted NaN of a signalling input); a NaN
+  /// passed through unchanged is stored quieted either way, as round_store stores it.
   static FUSEDOPT_CPU_LOOP void widen(const S* src, float* column, int m) {
-    for (int e = 0; e < m; ++e) column[e] = to_float(src[e]);
-  }
-  static FUSEDOPT_CPU_LOOP void narrow(const float* column, S* dst, int m, const Rounding& r,
-                                       std::int64_t first, int list) {
-    // A bf16 state's column value is exact in bf16 (kRoundsInColumn: loaded, or rounded after
-    // the pass that changed it), so from_float's rounding adds nothing: the high half, NaN
-    // quieted (a signalling NaN loaded and passed through unchanged), are round_store's bits.
     if constexpr (!kStochastic && kRoundsInColumn<S>)
       for (int e = 0; e < m; ++e) {
-        const std::uint32_t u = float_bits(column[e]);
-        const std::uint32_t quiet = (u & 0x7fffffffu) > 0x7f800000u ? 0x40u : 0u;
-        dst[e] = {std::uint16_t((u >> 16) | quiet)};
+        const std::uint32_t b = src[e].bits;
+        const std::uint32_t quiet = (b & 0x7fffu) > 0x7f80u ? 0x40u : 0u;
+        column[e] = bits_float((b | quiet) << 16);
       }
+    else
+      for (int e = 0; e < m; ++e) column[e] = to_float(src[e]);
+  }
+  /// So its store keeps the high half: from_float's rounding would add nothing, and these are
+  /// round_store's bits. Other lists round on store.
+  static FUSEDOPT_CPU_LOOP void narrow(const float* column, S* dst, int m, const Rounding& r,
+                                       std::int64_t first, int list) {
+    if constexpr (!kStochastic && kRoundsInColumn<S>)
+      for (int e = 0; e < m; ++e) dst[e] = {std::uint16_t(float_bits(column[e]) >> 16)};
     else
       for (int e = 0; e < m; ++e) dst[e] = round_store<S>(column[e], r, first + e, list);
   }
