@@ -7,7 +7,9 @@
 #include <limits>
 #include <random>
 
+#include "kernels/engine/apply.h"
 #include "kernels/engine/dtype.h"
+#include "kernels/optimizers/adam.h"
 #include "test_util.hpp"
 
 namespace fusedopt::testing {
@@ -153,6 +155,73 @@ INSTANTIATE_TEST_SUITE_P(Emulated, EveryBitPattern,
                                             ::testing::Values(DType::f16, DType::bf16),
                                             ::testing::Values(Impl::Fused, Impl::Loop)),
                          pattern_name);
+
+
+// Every bf16 bit pattern in every state tensor of AdamW with amsgrad and bf16 state (a hostile
+// checkpoint can load any bits; amsgrad's maximum passes a NaN through without arithmetic): the
+// CPU executor's fused loop (float columns, NaNs quieted on load, truncating store) stores the
+// same bits as the device's element loop (update_range over 4 lanes, rounding every store), and
+// every stored NaN is quiet.
+TEST(Bf16StateBits, CpuLoopStoresTheDeviceLoopsBitsForEveryStatePattern) {
+  using Op = kernels::AdamWStepOp;
+  using T = kernels::Bf16State<BFloat16>;
+  constexpr std::int64_t n = 65536;
+  struct Lists {
+    std::vector<std::uint16_t> p, g, s0, s1, s2;
+  };
+  Lists init;
+  for (std::int64_t i = 0; i < n; ++i) {
+    init.p.push_back(0x3f80);  // 1.0
+    init.g.push_back(std::uint16_t(i % 2 ? 0x3c24 : 0xbc24));  // +-0.01
+    init.s0.push_back(std::uint16_t(i));
+    init.s1.push_back(std::uint16_t(std::uint32_t(i) * 40503u));  // odd: every pattern once
+    init.s2.push_back(std::uint16_t(i ^ 0x5555));
+  }
+  kernels::GroupScalars group{};
+  group.hyper[Op::kLr] = 1e-3;
+  group.hyper[Op::kBeta1] = 0.9;
+  group.hyper[Op::kBeta2] = 0.999;
+  group.hyper[Op::kEps] = 1e-8;
+  group.hyper[Op::kWeightDecay] = 1e-2;
+  group.flags = Op::kAmsgrad;
+  const auto run = [&](int lanes) {
+    Lists l = init;
+    float step = 0.0f;
+    double param_state = 0.0;
+    kernels::StepScalars scalars{};
+    scalars.groups = &group;
+    scalars.steps = &step;
+    scalars.param_state = &param_state;
+    kernels::TensorEntry tensor{};
+    tensor.lists[0] = l.p.data();
+    tensor.lists[1] = l.g.data();
+    tensor.lists[2] = l.s0.data();
+    tensor.lists[3] = l.s1.data();
+    tensor.lists[4] = l.s2.data();
+    tensor.numel = n;
+    const kernels::ChunkEntry chunk{0, 0};
+    const kernels::PlanView plan{&tensor, &chunk};
+    for (int lane = 0; lane < lanes; ++lane) kernels::step_chunk<Op, T>(plan, scalars, 0, lane, lanes);
+    return l;
+  };
+  const Lists cpu = run(1), device = run(4);
+  const auto check = [](const char* name, const std::vector<std::uint16_t>& got,
+                        const std::vector<std::uint16_t>& want) {
+    int reported = 0;
+    for (std::size_t i = 0; i < got.size() && reported < 5; ++i) {
+      const bool quiet = (got[i] & 0x7fffu) <= 0x7f80u || (got[i] & 0x40u) != 0;
+      if (got[i] != want[i] || !quiet) {
+        ADD_FAILURE() << name << "[" << i << "]: CPU loop 0x" << std::hex << got[i]
+                      << ", device loop 0x" << want[i];
+        ++reported;
+      }
+    }
+  };
+  check("param", cpu.p, device.p);
+  check("exp_avg", cpu.s0, device.s0);
+  check("exp_avg_sq", cpu.s1, device.s1);
+  check("max_exp_avg_sq", cpu.s2, device.s2);
+}
 
 }  // namespace
 }  // namespace fusedopt::testing
