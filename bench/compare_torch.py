@@ -16,6 +16,8 @@ so the like-for-like row of torch's bf16 path is fusedopt's "<optimizer>+bf16_st
 compare time per step. "+clip" and "+clip_then_step" rows run torch's clip_grad_norm_ then
 step(); "+master" and "+stochastic" have no torch counterpart. "n/a": torch has no such path
 (fused exists for SGD, Adam, AdamW and Adagrad only, Adagrad's on the CPU only).
+AdamWScheduleFree rows time the schedulefree package's for-loop and foreach paths (it has no
+fused one; "n/a" when the package is not installed).
 """
 import argparse
 import json
@@ -77,6 +79,16 @@ def make_optimizer(name, params, impl):
         else:
             averaged = AveragedModel(module, multi_avg_fn=get_ema_multi_avg_fn(0.999))
         return lambda: averaged.update_parameters(module)
+    if name == "AdamWScheduleFree":  # the reference package (pip install schedulefree)
+        try:
+            import schedulefree
+        except ImportError:
+            return None
+        if impl == "fused":
+            return None  # the package has a for-loop and a foreach path
+        opt = schedulefree.AdamWScheduleFree(params, foreach=impl == "foreach")
+        opt.train()
+        return opt.step
     name, _, mode = name.partition("+")
     if mode not in ("", "bf16_state", "clip", "clip_then_step"):
         return None  # master weights and stochastic rounding: torch.optim has neither

@@ -157,7 +157,8 @@ Pass fused_step_streams(const Optimizer& opt, const std::vector<Param>& params,
 /// The optimizer rows (make_optimizer gives their options).
 const std::vector<std::string> kOptimizers = {"SGD",     "Adam",  "AdamW", "RMSprop", "Adagrad",
                                               "Adamax",  "NAdam", "RAdam", "Adadelta", "Rprop",
-                                              "ASGD",    "Lion",  "EMA"};
+                                              "ASGD",    "Lion",  "AdamWScheduleFree",
+                                              "EMA"};
 
 /// Precision and clipping variants (issue rows for mixed precision): "<optimizer>+<mode>" with
 /// mode master (fp32 master weights), bf16_state (bf16 optimizer state), master_bf16_state
@@ -189,6 +190,11 @@ std::shared_ptr<Optimizer> make_optimizer(const std::string& name, const std::ve
   if (name == "Rprop") return std::make_shared<Rprop>(params, RpropOptions());
   if (name == "ASGD") return std::make_shared<ASGD>(params, ASGDOptions());
   if (name == "Lion") return std::make_shared<Lion>(params, LionOptions());
+  if (name == "AdamWScheduleFree") {  // the package's defaults; steps need train mode
+    auto opt = std::make_shared<AdamWScheduleFree>(params, AdamWScheduleFreeOptions());
+    opt->train();
+    return opt;
+  }
   throw std::runtime_error("unknown optimizer " + name);
 }
 

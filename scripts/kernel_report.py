@@ -15,6 +15,7 @@ step kernel fits fewer than two blocks per SM (NOTE(launch-bounds) in kernels/en
 """
 import argparse
 import concurrent.futures
+import fnmatch
 import glob
 import os
 import re
@@ -189,9 +190,12 @@ def main():
     parser.add_argument("--out", help="markdown file (default: stdout)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--check", action="store_true", help="exit 1 if any kernel spills")
+    parser.add_argument("--only", default="*", metavar="GLOB",
+                        help="instance files to compile, e.g. 'schedule_free_*' (default: all)")
     args = parser.parse_args()
     sources = sorted(os.path.join(ROOT, "kernels/instances", f)
-                     for f in os.listdir(os.path.join(ROOT, "kernels/instances")) if f.endswith(".cu"))
+                     for f in os.listdir(os.path.join(ROOT, "kernels/instances"))
+                     if f.endswith(".cu") and fnmatch.fnmatch(f, args.only))
     rows = []
     with tempfile.TemporaryDirectory() as work, \
             concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:

@@ -6,18 +6,19 @@
 # once the few CUDA runtime libraries its import loads are there, so it is installed with
 # --no-deps plus those wheels and its pure-Python dependencies (about 2 GB, a minute here).
 # Versions are pinned to what torch 2.15.0 asks for. Idempotent: an existing DIR whose python
-# imports torch is reused. Exit 77 when the package index cannot be reached (the caller skips);
-# any other failure is an error.
+# imports torch is reused. Exit 77 when pip's index cannot be reached (the caller skips; under
+# CI=true that is an error too); any other failure is an error.
 set -euo pipefail
 dir=${1:?usage: torch_venv.sh DIR}
 if [ -x "$dir/bin/python" ] && "$dir/bin/python" -c "import torch" >/dev/null 2>&1; then
   echo "$dir/bin/python"
   exit 0
 fi
-index=${PIP_INDEX_URL:-https://pypi.org/simple}
-if ! python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + '/torch/', timeout=20)" \
-    "$index" >/dev/null 2>&1; then
-  echo "torch_venv.sh: the package index $index cannot be reached" >&2
+# pip's own configuration (index-url, find-links, certificates) decides where torch comes from;
+# `pip index versions` asks that index. Under CI=true an unreachable index is an error.
+if ! timeout 60 python3 -m pip index versions torch >/dev/null 2>&1; then
+  echo "torch_venv.sh: pip's configured package index cannot be reached (pip index versions torch)" >&2
+  if [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ]; then exit 1; fi
   exit 77
 fi
 rm -rf "$dir"

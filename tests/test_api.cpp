@@ -2,6 +2,7 @@
 // add_param_group, zero_grad, per-parameter step counts; on both executors.
 #include <gtest/gtest.h>
 
+#include "reference/reference.hpp"
 #include "test_util.hpp"
 
 namespace fusedopt::testing {
@@ -187,6 +188,81 @@ TEST_P(Api, MaximizeFlagChangesWithoutRebuild) {
 std::string executor_name(const ::testing::TestParamInfo<Executor>& info) {
   return to_string(info.param);
 }
+/// Hyper-parameters written between steps, by set() or by a scheduler (OneCycleLR cycles beta1
+/// and SGD's momentum), are the ones the next step uses: each step is checked against the double
+/// reference run with the values the optimizer reports.
+TEST_P(Api, SetAndScheduledHyperParametersReachTheNextStep) {
+  FUSEDOPT_USE_EXECUTOR(GetParam());
+  const Device device = device_of(GetParam());
+  const std::uint64_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  constexpr std::int64_t kN = 4099;
+  constexpr int kSteps = 8;
+  const auto check = [&](const std::vector<double>& got, const reference::Vec& want, int step) {
+    for (std::size_t e = 0; e < got.size(); ++e)
+      ASSERT_NEAR(got[e], want[e], 2e-6 * std::max(1.0, std::fabs(want[e])))
+          << "step " << step << " element " << e;
+  };
+  for (const bool scheduled : {false, true}) {
+    SCOPED_TRACE(scheduled ? "OneCycleLR" : "set()");
+    {  // Adam: beta1 (cycled or set), beta2, eps, weight_decay (set)
+      GuardedTensor w(kN, DType::f32, device), g(kN, DType::f32, device);
+      reference::Vec p = random_values(rng, kN, 1.0, DType::f32);
+      w.set(p);
+      Adam opt({{w.view(), g.view()}}, AdamOptions().lr(1e-2));
+      OneCycleLR sched(opt, 2e-2, kSteps);
+      if (!scheduled) opt.set_lr(0, 1e-2);
+      reference::AdamConfig config;
+      reference::AdamState state;
+      for (int step = 0; step < kSteps; ++step) {
+        if (!scheduled && step == 2) {
+          opt.set(0, "beta1", 0.6);
+          opt.set(0, "beta2", 0.9);
+          opt.set(0, "eps", 1e-3);
+          opt.set(0, "weight_decay", 0.1);
+        }
+        config.lr = opt.lr(0);
+        config.beta1 = opt.get(0, "beta1");
+        config.beta2 = opt.get(0, "beta2");
+        config.eps = opt.get(0, "eps");
+        config.weight_decay = opt.get(0, "weight_decay");
+        const reference::Vec grad = random_values(rng, kN, 0.5, DType::f32);
+        g.set(grad);
+        opt.step();
+        reference::adam_step(config, p, grad, state);
+        check(w.get(), p, step);
+        if (scheduled) sched.step();
+      }
+    }
+    {  // SGD: momentum (cycled or set), dampening (set)
+      GuardedTensor w(kN, DType::f32, device), g(kN, DType::f32, device);
+      reference::Vec p = random_values(rng, kN, 1.0, DType::f32);
+      w.set(p);
+      SGD opt({{w.view(), g.view()}}, SGDOptions().lr(1e-2).momentum(0.9));
+      OneCycleLR sched(opt, 2e-2, kSteps);
+      if (!scheduled) opt.set_lr(0, 1e-2);
+      reference::SGDConfig config;
+      reference::SGDState state;
+      for (int step = 0; step < kSteps; ++step) {
+        if (!scheduled && step == 2) {
+          opt.set(0, "momentum", 0.5);
+          opt.set(0, "dampening", 0.25);
+        }
+        config.lr = opt.lr(0);
+        config.momentum = opt.get(0, "momentum");
+        config.dampening = opt.get(0, "dampening");
+        const reference::Vec grad = random_values(rng, kN, 0.5, DType::f32);
+        g.set(grad);
+        opt.step();
+        reference::sgd_step(config, p, grad, state);
+        check(w.get(), p, step);
+        if (scheduled) sched.step();
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Executors, Api, ::testing::ValuesIn(native_executors()), executor_name);
 INSTANTIATE_TEST_SUITE_P(Emulated, Api, ::testing::Values(Executor::emulated), executor_name);
 

@@ -128,7 +128,10 @@ TEST(Averaging, SwaCountsPast2To24) {
     w.set({0, 0, 0});
     AveragedModel swa(std::vector<TensorView>{w.view()});
     AveragedState state = swa.state_dict();  // every average 0
-    const std::int64_t n = (std::int64_t(1) << 24) + 3;
+    // 2^24 + 1 is where an fp32 count stops (it rounds to 2^24, and 2^24 + 1 to 2^24 again):
+    // a stuck count, or one rounded once, gives a weight 1 / 2^24 or 1 / (2^24 + 1), each a
+    // different float from 1 / (2^24 + 2), and a different product below.
+    const std::int64_t n = (std::int64_t(1) << 24) + 1;
     state.n_averaged = n;
     swa.load_state_dict(state);
     EXPECT_EQ(swa.n_averaged(), n);
@@ -138,10 +141,12 @@ TEST(Averaging, SwaCountsPast2To24) {
     EXPECT_EQ(swa.n_averaged(), n + 1);
     std::vector<float> got(3);
     copy_view_to_host(swa.averaged()[0], got.data());
+    const float weight = float(1.0 / double(n + 1));
     for (std::size_t k = 0; k < p.size(); ++k) {
-      const double expected = (p[k] - 0.0) / double(n + 1);  // about 2, -1, 1.5
-      // fp32 rounding of the weight and the product only; 1 / (2^24 + 1) would be 3.6e-7 off.
-      EXPECT_NEAR(got[k], expected, 2e-7 * std::abs(expected)) << "element " << k;
+      // averaged (0) + weight * (p - 0), in fp32: the bits exactly.
+      const float expected = weight * float(p[k]);  // about 2, -1, 1.5
+      ASSERT_NE(expected, float(1.0 / 16777216.0) * float(p[k])) << "the test cannot fail";
+      EXPECT_EQ(got[k], expected) << "element " << k;
     }
     swa.update();
     EXPECT_EQ(swa.n_averaged(), n + 2);

@@ -77,12 +77,18 @@ TEST(Errors, MixedDevicesInOneGroup) {
   // Without a GPU the view is rejected for naming a device that does not exist; with one, for
   // differing from the group's device (the host pointer is also not device memory).
   expect_error([&] { SGD({f.pw(), on_gpu}); }, {"param_groups[0].params[1].", "device"});
-  if (cuda_available())  // host memory in a cuda view: named as such
-    expect_error([&] { SGD({on_gpu}); },
-                 {"param_groups[0].params[0].value.data", "host memory", "device cuda:0"});
   Param grad_elsewhere = f.pb();
   grad_elsewhere.grad.device = Device::cuda(3);
   expect_error([&] { SGD({grad_elsewhere}); }, {"params[0].grad", "cuda:3"});
+}
+
+TEST(Errors, HostMemoryInACudaView) {
+  FUSEDOPT_SKIP_WITHOUT_DEVICE(Device::cuda(0));
+  Fixture f;
+  Param on_gpu = f.pb();
+  on_gpu.value.device = on_gpu.grad.device = Device::cuda(0);
+  expect_error([&] { SGD({on_gpu}); },
+               {"param_groups[0].params[0].value.data", "host memory", "device cuda:0"});
 }
 
 TEST(Errors, SameParameterTwice) {
@@ -219,6 +225,26 @@ TEST(Errors, HugeNumelIsRefusedBeforeAnyAllocation) {
     many[i].grad.data = reinterpret_cast<void*>(base + (std::uintptr_t(1) << 42));
   }
   expect_error([&] { SGD opt(many); }, {"more than fusedopt's limit of 2^40 elements in all"});
+}
+
+// A state larger than the machine's physical memory is refused with an Error ("out of host
+// memory"), not left to the OOM killer; the optimizer (or the construction) is unchanged.
+TEST(Errors, StateBeyondPhysicalMemoryIsOutOfHostMemory) {
+  Fixture f;
+  Param huge = f.pw();
+  huge.value.numel = huge.grad.numel = std::int64_t(1) << 39;  // 2 TiB of f32 momentum
+  // Disjoint fake addresses, never dereferenced: the allocation fails first.
+  huge.value.data = reinterpret_cast<void*>(std::uintptr_t(1) << 44);
+  huge.grad.data = reinterpret_cast<void*>((std::uintptr_t(1) << 44) + (std::uintptr_t(1) << 42));
+  expect_error(
+      [&] {
+        SGD opt({huge}, SGDOptions().momentum(0.9));
+        opt.step();
+      },
+      {"out of host memory"});
+  SGD opt({f.pb()}, SGDOptions().momentum(0.9));
+  expect_error([&] { opt.add_param_group({{huge}, std::nullopt}); }, {"out of host memory"});
+  EXPECT_EQ(opt.num_param_groups(), 1u);
 }
 
 TEST(Errors, GradientThatIsAnotherParameterIsRefused) {

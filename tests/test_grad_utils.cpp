@@ -692,12 +692,13 @@ INSTANTIATE_TEST_SUITE_P(Emulated, GradUtilsGolden, ::testing::Values(Executor::
 
 // ---- across executors, errors ---------------------------------------------------------------------
 
-/// NOTE(grad-norm): the same bits on the CPU executor, the emulated device (two block and lane
-/// orders) and, where there is one, the GPU.
+/// NOTE(grad-norm): the same bits on the CPU executor (at 1, 2 and 8 threads), the emulated
+/// device (two block and lane orders) and, where there is one, the GPU.
 TEST(GradUtilsDeterminism, NormIsBitwiseIdenticalAcrossExecutors) {
   const std::uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   const bool gpu = cuda_available();
+  if (gpu_required()) ASSERT_TRUE(gpu) << "FUSEDOPT_REQUIRE_GPU=1 but no CUDA device: the GPU leg cannot run";
   for (const DType dtype : {DType::f32, DType::f16, DType::bf16}) {
     SCOPED_TRACE(to_string(dtype));
     std::mt19937_64 rng(seed);
@@ -729,6 +730,14 @@ TEST(GradUtilsDeterminism, NormIsBitwiseIdenticalAcrossExecutors) {
         out.push_back(list.read_total_norm());
         runs.push_back(out);
       }
+      if (UseThreads::available())
+        for (const int threads : kThreadCounts) {
+          const UseThreads use(threads);
+          get_total_norm(list, p);
+          std::vector<float> out = list.read_tensor_norms();
+          out.push_back(list.read_total_norm());
+          runs.push_back(out);
+        }
       if (cuda) {
         GradList device_list(cuda->views());
         get_total_norm(device_list, p);

@@ -153,30 +153,50 @@ TEST(StochasticRounding, SameBitsForEveryImplAndExecutorAndDifferentSeedsDiffer)
 }
 
 TEST(StochasticRounding, RoundsUpWithTheProbabilityOfTheFractionAndKeepsExactValues) {
-  // SGD with lr 1 and gradient -u/4 (u = the bf16 ulp at 1.0, 2^-7): every element of 1.0
-  // should move up one ulp with probability 1/4. An exact update (a whole ulp) is exact.
+  // SGD with lr 1: every element of `start` moves by `delta` (exact in fp32) to a point between
+  // two bf16 values, and must land on the one farther from `start` with the probability of the
+  // fraction of the gap it covers. u = 2^-7, the bf16 ulp in [1, 2). Up and down, both signs,
+  // across a power of two (below 1.0 the ulp is u/2) and at fractions 1/4, 1/2, 3/4, 7/8.
+  struct Case {
+    double start, delta, lower, upper, p_upper;
+  };
+  const double u = 1.0 / 128;
+  const Case cases[] = {
+      {1.0, u / 4, 1.0, 1.0 + u, 0.25},
+      {1.0, -3 * u / 8, 1.0 - u / 2, 1.0, 0.25},      // 3/4 of the gap below 1.0: down w.p. 3/4
+      {-1.5, -7 * u / 8, -1.5 - u, -1.5, 0.125},      // away from zero w.p. 7/8
+      {3.0, u, 3.0, 3.0 + 2 * u, 0.5},                 // ulp 2u in [2, 4)
+  };
   constexpr std::int64_t n = 1 << 16;
   for (const Executor executor : {Executor::cpu, Executor::emulated}) {
     SCOPED_TRACE(to_string(executor));
     const UseExecutor use(executor);
+    for (const Case& c : cases) {
+      SCOPED_TRACE("start " + std::to_string(c.start) + " delta " + std::to_string(c.delta));
+      GuardedTensor w(n, DType::bf16, Device::cpu()), g(n, DType::bf16, Device::cpu());
+      w.set(std::vector<double>(n, c.start));
+      g.set(std::vector<double>(n, -c.delta));
+      SGD opt({{w.view(), g.view()}}, SGDOptions().lr(1.0));
+      opt.set_precision(0, Precision{false, true, 99});
+      opt.step();
+      std::int64_t upper = 0;
+      for (const double v : w.get()) {
+        ASSERT_TRUE(v == c.lower || v == c.upper) << v;
+        upper += v == c.upper;
+      }
+      // Binomial(2^16, p): within 6 standard deviations of its mean.
+      const double sd = std::sqrt(n * c.p_upper * (1 - c.p_upper));
+      EXPECT_NEAR(double(upper), n * c.p_upper, 6 * sd);
+      EXPECT_TRUE(w.guards_intact());
+    }
+    // An exact update (a whole ulp) is exact.
     GuardedTensor w(n, DType::bf16, Device::cpu()), g(n, DType::bf16, Device::cpu());
     w.set(std::vector<double>(n, 1.0));
-    const double ulp = 1.0 / 128;
-    g.set(std::vector<double>(n, -ulp / 4));
+    g.set(std::vector<double>(n, -u));
     SGD opt({{w.view(), g.view()}}, SGDOptions().lr(1.0));
     opt.set_precision(0, Precision{false, true, 99});
     opt.step();
-    std::int64_t up = 0;
-    for (const double v : w.get()) {
-      ASSERT_TRUE(v == 1.0 || v == 1.0 + ulp) << v;
-      up += v != 1.0;
-    }
-    // Binomial(2^16, 1/4): mean 16384, sd 111; 6 sd either side.
-    EXPECT_NEAR(double(up), n / 4.0, 6 * 111.0);
-    w.set(std::vector<double>(n, 1.0));
-    g.set(std::vector<double>(n, -ulp));
-    opt.step();
-    for (const double v : w.get()) ASSERT_EQ(v, 1.0 + ulp);
+    for (const double v : w.get()) ASSERT_EQ(v, 1.0 + u);
     EXPECT_TRUE(w.guards_intact());
   }
 }

@@ -1,5 +1,9 @@
 #include "test_util.hpp"
 
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
 #include <cstdlib>
 
 #include "host/engine/emulated_device.hpp"
@@ -121,12 +125,27 @@ bool gpu_required() {
   return value != nullptr && std::string(value) == "1";
 }
 
+bool in_ci() {
+  const char* value = std::getenv("CI");
+  return value != nullptr && (std::string(value) == "true" || std::string(value) == "1");
+}
+
 UseExecutor::UseExecutor(Executor executor) : executor_(executor) {
   if (executor == Executor::emulated) seed_ = fresh_seed();
   detail::set_emulated_device(executor == Executor::emulated, seed_);
 }
 
 UseExecutor::~UseExecutor() { detail::set_emulated_device(false); }
+
+#if defined(_OPENMP)
+UseThreads::UseThreads(int threads) : before_(omp_get_max_threads()) { omp_set_num_threads(threads); }
+UseThreads::~UseThreads() { omp_set_num_threads(before_); }
+bool UseThreads::available() { return true; }
+#else
+UseThreads::UseThreads(int threads) { (void)before_, (void)threads; }
+UseThreads::~UseThreads() = default;
+bool UseThreads::available() { return false; }
+#endif
 
 std::string UseExecutor::description() const {
   if (executor_ != Executor::emulated) return std::string("executor ") + to_string(executor_);

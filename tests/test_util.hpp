@@ -20,6 +20,17 @@ namespace fusedopt::testing {
 /// whose device is not seen must not pass quietly).
 bool gpu_required();
 
+/// True when CI=true (or 1): a test that cannot run here fails instead of skipping, so CI never
+/// passes on a check it did not make.
+bool in_ci();
+
+/// GTEST_SKIP()s with `reason`, or FAIL()s with it under CI=true (see in_ci()).
+#define FUSEDOPT_SKIP_OR_FAIL_IN_CI(reason)                                 \
+  do {                                                                      \
+    if (::fusedopt::testing::in_ci()) FAIL() << "CI=true, cannot run: " << reason; \
+    GTEST_SKIP() << reason;                                                 \
+  } while (0)
+
 /// GTEST_SKIP()s a CUDA test when no device is present, saying why (a failure under
 /// FUSEDOPT_REQUIRE_GPU=1). A broken CUDA installation is not "no device": cuda_available()
 /// throws, and the test fails with CUDA's error.
@@ -118,17 +129,29 @@ inline double round_to(DType dtype, double x) {
     case DType::f16:
       return double(round_f16(float(x)));
     case DType::bf16: {
+      // Exact double arithmetic on the float (8 significant bits, float's exponent range),
+      // not the kernels' bit trick: nearbyint rounds ties to even.
       const float f = float(x);
-      std::uint32_t u;
-      std::memcpy(&u, &f, 4);
-      if (std::isnan(f)) return x;
-      u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-      float r;
-      std::memcpy(&r, &u, 4);
-      return r;
+      if (!std::isfinite(f)) return f;
+      const double a = std::fabs(double(f));
+      if (a >= std::ldexp(1.0, 128) - std::ldexp(1.0, 119)) return std::copysign(HUGE_VAL, x);
+      int exponent = 0;
+      std::frexp(a, &exponent);
+      const int lead = exponent - 1 < -126 ? -126 : exponent - 1;  // subnormals: ulp 2^-133
+      const double ulp = std::ldexp(1.0, lead - 7);
+      return std::copysign(std::nearbyint(a / ulp) * ulp, double(f));
     }
   }
   return x;
+}
+
+/// The distance between `dtype` values near |x| (subnormal spacing below the normal range).
+inline double ulp(DType dtype, double x) {
+  const int mantissa = dtype == DType::f16 ? 10 : dtype == DType::bf16 ? 7 : 23;
+  const int min_exp = dtype == DType::f16 ? -14 : -126;
+  int e = 0;
+  std::frexp(std::abs(x), &e);  // |x| in [2^(e-1), 2^e)
+  return std::ldexp(1.0, (e - 1 > min_exp ? e - 1 : min_exp) - mantissa);
 }
 
 /// Writes `x` (already representable) in storage format at `dst`.
@@ -292,6 +315,24 @@ class UseExecutor {
   Executor executor_;
   std::uint64_t seed_ = 0;
 };
+
+/// Runs the CPU executor's parallel loops on `threads` OpenMP threads for the scope (the tests
+/// run with OMP_NUM_THREADS=1: scripts/test.sh). available() is false in a build without
+/// OpenMP, where the CPU executor has one thread.
+class UseThreads {
+ public:
+  explicit UseThreads(int threads);
+  ~UseThreads();
+  UseThreads(const UseThreads&) = delete;
+  UseThreads& operator=(const UseThreads&) = delete;
+  static bool available();
+
+ private:
+  int before_ = 1;
+};
+
+/// The thread counts the CPU executor is checked at, bit for bit against one thread.
+inline constexpr int kThreadCounts[] = {2, 8};
 
 /// Skips without a GPU (Executor::cuda), then selects the executor for the rest of the test.
 #define FUSEDOPT_USE_EXECUTOR(executor)                                         \

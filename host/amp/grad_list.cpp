@@ -97,7 +97,7 @@ void build_plan(GradListImpl& s) {
 
   const auto num_tensors = std::int64_t(tensors.size());
   const auto num_chunks = std::int64_t(chunks.size());
-  s.scratch = detail::Buffer(std::size_t(num_chunks + 2 * num_tensors + 1) * sizeof(float), s.device,
+  s.scratch = detail::Buffer(std::size_t(num_chunks + 2 * num_tensors + 2) * sizeof(float), s.device,
                              s.stream);
   auto* scratch = static_cast<float*>(s.scratch.data());
   amp::GradPlan& plan = s.plan;
@@ -111,6 +111,8 @@ void build_plan(GradListImpl& s) {
   plan.tensor_values = scratch + num_chunks;
   plan.tensor_norms = scratch + num_chunks + num_tensors;
   plan.total_norm = scratch + num_chunks + 2 * num_tensors;
+  plan.unscaled_norm = plan.total_norm + 1;
+  plan.norm_divisor = nullptr;
 }
 
 std::vector<TensorView> gradients_of(const Optimizer& optimizer) {

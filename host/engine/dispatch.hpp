@@ -41,10 +41,8 @@ void parallel_chunks(std::int64_t first, std::int64_t count, const F& f) {
 #if defined(_OPENMP)
   const int grab = chunks_per_grab(count, omp_get_max_threads());
 #pragma omp parallel for schedule(dynamic, grab) if (count > 1)
-  for (std::int64_t c = 0; c < count; ++c) f(first + c);
-#else
-  for (std::int64_t c = 0; c < count; ++c) f(first + c);
 #endif
+  for (std::int64_t c = 0; c < count; ++c) f(first + c);
 }
 
 /// One emulated launch of `blocks` blocks of `threads` lanes (NOTE(emulated-device)): blocks

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "fusedopt/grad_utils.hpp"
+#include "host/amp/grad_list_impl.hpp"
 #include "host/engine/engine.hpp"
 #include "host/engine/executor.hpp"
 
@@ -16,7 +17,10 @@ Optimizer::~Optimizer() = default;
 
 void Optimizer::step() {
   check_not_torn("step");
+  before_step();
   if (clip_list_) {  // NOTE(clip): the norm first, on the same stream; the step reads it
+    // Under AMP the list's finish also writes the unscaled norm that grad_norm() returns.
+    detail::GradListAccess::impl(*clip_list_).plan.norm_divisor = engine_->grad_scale();
     const float* norm = get_total_norm(*clip_list_, clip_norm_type_);
     if (norm != clip_norm_) {  // the list's scratch does not move: set once
       engine_->set_grad_clip(norm, float(*max_grad_norm_));
@@ -46,7 +50,10 @@ void Optimizer::set_grad_clipping(std::optional<double> max_norm, double norm_ty
   clip_norm_type_ = norm_type;
 }
 
-const float* Optimizer::grad_norm() const { return clip_norm_; }
+const float* Optimizer::grad_norm() const {
+  if (clip_norm_ == nullptr) return nullptr;
+  return detail::GradListAccess::impl(*clip_list_).plan.unscaled_norm;
+}
 
 void Optimizer::zero_grad() { engine_->zero_grad(); }
 

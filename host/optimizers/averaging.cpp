@@ -182,6 +182,7 @@ void AveragedModel::load_state_dict(const AveragedState& state) {
 
 namespace {
 constexpr const char* kAveragedFormat = "fusedopt.averaged_model";
+constexpr const char* kAveragedFormatVersion = "1";
 
 const char* safetensors_dtype(DType dtype) {
   switch (dtype) {
@@ -212,7 +213,7 @@ void AveragedModel::save(const std::string& path) const {
   detail::AtomicFileSink sink(path);
   detail::write_header(sink,
                        {{"format", kAveragedFormat},
-                        {"format_version", "1"},
+                        {"format_version", kAveragedFormatVersion},
                         {"n_averaged", std::to_string(n)}},
                        specs);
   for (const auto& [name, i] : index_of)
@@ -233,6 +234,13 @@ void AveragedModel::load(const std::string& path) {
                           format == header.metadata.end() ? std::string("missing")
                                                           : detail::printable(format->second),
                           ")");
+    const auto version = header.metadata.find("format_version");
+    if (version == header.metadata.end() || version->second != kAveragedFormatVersion)
+      detail::throw_error("format_version ",
+                          version == header.metadata.end() ? std::string("missing")
+                                                           : detail::printable(version->second),
+                          " is not supported (this library reads \"", kAveragedFormatVersion,
+                          "\")");
     const auto count = header.metadata.find("n_averaged");
     if (count == header.metadata.end() || count->second.empty() || count->second.size() > 16 ||
         count->second.find_first_not_of("0123456789") != std::string::npos)

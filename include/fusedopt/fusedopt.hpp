@@ -16,6 +16,7 @@
 #include "fusedopt/radam.hpp"
 #include "fusedopt/rmsprop.hpp"
 #include "fusedopt/rprop.hpp"
+#include "fusedopt/schedule_free.hpp"
 #include "fusedopt/sgd.hpp"
 #include "fusedopt/tensor.hpp"
 #include "fusedopt/version.hpp"

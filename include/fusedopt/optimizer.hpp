@@ -120,7 +120,9 @@ class Optimizer {
   void set_grad_clipping(std::optional<double> max_norm, double norm_type = 2.0);
   std::optional<double> max_grad_norm() const { return max_grad_norm_; }
   /// The global norm the latest step computed (an fp32 device scalar), or nullptr when
-  /// clipping is off: torch's clip_grad_norm_ return value.
+  /// clipping is off: torch's clip_grad_norm_ return value, of the unscaled gradients under
+  /// set_grad_scaling (the stored norm divided by *grad_scale, as torch's unscale_ then
+  /// clip_grad_norm_). The scalar is rewritten by the next step.
   const float* grad_norm() const;
   /// NOTE(master-weights), NOTE(stochastic-rounding): how a group stores what its step
   /// computes in fp32 (see Precision in state_dict.hpp). Turning master_weights on allocates an
@@ -186,6 +188,12 @@ class Optimizer {
   /// Writes a new config for an existing group (its state layout must not change).
   void update_group(std::size_t group, const detail::GroupConfig& config);
   const detail::GroupConfig& group_config(std::size_t group) const;
+  /// Called by step() first: an optimizer whose host keeps per-step state (AdamWScheduleFree's
+  /// schedule) advances it and writes the step's scalars here. Throwing leaves it unchanged.
+  virtual void before_step() {}
+  /// The machinery, for optimizers that launch more than their step (AdamWScheduleFree's
+  /// train/eval switch).
+  detail::Engine& engine() const { return *engine_; }
   /// Runs the optimizer's functor over one dtype segment of the plan.
   virtual void launch(const detail::SegmentLaunch& segment) const = 0;
   virtual StepCost segment_cost(const detail::SegmentLaunch& segment) const = 0;

@@ -195,8 +195,12 @@ FUSEDOPT_HD void tensor_tree_level(const GradPlan& plan, std::int64_t s, std::in
 template <NormKind K>
 FUSEDOPT_HD void total_phase(const GradPlan& plan, const NormArgs& a, std::int64_t lane) {
   if (lane != 0) return;
-  *plan.total_norm =
+  const float total =
       plan.num_tensors == 0 ? 0.0f : canonical(norm_root<K>(plan.tensor_values[0], a));
+  *plan.total_norm = total;
+  // The same division the step's grad_factors applies (NOTE(clip)), so the reported norm is the
+  // one the clipping coefficient was computed from.
+  *plan.unscaled_norm = plan.norm_divisor != nullptr ? div_rn(total, *plan.norm_divisor) : total;
 }
 
 /// The finish launch's phases in order; `phase(f)` runs f(lane, stride) for every lane of the

@@ -36,6 +36,11 @@ struct GradPlan {
   float* tensor_values;   // num_tensors, caller order: the terms of the total
   float* tensor_norms;    // num_tensors, caller order
   float* total_norm;      // 1
+  // NOTE(clip): the optimizer's in-step clip under AMP sees gradients times the loss scale;
+  // with `norm_divisor` set (the loss scale), the finish also writes total / *norm_divisor, the
+  // norm of the unscaled gradients torch's clip_grad_norm_ returns after unscale_.
+  const float* norm_divisor;  // nullptr: unscaled_norm = total_norm
+  float* unscaled_norm;       // 1
 };
 
 /// The elements of one chunk.
