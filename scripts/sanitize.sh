@@ -45,8 +45,10 @@ done
 # sees a misaligned vector access): a few trajectories across dtypes, the API and bit patterns.
 emulated='Emulated/TrajectoryTest.*/AdamW_ams1_wd1_max1_bf16_emulated:Emulated/TrajectoryTest.*/SGD_mom1_damp0_nest1_wd1_max1_f16_emulated:Emulated/TrajectoryTest.*/RMSprop_centered1_mom1_wd1_max1_f32_emulated:Emulated/ScheduleFreeTrajectory.*/bf16_master_bf16_state_warmup_wd_r_emulated:Emulated/Api.*:Emulated/EveryBitPattern.*'
 trajectories="$trajectories:$emulated"
+# Not here: the instruction-set and thread tests (this build has one level and may lack OpenMP;
+# the main build runs them, and under CI=true they fail rather than skip).
 "$tests" --gtest_brief=1 \
-  --gtest_filter='-AllOptions/TrajectoryTest.*:Emulated/*:*ExactResume*foreach*:*AmpScaling*foreach*:Modes/Averaging.*f16*:*Frozen*loop*:*Frozen*foreach*:*ClipInStep*loop*:*ClipInStep*foreach*:*MasterWeights*loop*:*MasterWeights*foreach*:HyperParameters/CpuThreadsTest.*:*ResumeWithSchedulerAndAveraging*foreach*:*ResumeWithSchedulerAndAveraging*loop*' \
+  --gtest_filter='-AllOptions/TrajectoryTest.*:Emulated/*:*ExactResume*foreach*:*AmpScaling*foreach*:Modes/Averaging.*f16*:*Frozen*loop*:*Frozen*foreach*:*ClipInStep*loop*:*ClipInStep*foreach*:*MasterWeights*loop*:*MasterWeights*foreach*:AllOptions/CpuIsaTest.*:HyperParameters/CpuThreadsTest.*:*ResumeWithSchedulerAndAveraging*foreach*:*ResumeWithSchedulerAndAveraging*loop*' \
   > "$build/sanitize-a.log" 2>&1 &
 first=$!
 "$tests" --gtest_brief=1 \
@@ -56,7 +58,9 @@ second=$!
 status=0
 wait $first || status=1
 wait $second || status=1
-grep -v "^$" "$build/sanitize-a.log" "$build/sanitize-b.log" | grep -v "no CUDA device visible" | tail -40
+# Failures and sanitizer reports; skips are listed below, by reason.
+grep -v "^$" "$build/sanitize-a.log" "$build/sanitize-b.log" | grep -v ": Skipped$" |
+  grep -v "no CUDA device visible" | tail -40
 # Skips stay visible: each reason, counted (without a GPU, the CUDA legs).
 echo "sanitize.sh: skipped tests, by reason:"
 cat "$build/sanitize-a.log" "$build/sanitize-b.log" | awk '/Skipped$/ {getline; print}' | sort | uniq -c
