@@ -4,7 +4,16 @@
 # CUDA kernels are compiled when nvcc is present; GPU tests skip with a reason without a device.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The time of each phase, printed at the end (also when a phase fails).
+phase_start=$SECONDS
+phase_times=()
+phase_done() {
+  phase_times+=("$1 $((SECONDS - phase_start)) s")
+  phase_start=$SECONDS
+}
+trap 'echo "test.sh phases: ${phase_times[*]/%/,} total $SECONDS s"' EXIT
 bash scripts/deps.sh
+phase_done deps
 jobs=$(nproc 2>/dev/null || echo 2)
 build=build/test
 # Without a GPU the CUDA kernels are only compiled, not run: one architecture (sm_90, no PTX)
@@ -13,12 +22,15 @@ archs="80-real;90"
 if ! { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; }; then
   archs="90-real"
 fi
-cmake --preset test -B "$build" -DCMAKE_CUDA_ARCHITECTURES="$archs" >/dev/null
+mapfile -t fast < <(bash scripts/build_flags.sh "$build")  # Ninja and ccache where present
+cmake --preset test -B "$build" -DCMAKE_CUDA_ARCHITECTURES="$archs" "${fast[@]}" >/dev/null
 cmake --build "$build" -j "$jobs"
+phase_done build
 # ctest runs $jobs test processes at once; one OpenMP thread each keeps the CPU executor's
 # threads from oversubscribing the cores (spinning OpenMP barriers made the suite 6x slower);
 # the tests that set 2 and 8 threads themselves wait passively (1.3x faster here than spinning).
 OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive ctest --test-dir "$build" --output-on-failure -j "$jobs"
+phase_done ctest
 
 # find_package(fusedopt CONFIG) from an install tree.
 prefix="$PWD/$build/install"
@@ -26,6 +38,8 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 cmake -S tests/consumer -B "$build/consumer" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$build/consumer" -j "$jobs" >/dev/null
 "$build/consumer/consumer"
+phase_done install
 
 # The CPU executor, the tests and the checkpoint-loader fuzzer under ASan + UBSan (clang).
 bash scripts/sanitize.sh
+phase_done sanitize

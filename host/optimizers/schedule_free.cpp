@@ -24,8 +24,6 @@ void AdamWScheduleFreeOptions::validate(const std::string& where) const {
   detail::require_non_negative(where, "weight_lr_power", weight_lr_power());
 }
 
-template class OptimizerWithOptions<AdamWScheduleFreeOptions>;
-
 namespace {
 using Op = kernels::ScheduleFreeAdamWOp;
 
@@ -77,6 +75,9 @@ constexpr const char* kScheduleKeys[] = {"k", "lr_max", "weight_sum", "scheduled
 detail::GroupConfig make_group_config(const AdamWScheduleFreeOptions& o) {
   return step_config(o, advance(o, Schedule{}));
 }
+
+// After make_group_config: the members it instantiates call it (clang looks it up here).
+template class OptimizerWithOptions<AdamWScheduleFreeOptions>;
 
 // NOTE(schedule-free-switch): train() and eval() run ScheduleFreeSwitchOp over the optimizer's
 // own plan (the parameters and their z) as a fused launch per segment, with group scalars of
