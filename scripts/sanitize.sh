@@ -22,6 +22,7 @@ build_seconds=$((SECONDS - start))
 start=$SECONDS
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 tests="$build/tests/fusedopt_tests"
 # One trajectory case per optimizer, with every option on (each case also has a group with
