@@ -100,27 +100,27 @@ TEST_P(ManyTensors, TenThousandTensorsInOneStep) {
   if (GetParam() == Executor::cpu && UseThreads::available())
     thread_counts.insert(thread_counts.end(), std::begin(kThreadCounts), std::end(kThreadCounts));
   for (const int threads : thread_counts) {
-  SCOPED_TRACE(std::to_string(threads) + " thread(s)");
-  const UseThreads use(threads);
-  for (int t = 0; t < kTensors; ++t) {
-    values[std::size_t(t)]->set(p0[std::size_t(t)]);
-    grads[std::size_t(t)]->set(g0[std::size_t(t)]);
-  }
-  SGD opt(params, SGDOptions().lr(0.5));
-  opt.step();
-  for (int t = 0; t < kTensors; ++t) {
-    const std::vector<double> got = values[std::size_t(t)]->get();
-    for (std::size_t i = 0; i < got.size(); ++i)
-      ASSERT_EQ(got[i], double(float(p0[std::size_t(t)][i]) - 0.5f * float(g0[std::size_t(t)][i])))
-          << "tensor " << t << " element " << i;
-    ASSERT_TRUE(values[std::size_t(t)]->guards_intact()) << "tensor " << t;
-  }
-  EXPECT_EQ(opt.step_count(0, kTensors - 1), 1.0);
-  opt.zero_grad();
-  for (int t = 0; t < kTensors; ++t) {
-    for (double x : grads[std::size_t(t)]->get()) ASSERT_EQ(x, 0.0) << "tensor " << t;
-    ASSERT_TRUE(grads[std::size_t(t)]->guards_intact()) << "gradient " << t;
-  }
+    SCOPED_TRACE(std::to_string(threads) + " thread(s)");
+    const UseThreads use(threads);
+    for (int t = 0; t < kTensors; ++t) {
+      values[std::size_t(t)]->set(p0[std::size_t(t)]);
+      grads[std::size_t(t)]->set(g0[std::size_t(t)]);
+    }
+    SGD opt(params, SGDOptions().lr(0.5));
+    opt.step();
+    for (int t = 0; t < kTensors; ++t) {
+      const std::vector<double> got = values[std::size_t(t)]->get();
+      for (std::size_t i = 0; i < got.size(); ++i)
+        ASSERT_EQ(got[i], double(float(p0[std::size_t(t)][i]) - 0.5f * float(g0[std::size_t(t)][i])))
+            << "tensor " << t << " element " << i;
+      ASSERT_TRUE(values[std::size_t(t)]->guards_intact()) << "tensor " << t;
+    }
+    EXPECT_EQ(opt.step_count(0, kTensors - 1), 1.0);
+    opt.zero_grad();
+    for (int t = 0; t < kTensors; ++t) {
+      for (double x : grads[std::size_t(t)]->get()) ASSERT_EQ(x, 0.0) << "tensor " << t;
+      ASSERT_TRUE(grads[std::size_t(t)]->guards_intact()) << "gradient " << t;
+    }
   }
 }
 

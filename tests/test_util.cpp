@@ -174,4 +174,50 @@ std::uint64_t fresh_seed() {
   return (std::uint64_t(device()) << 32) ^ std::uint64_t(device());
 }
 
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
+}
+
+std::string difference(const StateDict& a, const StateDict& b) {
+  if (a.optimizer != b.optimizer) return "optimizer " + a.optimizer + " vs " + b.optimizer;
+  if (a.param_groups.size() != b.param_groups.size()) return "group count";
+  for (std::size_t g = 0; g < a.param_groups.size(); ++g) {
+    const GroupState &x = a.param_groups[g], &y = b.param_groups[g];
+    if (x.options != y.options) return "param_groups[" + std::to_string(g) + "] options";
+    if (x.initial_lr != y.initial_lr) return "param_groups[" + std::to_string(g) + "] initial_lr";
+    if (x.params != y.params) return "param_groups[" + std::to_string(g) + "] params";
+  }
+  if (a.state.size() != b.state.size())
+    return "state has " + std::to_string(a.state.size()) + " vs " + std::to_string(b.state.size()) +
+           " entries";
+  for (const auto& [id, p] : a.state) {
+    const auto it = b.state.find(id);
+    if (it == b.state.end()) return "state[" + std::to_string(id) + "] missing";
+    const ParamState& q = it->second;
+    if (!same_bits(p.step, q.step)) return "state[" + std::to_string(id) + "].step";
+    if (p.tensors.size() != q.tensors.size() || p.scalars.size() != q.scalars.size())
+      return "state[" + std::to_string(id) + "] keys";
+    for (const auto& [name, values] : p.tensors)
+      if (q.tensors.count(name) == 0 || !same_bits(values, q.tensors.at(name)))
+        return "state[" + std::to_string(id) + "]." + name;
+    for (const auto& [name, value] : p.scalars)
+      if (q.scalars.count(name) == 0 || !same_bits(value, q.scalars.at(name)))
+        return "state[" + std::to_string(id) + "]." + name;
+  }
+  return "";
+}
+
+std::string difference(const std::vector<std::vector<double>>& a,
+                       const std::vector<std::vector<double>>& b) {
+  for (std::size_t t = 0; t < a.size(); ++t)
+    if (!same_bits(a[t], b[t])) return "parameter " + std::to_string(t);
+  return "";
+}
+
 }  // namespace fusedopt::testing

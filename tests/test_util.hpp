@@ -145,6 +145,17 @@ inline double round_to(DType dtype, double x) {
   return x;
 }
 
+/// Bitwise equality (NaN-safe, and -0 differs from +0).
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b);
+bool same_bits(double a, double b);
+bool same_bits(const std::vector<double>& a, const std::vector<double>& b);
+/// Empty when the two state dicts are equal bit for bit (optimizer, each group's options,
+/// initial_lr and params, every state tensor and scalar), else what differs first.
+std::string difference(const StateDict& a, const StateDict& b);
+/// Empty when the parameters' values are equal bit for bit, else the first that differs.
+std::string difference(const std::vector<std::vector<double>>& a,
+                       const std::vector<std::vector<double>>& b);
+
 /// The distance between `dtype` values near |x| (subnormal spacing below the normal range).
 inline double ulp(DType dtype, double x) {
   const int mantissa = dtype == DType::f16 ? 10 : dtype == DType::bf16 ? 7 : 23;
