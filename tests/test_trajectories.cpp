@@ -10,15 +10,22 @@
 // meaningless for values that cross zero: the float error is relative to the O(1) terms that
 // cancelled). f16 and bf16 are per element, in ulps: |x - ref| <= 2 ulp of the largest |ref| that
 // element held along the trajectory. The reference rounds parameters to the storage dtype after
-// every step (NOTE(storage-rounding)); a rounding decided differently (the exact update within
-// float error of a midpoint) moves an element by one ulp, and the steps after carry that ulp
-// along. The 2-byte runs take learning rates 10x the f32 runs' (Lion 100x), so that an update
-// exceeds half an ulp of most elements and a wrong or missing update term shows within 2 ulp.
+// every step (NOTE(storage-rounding)). NOTE(storage-divergence): a rounding decided differently
+// (the exact update within float error of a midpoint) moves an element by one ulp, and from
+// then on that element's trajectory is its own: updates below half an ulp are lost on one side
+// of a binade boundary and not on the other, so the gap can grow by an update a step (seen:
+// 2.5 ulp at step 20 from a 1-ulp start). So the 2-byte parameters are checked at every step,
+// and an element, once it differs from the reference (within 2 ulp), leaves the value check;
+// such elements must stay rare (kMaxDepartedFraction), which a wrong rounding or update term,
+// felt by most elements, is not. The 2-byte runs take learning rates 10x the f32 runs' (Lion
+// 100x), so that an update exceeds half an ulp of most elements and a wrong or missing update
+// term shows within 2 ulp.
 // State (fp32 for every parameter dtype) is normwise at 1e-6 of its scale, plus, for an element
 // whose parameter has ever differed from the reference, that difference (state that reads the
 // parameter: L2 weight decay, ASGD's average).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -38,6 +45,11 @@ constexpr int kSteps = 20;
 constexpr double kF32Tolerance = 1e-6;
 /// 2-byte parameters: this many ulps of the element's largest |reference| so far.
 constexpr double kUlps = 2;
+/// 2-byte parameters: at most this fraction of an implementation's elements may leave the
+/// reference's trajectory by a rounding decided differently (NOTE(storage-divergence)).
+/// Measured (2026-12-07) over every 2-byte case on the CPU executor and the emulated device: at
+/// most 0.38 % (Adadelta_hp f16, 1,006 of 267,300 elements); a wrong rounding moves about half.
+constexpr double kMaxDepartedFraction = 0.01;
 
 // NOTE(test-weight-decay): adaptive optimizers divide by a running magnitude of the gradient, so
 // the update is ill-conditioned where the L2-decayed gradient g + wd * p nearly cancels: a
@@ -480,6 +492,7 @@ TEST_P(TrajectoryTest, MatchesReferenceOver20Steps) {
     std::map<std::string, double> state_scale;        // same, per state tensor
     std::vector<double> peak;                         // per element: max |value| so far
     std::vector<double> diverged[kNumImpls];          // per element: max |value - ref| so far
+    std::vector<char> departed[kNumImpls];            // NOTE(storage-divergence)
     std::vector<char> ambiguous;
   };
   std::vector<Tensor> tensors;
@@ -502,6 +515,7 @@ TEST_P(TrajectoryTest, MatchesReferenceOver20Steps) {
         t.value[k] = std::make_unique<GuardedTensor>(spec.numel, c.dtype, c.device, spec.misalign);
         t.value[k]->set(t.ref_value);
         t.diverged[k].assign(std::size_t(spec.numel), 0.0);
+        t.departed[k].assign(std::size_t(spec.numel), 0);
         groups[k][g].push_back({t.value[k]->view(), t.grad->view()});
       }
       tensors.push_back(std::move(t));
@@ -535,19 +549,29 @@ TEST_P(TrajectoryTest, MatchesReferenceOver20Steps) {
         const std::vector<double> value = t.value[k]->get();
         for (std::size_t e = 0; e < value.size(); ++e)
           t.diverged[k][e] = std::max(t.diverged[k][e], std::abs(value[e] - t.ref_value[e]));
-        if (!check) continue;
+        const bool two_byte = c.dtype != DType::f32;
+        if (!check && !two_byte) continue;
         const std::string where = std::string("Impl::") + to_string(kImpls[k]) + " step " +
                                   std::to_string(step) + " param_groups[" +
                                   std::to_string(t.group) + "].params[" +
                                   std::to_string(t.index) + "] (numel " +
                                   std::to_string(t.grad->numel()) + ")";
-        if (c.dtype == DType::f32)
-          expect_close(value, t.ref_value, t.ambiguous,
-                       [&](std::size_t) { return kF32Tolerance * t.scale; }, where + " value");
-        else
-          expect_close(value, t.ref_value, t.ambiguous,
+        if (two_byte) {  // NOTE(storage-divergence): every step, elements still on the trajectory
+          std::vector<char> skip = t.ambiguous;
+          for (std::size_t e = 0; e < skip.size(); ++e) skip[e] |= t.departed[k][e];
+          expect_close(value, t.ref_value, skip,
                        [&](std::size_t e) { return kUlps * ulp(c.dtype, t.peak[e]); },
                        where + " value");
+          for (std::size_t e = 0; e < value.size(); ++e)
+            if (value[e] != t.ref_value[e]) t.departed[k][e] = 1;
+        } else {
+          expect_close(value, t.ref_value, t.ambiguous,
+                       [&](std::size_t) { return kF32Tolerance * t.scale; }, where + " value");
+        }
+        if (!check) {
+          ASSERT_FALSE(::testing::Test::HasFailure()) << "stopping at the first step that differs";
+          continue;
+        }
         for (const std::string& name : opt.state_names(t.group)) {
           const auto ref_state = t.ref.state();
           const auto found = ref_state.find(name);
@@ -574,6 +598,16 @@ TEST_P(TrajectoryTest, MatchesReferenceOver20Steps) {
   }
   for (const auto& opt : opts)
     for (const Tensor& t : tensors) EXPECT_EQ(opt->step_count(t.group, t.index), double(kSteps));
+  for (std::size_t k = 0; k < kNumImpls; ++k) {  // NOTE(storage-divergence)
+    std::size_t departed = 0, total = 0;
+    for (const Tensor& t : tensors) {
+      departed += std::size_t(std::count(t.departed[k].begin(), t.departed[k].end(), 1));
+      total += t.departed[k].size();
+    }
+    EXPECT_LE(double(departed), kMaxDepartedFraction * double(total))
+        << "Impl::" << to_string(kImpls[k]) << ": " << departed << " of " << total
+        << " elements left the reference's trajectory";
+  }
 }
 
 std::string case_name(const ::testing::TestParamInfo<Case>& info) { return info.param.name; }
