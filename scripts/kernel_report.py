@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Static report of every CUDA kernel fusedopt compiles: step, pass, finish and zero_grad.
 
-Compiles each kernels/instances/*.cu to a cubin for one architecture (sm_90 by default) with
+Compiles each instance unit (kernels/instances/*.cu and the optimizers' units generated from
+cmake/optimizers.cmake) to a cubin for one architecture (sm_90 by default) with
 `ptxas -v`, reads registers, spills, stack (local memory) and shared memory per kernel, and the
 block size of its __launch_bounds__ from the cubin (EIATTR_MAX_THREADS), computes the blocks per
 SM and the occupancy from them, and looks in the SASS (cuobjdump) for 128-bit global loads and
@@ -193,12 +194,16 @@ def main():
     parser.add_argument("--only", default="*", metavar="GLOB",
                         help="instance files to compile, e.g. 'schedule_free_*' (default: all)")
     args = parser.parse_args()
-    sources = sorted(os.path.join(ROOT, "kernels/instances", f)
-                     for f in os.listdir(os.path.join(ROOT, "kernels/instances"))
-                     if f.endswith(".cu") and fnmatch.fnmatch(f, args.only))
     rows = []
     with tempfile.TemporaryDirectory() as work, \
             concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        # The optimizers' units are generated from cmake/optimizers.cmake (NOTE(one-list)).
+        subprocess.run(["cmake", f"-DFUSEDOPT_INSTANCES_DIR={work}/instances", "-P",
+                        os.path.join(ROOT, "cmake/instances.cmake")], check=True)
+        folders = [os.path.join(ROOT, "kernels/instances"), os.path.join(work, "instances/cuda")]
+        sources = sorted((os.path.join(d, f) for d in folders for f in os.listdir(d)
+                          if f.endswith(".cu") and fnmatch.fnmatch(f, args.only)),
+                         key=os.path.basename)
         for log, sass, elf in pool.map(lambda s: compile_one(s, args.arch, work), sources):
             kernels, functions = parse_ptxas(log), parse_sass(sass)
             block_threads = parse_block_threads(elf)

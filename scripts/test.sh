@@ -46,6 +46,14 @@ cmake --build "$build/consumer" -j "$jobs" >/dev/null
 "$build/consumer/consumer"
 phase_done install
 
+# The library built with few optimizers and dtypes (a typical engine): what it compiled steps,
+# what it left out throws fusedopt::Error naming the configure option.
+mapfile -t fast_options < <(bash scripts/build_flags.sh "$build/build_options")
+cmake -S tests/build_options -B "$build/build_options" "${fast_options[@]}" >/dev/null
+cmake --build "$build/build_options" -j "$jobs" >/dev/null
+"$build/build_options/left_out"
+phase_done build_options
+
 # The CPU executor, the tests and the checkpoint-loader fuzzer under ASan + UBSan (clang).
 bash scripts/sanitize.sh
 phase_done sanitize

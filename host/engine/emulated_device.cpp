@@ -5,6 +5,8 @@
 #include <numeric>
 #include <random>
 
+#include "fusedopt/error.hpp"
+
 namespace fusedopt::detail {
 
 namespace {
@@ -14,6 +16,9 @@ std::atomic<std::uint64_t> g_draws{0};
 }  // namespace
 
 void set_emulated_device(bool enabled, std::uint64_t seed) {
+  if (enabled && !FUSEDOPT_EMULATED_DEVICE)
+    throw_error("the emulated device was left out of this build of fusedopt: configure with "
+                "-DFUSEDOPT_EMULATED_DEVICE=ON (NOTE(build-what-you-use))");
   g_seed = seed;
   g_draws = 0;
   g_enabled = enabled;

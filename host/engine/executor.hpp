@@ -3,13 +3,15 @@
 // executors: the CUDA kernels of kernels/engine/multi_tensor.cuh (via launch.h); the CPU
 // executor, which runs the very same per-chunk functions with one task per chunk across
 // threads; and, for tests, the emulated device, which replays the CUDA launches block by block
-// and lane by lane on the CPU (NOTE(emulated-device)). The launches of each Impl:
+// and lane by lane on the CPU (NOTE(emulated-device)); the last two in host_executors.hpp. The
+// launches of each Impl:
 //   Fused:   one launch (CPU: one parallel loop) for the whole step;
 //   Foreach: one launch per pass that runs for some group, over every chunk of the segment;
 //   Loop:    per tensor, one launch per pass that runs for its group;
 // Loop and Foreach then advance the step counts in one more launch (NOTE(passes)).
 #include <array>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "host/engine/dispatch.hpp"
@@ -109,31 +111,16 @@ void launch_zero_grad_sequence(const SegmentLaunch& s, const Launch& zero_chunks
   for (const TensorInfo& t : s.tensors) zero_chunks(t.chunk_begin, t.chunk_end);
 }
 
-namespace cpu {
-
-/// The CPU executor: one task per chunk across threads, the per-chunk functions with lane 0 of
-/// stride 1 (their vectorizable CPU loops).
+/// Op's step over one segment in host memory, storage T: on the CPU executor, and on the
+/// emulated device. Defined in host/engine/host_executors.hpp and instantiated once per
+/// optimizer and storage layout, in the units generated from cmake/optimizers.cmake
+/// (NOTE(one-list)): a file that runs a step compiles none of its loops.
 template <class Op, class T>
-struct Executor {
-  const SegmentLaunch& s;
-  void fused() const {
-    parallel_chunks(s.segment.chunk_begin, s.segment.chunk_end - s.segment.chunk_begin,
-                    [&](std::int64_t c) {
-                      kernels::step_chunk<Op, T>(s.plan, s.scalars, c, /*lane=*/0, /*stride=*/1);
-                    });
-    finish();
-  }
-  void pass(int pass, std::int64_t begin, std::int64_t end) const {
-    parallel_chunks(begin, end - begin, [&](std::int64_t c) {
-      kernels::pass_chunk<Op, T>(s.plan, s.scalars, c, pass, /*lane=*/0, /*stride=*/1);
-    });
-  }
-  /// Every chunk has read its step count: now advance them (NOTE(step-count)).
-  void finish() const {
-    kernels::finish_tensors<Op>(s.plan, s.scalars, s.segment.tensor_begin, s.segment.tensor_end,
-                                0, 1);
-  }
-};
+void run_cpu_step(const SegmentLaunch& s);
+template <class Op, class T>
+void run_emulated_step(const SegmentLaunch& s);
+
+namespace cpu {
 
 template <class T>
 void zero_grad(const SegmentLaunch& s) {
@@ -151,66 +138,6 @@ void master_from_model(const SegmentLaunch& s, std::int64_t begin, std::int64_t 
 }  // namespace cpu
 
 namespace emulated {
-
-/// Replays the CUDA executor's kernels (kernels/engine/multi_tensor.cuh) launch for launch.
-template <class Op, class T>
-struct Executor {
-  const SegmentLaunch& s;
-  static constexpr int kStride = kernels::kThreads;  // blockDim.x of pass and finish kernels
-  /// step_kernel: the kernel variant launch_step picks (kStochastic, kUnscale) at its block
-  /// size (step_threads, NOTE(launch-bounds)); every lane updates its share of the block's
-  /// chunk with the block's constants prepared once (NOTE(block-constants)), then the block
-  /// arrives on its tensor's counter (NOTE(step-count)).
-  void fused() const {
-    if constexpr (kernels::stores_bf16<T>()) {
-      if (s.stochastic) return fused_with<true>();
-    }
-    fused_with<false>();
-  }
-  template <bool kStochastic>
-  void fused_with() const {
-    if (kernels::may_scale_grads(s.scalars)) return fused_with<kStochastic, true>();
-    fused_with<kStochastic, false>();
-  }
-  template <bool kStochastic, bool kUnscale>
-  void fused_with() const {
-    constexpr int kBlockThreads = kernels::step_threads<Op, T, kStochastic, kUnscale>();
-    const std::int64_t blocks = s.segment.chunk_end - s.segment.chunk_begin;
-    emulated_launch(blocks, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
-      // Thread 0 computes the constants (the first lane to need them here: the values do not
-      // depend on the lane), every lane reads them.
-      bool ready = false;
-      kernels::BlockConstants<Op> constants{};
-      const auto prepare = [&](const kernels::TensorEntry& t) -> const kernels::BlockConstants<Op>& {
-        if (!ready) constants = kernels::block_constants<Op, kStochastic, kUnscale>(s.scalars, t);
-        ready = true;
-        return constants;
-      };
-      std::int32_t tensor = -1;
-      for (const std::int64_t lane : lanes)
-        tensor = kernels::step_chunk_lane<Op, T, kStochastic, kUnscale>(
-            s.plan, s.scalars, s.segment.chunk_begin + block, int(lane), kBlockThreads, prepare);
-      if (tensor >= 0) kernels::arrive_chunk<Op>(s.plan, s.scalars, tensor);  // thread 0
-    }, kBlockThreads);
-  }
-  /// pass_kernel over chunks [begin, end).
-  void pass(int pass, std::int64_t begin, std::int64_t end) const {
-    emulated_launch(end - begin, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
-      for (const std::int64_t lane : lanes)
-        kernels::pass_chunk<Op, T>(s.plan, s.scalars, begin + block, pass, int(lane), kStride);
-    });
-  }
-  /// finish_kernel: one thread per tensor of the segment.
-  void finish() const {
-    const std::int64_t blocks = kernels::finish_blocks(s.segment);
-    emulated_launch(blocks, [&](std::int64_t block, const std::vector<std::int64_t>& lanes) {
-      for (const std::int64_t lane : lanes)
-        kernels::finish_tensors<Op>(s.plan, s.scalars, s.segment.tensor_begin,
-                                    s.segment.tensor_end, block * kStride + lane,
-                                    blocks * kStride);
-    });
-  }
-};
 
 /// zero_grad_kernel over chunks [begin, end).
 template <class T>
@@ -251,19 +178,57 @@ struct Executor {
 }  // namespace cuda
 #endif
 
-/// The optimizer step of `Op` over one segment, with the segment's Impl.
-template <class Op, bool kWithMaster = true>
+// NOTE(build-what-you-use): the configure options (CMakeLists.txt) choose the optimizers and
+// storage types the library compiles. Each optimizer's host file is compiled with
+// FUSEDOPT_BUILT_STORAGE, the bits (storage_bit) of the storage types its generated units
+// instantiate (0: the optimizer was left out), and FUSEDOPT_LIST_NAME, its name in
+// cmake/optimizers.cmake. A step checks every segment first (check_built), so asking for
+// something left out throws before anything changes.
+#ifndef FUSEDOPT_BUILT_STORAGE
+#define FUSEDOPT_BUILT_STORAGE 127u
+#define FUSEDOPT_LIST_NAME ""
+#endif
+
+/// The bit of storage type T in FUSEDOPT_BUILT_STORAGE (cmake/instances.cmake lists them).
+template <class T>
+constexpr std::uint32_t storage_bit() {
+  using kernels::BFloat16, kernels::Half, kernels::Master, kernels::Bf16State;
+  if constexpr (std::is_same_v<T, float>) return 1;
+  if constexpr (std::is_same_v<T, Half>) return 2;
+  if constexpr (std::is_same_v<T, BFloat16>) return 4;
+  if constexpr (std::is_same_v<T, Master<Half>>) return 8;
+  if constexpr (std::is_same_v<T, Master<BFloat16>>) return 16;
+  if constexpr (std::is_same_v<T, Bf16State<BFloat16>>) return 32;
+  if constexpr (std::is_same_v<T, Bf16State<Master<BFloat16>>>) return 64;
+  return 0;
+}
+
+/// Throws fusedopt::Error, naming the configure option that would include it, unless `built`
+/// (an optimizer's FUSEDOPT_BUILT_STORAGE) has the storage type of segment `s`. `optimizer`:
+/// the class's name (e.g. "AdamW"); `list_name`: its line in cmake/optimizers.cmake.
+void check_built(std::uint32_t built, const SegmentLaunch& s, const char* optimizer,
+                 const char* list_name);
+
+/// The optimizer step of `Op` over one segment, with the segment's Impl. `kBuilt`: the storage
+/// types compiled for Op (check_built has vetted the segment).
+template <class Op, bool kWithMaster = true, std::uint32_t kBuilt = FUSEDOPT_BUILT_STORAGE>
 void run_step(const SegmentLaunch& s) {
   dispatch_segment<kWithMaster>(s, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if (s.device.is_cpu()) {
-      if (emulated_device()) return launch_step_sequence<Op>(s, emulated::Executor<Op, T>{s});
-      return launch_step_sequence<Op>(s, cpu::Executor<Op, T>{s});
-    }
-#if FUSEDOPT_WITH_CUDA
-    DeviceGuard guard(s.device);
-    launch_step_sequence<Op>(s, cuda::Executor<Op, T>{s});
+    if constexpr ((kBuilt & storage_bit<T>()) == 0) {
+      throw_error("internal: a step for a storage type this build left out");
+    } else {
+      if (s.device.is_cpu()) {
+#if FUSEDOPT_EMULATED_DEVICE
+        if (emulated_device()) return run_emulated_step<Op, T>(s);
 #endif
+        return run_cpu_step<Op, T>(s);
+      }
+#if FUSEDOPT_WITH_CUDA
+      DeviceGuard guard(s.device);
+      launch_step_sequence<Op>(s, cuda::Executor<Op, T>{s});
+#endif
+    }
   });
 }
 

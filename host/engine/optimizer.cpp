@@ -17,6 +17,7 @@ Optimizer::~Optimizer() = default;
 
 void Optimizer::step() {
   check_not_torn("step");
+  for (const detail::SegmentLaunch& segment : engine_->segments()) check_built(segment);
   before_step();
   if (clip_list_) {  // NOTE(clip): the norm first, on the same stream; the step reads it
     // Under AMP the list's finish also writes the unscaled norm that grad_norm() returns.

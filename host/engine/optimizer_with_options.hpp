@@ -140,6 +140,11 @@ void FusedOptimizer<Options>::launch(const detail::SegmentLaunch& segment) const
 }
 
 template <class Options>
+void FusedOptimizer<Options>::check_built(const detail::SegmentLaunch& segment) const {
+  detail::check_built(FUSEDOPT_BUILT_STORAGE, segment, Options::kOptimizer, FUSEDOPT_LIST_NAME);
+}
+
+template <class Options>
 StepCost FusedOptimizer<Options>::segment_cost(const detail::SegmentLaunch& segment) const {
   return optimizer_step_cost(detail::OptimizerTag<Options>{}, segment);
 }

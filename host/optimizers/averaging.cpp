@@ -91,6 +91,8 @@ AveragedModel::~AveragedModel() = default;
 void AveragedModel::update() {
   state_->check_not_torn("update");
   for (const detail::SegmentLaunch& segment : state_->engine.segments())
+    detail::check_built(FUSEDOPT_BUILT_STORAGE, segment, "AveragedModel", FUSEDOPT_LIST_NAME);
+  for (const detail::SegmentLaunch& segment : state_->engine.segments())
     detail::run_step<kernels::AveragingOp, /*kWithMaster=*/false>(segment);
 }
 

@@ -143,6 +143,7 @@ void AdamWScheduleFree::run_switch(bool to_train) {
   detail::Engine& e = engine();
   detail::require_not_capturing(e.device(), e.stream(),
                                 to_train ? "AdamWScheduleFree::train" : "AdamWScheduleFree::eval");
+  for (const detail::SegmentLaunch& segment : e.segments()) check_built(segment);
   Switch& s = *switch_;
   const std::size_t groups = num_param_groups();
   s.host_groups.assign(groups, kernels::GroupScalars{});
@@ -180,6 +181,10 @@ void AdamWScheduleFree::run_switch(bool to_train) {
 
 void AdamWScheduleFree::launch(const detail::SegmentLaunch& segment) const {
   detail::run_step<Op>(segment);
+}
+
+void AdamWScheduleFree::check_built(const detail::SegmentLaunch& segment) const {
+  detail::check_built(FUSEDOPT_BUILT_STORAGE, segment, name(), FUSEDOPT_LIST_NAME);
 }
 
 StepCost AdamWScheduleFree::segment_cost(const detail::SegmentLaunch& segment) const {

@@ -196,6 +196,9 @@ class Optimizer {
   detail::Engine& engine() const { return *engine_; }
   /// Runs the optimizer's functor over one dtype segment of the plan.
   virtual void launch(const detail::SegmentLaunch& segment) const = 0;
+  /// Throws Error naming the configure option when this build left out the segment's step
+  /// (NOTE(build-what-you-use)); step() asks for every segment before it changes anything.
+  virtual void check_built(const detail::SegmentLaunch& segment) const = 0;
   virtual StepCost segment_cost(const detail::SegmentLaunch& segment) const = 0;
   /// fp32 temporaries per element that Impl::Loop and Impl::Foreach need.
   virtual int num_temps() const = 0;
@@ -278,6 +281,7 @@ class FusedOptimizer : public OptimizerWithOptions<Options> {
 
  protected:
   void launch(const detail::SegmentLaunch& segment) const override;
+  void check_built(const detail::SegmentLaunch& segment) const override;
   StepCost segment_cost(const detail::SegmentLaunch& segment) const override;
   int num_temps() const override;
 };

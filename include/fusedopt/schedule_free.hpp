@@ -73,6 +73,7 @@ class AdamWScheduleFree : public OptimizerWithOptions<AdamWScheduleFreeOptions> 
  protected:
   void before_step() override;
   void launch(const detail::SegmentLaunch& segment) const override;
+  void check_built(const detail::SegmentLaunch& segment) const override;
   StepCost segment_cost(const detail::SegmentLaunch& segment) const override;
   int num_temps() const override;
   HyperMap group_options(std::size_t group) const override;

@@ -1,9 +1,0 @@
-// Explicit instantiation: AdamaxOp, bf16 parameters with bf16 state, with and without fp32 master
-// weights (NOTE(state-dtype)).
-#include "kernels/optimizers/adamax.h"
-#include "kernels/engine/multi_tensor.cuh"
-
-namespace fusedopt::kernels {
-FUSEDOPT_INSTANTIATE_STEP(AdamaxOp, Bf16State<BFloat16>);
-FUSEDOPT_INSTANTIATE_STEP(AdamaxOp, Bf16State<Master<BFloat16>>);
-}  // namespace fusedopt::kernels

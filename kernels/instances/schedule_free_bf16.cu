@@ -1,8 +1,0 @@
-// Explicit instantiation: schedule-free AdamW's step and its train/eval switch, bf16 storage.
-#include "kernels/optimizers/schedule_free.h"
-#include "kernels/engine/multi_tensor.cuh"
-
-namespace fusedopt::kernels {
-FUSEDOPT_INSTANTIATE_STEP(ScheduleFreeAdamWOp, BFloat16);
-FUSEDOPT_INSTANTIATE_STEP(ScheduleFreeSwitchOp, BFloat16);
-}  // namespace fusedopt::kernels

@@ -1,9 +1,0 @@
-// Explicit instantiation: schedule-free AdamW's step and its train/eval switch, f16 parameters
-// with fp32 master weights.
-#include "kernels/optimizers/schedule_free.h"
-#include "kernels/engine/multi_tensor.cuh"
-
-namespace fusedopt::kernels {
-FUSEDOPT_INSTANTIATE_MASTER_STEP(ScheduleFreeAdamWOp, Half);
-FUSEDOPT_INSTANTIATE_MASTER_STEP(ScheduleFreeSwitchOp, Half);
-}  // namespace fusedopt::kernels
