@@ -32,6 +32,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "ceiling.hpp"
@@ -154,11 +155,16 @@ Pass fused_step_streams(const Optimizer& opt, const std::vector<Param>& params,
   return pass;
 }
 
-/// The optimizer rows (make_optimizer gives their options).
-const std::vector<std::string> kOptimizers = {"SGD",     "Adam",  "AdamW", "RMSprop", "Adagrad",
-                                              "Adamax",  "NAdam", "RAdam", "Adadelta", "Rprop",
-                                              "ASGD",    "Lion",  "AdamWScheduleFree",
-                                              "EMA"};
+/// The optimizer rows: every optimizer of cmake/optimizers.cmake (make_optimizer gives their
+/// options), then EMA.
+const std::vector<std::string> kOptimizers = [] {
+  std::vector<std::string> names;
+#define FUSEDOPT_BENCH_ROW(Class, Options) names.push_back(Options::kOptimizer);
+  FUSEDOPT_FOR_EACH_OPTIMIZER(FUSEDOPT_BENCH_ROW)
+#undef FUSEDOPT_BENCH_ROW
+  names.push_back("EMA");
+  return names;
+}();
 
 /// Precision and clipping variants (issue rows for mixed precision): "<optimizer>+<mode>" with
 /// mode master (fp32 master weights), bf16_state (bf16 optimizer state), master_bf16_state
@@ -176,25 +182,21 @@ bool mode_applies(const std::string& name, DType dtype) {
   return true;
 }
 
-/// torch's defaults, with the options the torch comparison uses (bench/compare_torch.py).
+template <class Class, class Options>
+std::shared_ptr<Optimizer> make_with_defaults(const std::vector<Param>& params) {
+  auto opt = std::make_shared<Class>(params, Options());
+  if constexpr (std::is_same_v<Class, AdamWScheduleFree>) opt->train();
+  return opt;
+}
+
+/// torch's defaults (the schedule-free package's for AdamWScheduleFree, in train mode, which
+/// its steps need), with the options the torch comparison uses (bench/compare_torch.py).
 std::shared_ptr<Optimizer> make_optimizer(const std::string& name, const std::vector<Param>& params) {
   if (name == "SGD") return std::make_shared<SGD>(params, SGDOptions().lr(1e-2).momentum(0.9));
-  if (name == "Adam") return std::make_shared<Adam>(params, AdamOptions());
-  if (name == "AdamW") return std::make_shared<AdamW>(params, AdamWOptions());
-  if (name == "RMSprop") return std::make_shared<RMSprop>(params, RMSpropOptions());
-  if (name == "Adagrad") return std::make_shared<Adagrad>(params, AdagradOptions());
-  if (name == "Adamax") return std::make_shared<Adamax>(params, AdamaxOptions());
-  if (name == "NAdam") return std::make_shared<NAdam>(params, NAdamOptions());
-  if (name == "RAdam") return std::make_shared<RAdam>(params, RAdamOptions());
-  if (name == "Adadelta") return std::make_shared<Adadelta>(params, AdadeltaOptions());
-  if (name == "Rprop") return std::make_shared<Rprop>(params, RpropOptions());
-  if (name == "ASGD") return std::make_shared<ASGD>(params, ASGDOptions());
-  if (name == "Lion") return std::make_shared<Lion>(params, LionOptions());
-  if (name == "AdamWScheduleFree") {  // the package's defaults; steps need train mode
-    auto opt = std::make_shared<AdamWScheduleFree>(params, AdamWScheduleFreeOptions());
-    opt->train();
-    return opt;
-  }
+#define FUSEDOPT_BENCH_MAKE(Class, Options) \
+  if (name == Options::kOptimizer) return make_with_defaults<Class, Options>(params);
+  FUSEDOPT_FOR_EACH_OPTIMIZER(FUSEDOPT_BENCH_MAKE)
+#undef FUSEDOPT_BENCH_MAKE
   throw std::runtime_error("unknown optimizer " + name);
 }
 

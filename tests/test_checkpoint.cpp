@@ -241,6 +241,14 @@ std::vector<ResumeCase> resume_cases(const std::vector<Executor>& executors) {
   return out;
 }
 
+// NOTE(one-list): a new optimizer in cmake/optimizers.cmake needs a case in all_optimizers()
+// (AdamWScheduleFree saves its schedule too: tests/test_schedule_free.cpp resumes it).
+TEST(CheckpointCases, CoverEveryListedOptimizer) {
+  std::vector<std::string> names;
+  for (const OptimizerCase& c : all_optimizers()) names.push_back(c.name);
+  EXPECT_EQ(uncovered_optimizers(names, {"AdamWScheduleFree"}), std::vector<std::string>{});
+}
+
 INSTANTIATE_TEST_SUITE_P(EveryOptimizer, ExactResume,
                          ::testing::ValuesIn(resume_cases(native_executors())), case_name);
 INSTANTIATE_TEST_SUITE_P(Emulated, ExactResume,

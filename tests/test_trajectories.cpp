@@ -610,6 +610,14 @@ TEST_P(TrajectoryTest, MatchesReferenceOver20Steps) {
   }
 }
 
+// NOTE(one-list): a new optimizer in cmake/optimizers.cmake needs its cases here (or, with a
+// host of its own like AdamWScheduleFree, a suite of its own: tests/test_schedule_free.cpp).
+TEST(TrajectoryCases, CoverEveryListedOptimizer) {
+  std::vector<std::string> names;
+  for (const Case& c : all_cases({Executor::cpu})) names.push_back(c.name);
+  EXPECT_EQ(uncovered_optimizers(names, {"AdamWScheduleFree"}), std::vector<std::string>{});
+}
+
 std::string case_name(const ::testing::TestParamInfo<Case>& info) { return info.param.name; }
 INSTANTIATE_TEST_SUITE_P(AllOptions, TrajectoryTest,
                          ::testing::ValuesIn(all_cases(native_executors())), case_name);

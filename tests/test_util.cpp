@@ -4,6 +4,7 @@
 #include <omp.h>
 #endif
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "host/engine/emulated_device.hpp"
@@ -172,6 +173,27 @@ std::uint64_t fresh_seed() {
     return std::strtoull(fixed, nullptr, 10);
   std::random_device device;
   return (std::uint64_t(device()) << 32) ^ std::uint64_t(device());
+}
+
+std::vector<std::string> listed_optimizers() {
+  std::vector<std::string> names;
+#define FUSEDOPT_TEST_LISTED(Class, Options) names.push_back(Options::kOptimizer);
+  FUSEDOPT_FOR_EACH_OPTIMIZER(FUSEDOPT_TEST_LISTED)
+#undef FUSEDOPT_TEST_LISTED
+  return names;
+}
+
+std::vector<std::string> uncovered_optimizers(const std::vector<std::string>& case_names,
+                                              const std::vector<std::string>& exempt) {
+  std::vector<std::string> uncovered;
+  for (const std::string& optimizer : listed_optimizers()) {
+    if (std::find(exempt.begin(), exempt.end(), optimizer) != exempt.end()) continue;
+    const bool covered = std::any_of(case_names.begin(), case_names.end(), [&](const auto& name) {
+      return name == optimizer || name.rfind(optimizer + "_", 0) == 0;
+    });
+    if (!covered) uncovered.push_back(optimizer);
+  }
+  return uncovered;
 }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {

@@ -145,6 +145,13 @@ inline double round_to(DType dtype, double x) {
   return x;
 }
 
+/// The torch name of every optimizer class in cmake/optimizers.cmake (NOTE(one-list)).
+std::vector<std::string> listed_optimizers();
+/// The listed optimizers (less `exempt`, tested elsewhere) that no case of `case_names` is for:
+/// a case is for optimizer X when its name is X or begins with "X_".
+std::vector<std::string> uncovered_optimizers(const std::vector<std::string>& case_names,
+                                              const std::vector<std::string>& exempt = {});
+
 /// Bitwise equality (NaN-safe, and -0 differs from +0).
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b);
 bool same_bits(double a, double b);

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "fusedopt/fusedopt.hpp"
@@ -47,14 +48,22 @@ std::unique_ptr<fo::Optimizer> make(const fo::StateDict& state,
   return opt;
 }
 
+template <class Class, class Options>
+void add_factory(std::map<std::string, Factory>& table) {
+  if constexpr (std::is_same_v<Class, fo::FusedOptimizer<Options>>)
+    table.emplace(Options::kOptimizer, make<Options>);
+}
+
+/// Every optimizer of cmake/optimizers.cmake whose checkpoint holds only its options: the
+/// FusedOptimizer classes (AdamWScheduleFree also saves its schedule).
 const std::map<std::string, Factory>& factories() {
-  static const std::map<std::string, Factory> table = {
-      {"SGD", make<fo::SGDOptions>},           {"Adam", make<fo::AdamOptions>},
-      {"AdamW", make<fo::AdamWOptions>},       {"RMSprop", make<fo::RMSpropOptions>},
-      {"Adagrad", make<fo::AdagradOptions>},   {"Adamax", make<fo::AdamaxOptions>},
-      {"NAdam", make<fo::NAdamOptions>},       {"RAdam", make<fo::RAdamOptions>},
-      {"Adadelta", make<fo::AdadeltaOptions>}, {"Rprop", make<fo::RpropOptions>},
-      {"ASGD", make<fo::ASGDOptions>},         {"Lion", make<fo::LionOptions>}};
+  static const std::map<std::string, Factory> table = [] {
+    std::map<std::string, Factory> t;
+#define FUSEDOPT_REPLAY_ENTRY(Class, Options) add_factory<fo::Class, fo::Options>(t);
+    FUSEDOPT_FOR_EACH_OPTIMIZER(FUSEDOPT_REPLAY_ENTRY)
+#undef FUSEDOPT_REPLAY_ENTRY
+    return t;
+  }();
   return table;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // The dispatch and launch helpers every executor shares: the optimizer step (executor.hpp) and
-// the gradient utilities (host/amp/executor.cpp).
+// the gradient utilities (host/grad/executor.cpp).
 #include <cstdint>
 #include <vector>
 

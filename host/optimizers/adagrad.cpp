@@ -1,7 +1,7 @@
 #include "fusedopt/adagrad.hpp"
 
 #include "kernels/optimizers/adagrad.h"
-#include "host/engine/optimizer_with_options.hpp"
+#include "host/optimizers/optimizer_with_options.hpp"
 
 namespace fusedopt {
 

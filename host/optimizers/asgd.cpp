@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "kernels/optimizers/asgd.h"
-#include "host/engine/optimizer_with_options.hpp"
+#include "host/optimizers/optimizer_with_options.hpp"
 
 namespace fusedopt {
 

@@ -1,7 +1,7 @@
 #include "fusedopt/lion.hpp"
 
 #include "kernels/optimizers/lion.h"
-#include "host/engine/optimizer_with_options.hpp"
+#include "host/optimizers/optimizer_with_options.hpp"
 
 namespace fusedopt {
 

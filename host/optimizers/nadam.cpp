@@ -1,7 +1,7 @@
 #include "fusedopt/nadam.hpp"
 
 #include "kernels/optimizers/nadam.h"
-#include "host/engine/optimizer_with_options.hpp"
+#include "host/optimizers/optimizer_with_options.hpp"
 
 namespace fusedopt {
 

@@ -1,7 +1,7 @@
 #include "fusedopt/rmsprop.hpp"
 
 #include "kernels/optimizers/rmsprop.h"
-#include "host/engine/optimizer_with_options.hpp"
+#include "host/optimizers/optimizer_with_options.hpp"
 
 namespace fusedopt {
 

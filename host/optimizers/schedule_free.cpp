@@ -6,7 +6,7 @@
 
 #include "kernels/optimizers/schedule_free.h"
 #include "host/engine/memory.hpp"
-#include "host/engine/optimizer_with_options.hpp"
+#include "host/optimizers/optimizer_with_options.hpp"
 
 namespace fusedopt {
 

@@ -1,22 +1,10 @@
 #pragma once
 // Umbrella header: #include <fusedopt/fusedopt.hpp>
-#include "fusedopt/adadelta.hpp"
-#include "fusedopt/adagrad.hpp"
-#include "fusedopt/adam.hpp"
-#include "fusedopt/adamax.hpp"
-#include "fusedopt/asgd.hpp"
-#include "fusedopt/averaging.hpp"
 #include "fusedopt/error.hpp"
 #include "fusedopt/grad_utils.hpp"
-#include "fusedopt/lion.hpp"
 #include "fusedopt/lr_scheduler.hpp"
-#include "fusedopt/nadam.hpp"
 #include "fusedopt/optimizer.hpp"
+#include "fusedopt/optimizer_list.hpp"  // every optimizer's header (cmake/optimizers.cmake)
 #include "fusedopt/options.hpp"
-#include "fusedopt/radam.hpp"
-#include "fusedopt/rmsprop.hpp"
-#include "fusedopt/rprop.hpp"
-#include "fusedopt/schedule_free.hpp"
-#include "fusedopt/sgd.hpp"
 #include "fusedopt/tensor.hpp"
 #include "fusedopt/version.hpp"

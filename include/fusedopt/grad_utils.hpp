@@ -83,7 +83,7 @@ class GradList {
 
 /// torch.nn.utils.get_total_norm(grads, norm_type, error_if_nonfinite): the norm of the
 /// per-tensor norms (torch.linalg.vector_norm of their stack), norm_type any p > 0 or INFINITY.
-/// Deterministic (NOTE(grad-norm) in kernels/amp/grad_norm.h): fp32 accumulation in a fixed
+/// Deterministic (NOTE(grad-norm) in kernels/grad/grad_norm.h): fp32 accumulation in a fixed
 /// order, the same bits on the CPU, the emulated device and CUDA, run after run. A NaN anywhere
 /// gives NaN. Returns an fp32 scalar on grads.device(), in the list's scratch: valid until the
 /// next norm of this list. error_if_nonfinite = true synchronizes and throws Error if the norm

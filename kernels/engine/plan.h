@@ -15,7 +15,7 @@
 // runs first.
 #include <cstdint>
 
-#include "kernels/amp/det_math.h"
+#include "kernels/engine/det_math.h"
 #include "kernels/engine/config.h"
 
 namespace fusedopt::kernels {

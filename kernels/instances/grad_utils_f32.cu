@@ -1,6 +1,6 @@
 // Explicit instantiation: the gradient utilities' per-dtype kernels (norm chunks, clip by norm,
 // clip by value, non-finite check and unscale), f32 storage.
-#include "kernels/amp/kernels.cuh"
+#include "kernels/grad/kernels.cuh"
 
 namespace fusedopt::kernels::amp {
 FUSEDOPT_INSTANTIATE_GRAD_UTILS(float);

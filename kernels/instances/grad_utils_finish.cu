@@ -1,6 +1,6 @@
 // The gradient utilities' dtype-independent kernels: the norm's finish launch per norm kind,
 // torch's _amp_update_scale_ and GradScaler.update().
-#include "kernels/amp/kernels.cuh"
+#include "kernels/grad/kernels.cuh"
 
 namespace fusedopt::kernels::amp {
 

@@ -5,7 +5,7 @@
 #include <map>
 
 #include "fusedopt/grad_utils.hpp"
-#include "host/amp/grad_list_impl.hpp"
+#include "host/grad/grad_list_impl.hpp"
 #include "host/engine/engine.hpp"
 #include "host/engine/executor.hpp"
 

@@ -6,10 +6,10 @@
 #include <type_traits>
 #include <vector>
 
-#include "host/amp/grad_list_impl.hpp"
+#include "host/grad/grad_list_impl.hpp"
 #include "host/engine/dispatch.hpp"
 #if FUSEDOPT_WITH_CUDA
-#include "kernels/amp/launch.h"
+#include "kernels/grad/launch.h"
 #endif
 
 namespace fusedopt::detail {

@@ -1,7 +1,7 @@
 #pragma once
 // The deterministic multi-tensor norm: per-chunk, per-tensor and total, shared by the CUDA
-// kernels (kernels/amp/kernels.cuh), the emulated device and the CPU executor
-// (host/amp/executor.cpp).
+// kernels (kernels/grad/kernels.cuh), the emulated device and the CPU executor
+// (host/grad/executor.cpp).
 //
 // NOTE(grad-norm): torch.linalg.vector_norm semantics, fp32 accumulation, and a reduction order
 // fixed by the data layout alone, so that the result is the same bits on every executor, for
@@ -28,9 +28,9 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "kernels/amp/det_math.h"
-#include "kernels/amp/grad_plan.h"
-#include "kernels/amp/engine_apply.h"
+#include "kernels/engine/det_math.h"
+#include "kernels/grad/grad_plan.h"
+#include "kernels/engine/apply.h"
 #include "kernels/engine/config.h"
 #include "kernels/engine/dtype.h"
 

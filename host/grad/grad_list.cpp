@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "fusedopt/grad_utils.hpp"
-#include "host/amp/grad_list_impl.hpp"
+#include "host/grad/grad_list_impl.hpp"
 #include "host/engine/engine.hpp"
 #include "host/engine/memory.hpp"
 #include "kernels/engine/plan.h"

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "fusedopt/grad_utils.hpp"
-#include "host/amp/grad_list_impl.hpp"
+#include "host/grad/grad_list_impl.hpp"
 #include "host/engine/engine.hpp"
 #include "host/engine/memory.hpp"
 

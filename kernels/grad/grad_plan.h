@@ -1,6 +1,6 @@
 #pragma once
 // The plan of a gradient list (fusedopt::GradList) as its kernels see it: plain structs in
-// device (or host) memory, built once by host/amp/grad_list.cpp.
+// device (or host) memory, built once by host/grad/grad_list.cpp.
 //
 // NOTE(grad-plan): tensors are grouped into segments by storage dtype (one launch per dtype
 // present); within a segment each tensor owns max(1, ceil(numel / kChunkSize)) consecutive

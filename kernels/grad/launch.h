@@ -1,12 +1,12 @@
 #pragma once
 // Host-callable entry points of the gradient utilities' CUDA kernels. Plain C++: host files
-// include this; the definitions live in kernels/amp/kernels.cuh and are instantiated in
+// include this; the definitions live in kernels/grad/kernels.cuh and are instantiated in
 // kernels/instances/grad_utils_*.cu.
 #include <cstdint>
 
-#include "kernels/amp/grad_norm.h"
-#include "kernels/amp/grad_ops.h"
-#include "kernels/amp/grad_plan.h"
+#include "kernels/grad/grad_norm.h"
+#include "kernels/grad/grad_ops.h"
+#include "kernels/grad/grad_plan.h"
 
 struct CUstream_st;
 

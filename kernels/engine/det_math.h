@@ -2,7 +2,7 @@
 // Floating-point helpers whose results are the same bits on the host and the device.
 //
 // NOTE(deterministic-fp): the gradient norms are bitwise identical on the CPU executor, the
-// emulated device and CUDA (NOTE(grad-norm) in kernels/amp/grad_norm.h). That needs every
+// emulated device and CUDA (NOTE(grad-norm) in kernels/grad/grad_norm.h). That needs every
 // operation on the path to be one IEEE-754 correctly rounded operation in both compilers:
 //   - no contraction of a * b + c into an FMA: nvcc contracts by default, so device code uses
 //     the __fadd_rn / __fmul_rn / __dadd_rn / __dmul_rn intrinsics, which it never contracts;

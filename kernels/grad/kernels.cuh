@@ -3,7 +3,7 @@
 // grad_ops.h (shared with the CPU executor and the emulated device).
 #include <cuda_runtime.h>
 
-#include "kernels/amp/launch.h"
+#include "kernels/grad/launch.h"
 #include "kernels/engine/cuda_check.h"
 
 namespace fusedopt::kernels::amp {

@@ -6,9 +6,9 @@
 // scalar tail (the CPU executor is lane 0 of stride 1).
 #include <cstdint>
 
-#include "kernels/amp/det_math.h"
-#include "kernels/amp/grad_plan.h"
-#include "kernels/amp/engine_apply.h"
+#include "kernels/engine/det_math.h"
+#include "kernels/grad/grad_plan.h"
+#include "kernels/engine/apply.h"
 #include "kernels/engine/dtype.h"
 
 namespace fusedopt::kernels::amp {

@@ -6,9 +6,9 @@
 
 #include "fusedopt/grad_utils.hpp"
 #include "host/engine/memory.hpp"
-#include "kernels/amp/grad_norm.h"
-#include "kernels/amp/grad_ops.h"
-#include "kernels/amp/grad_plan.h"
+#include "kernels/grad/grad_norm.h"
+#include "kernels/grad/grad_ops.h"
+#include "kernels/grad/grad_plan.h"
 
 namespace fusedopt::detail {
 
@@ -35,7 +35,7 @@ struct GradListAccess {
   static const GradListImpl& impl(const GradList& list) { return *list.impl_; }
 };
 
-// The executors (host/amp/executor.cpp). Each runs on the list's device: the CPU executor, or
+// The executors (host/grad/executor.cpp). Each runs on the list's device: the CPU executor, or
 // the emulated device while it is on (tests), or the CUDA kernels.
 /// NOTE(grad-norm): the chunk launches (one per dtype segment), then the finish launch.
 void run_norm(const GradListImpl& list, kernels::amp::NormKind kind,
