@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "fusedopt/error.hpp"
+#include "fusedopt/tensor.hpp"
 #include "host/engine/executor.hpp"
 
 namespace fusedopt::detail {
@@ -12,10 +13,6 @@ constexpr std::uint32_t kF32 = storage_bit<float>(), kF16 = storage_bit<kernels:
                         kBF16 = storage_bit<kernels::BFloat16>(),
                         kF16Master = storage_bit<kernels::Master<kernels::Half>>(),
                         kBF16Master = storage_bit<kernels::Master<kernels::BFloat16>>();
-
-const char* dtype_name(DType dtype) {
-  return dtype == DType::f16 ? "f16" : dtype == DType::bf16 ? "bf16" : "f32";
-}
 }  // namespace
 
 void check_built(std::uint32_t built, const SegmentLaunch& s, const char* optimizer,
@@ -28,7 +25,7 @@ void check_built(std::uint32_t built, const SegmentLaunch& s, const char* optimi
   if (built & bit) return;
   const std::uint32_t plain = s.dtype == DType::f16 ? kF16 : s.dtype == DType::bf16 ? kBF16 : kF32;
   const std::uint32_t master = s.dtype == DType::f16 ? kF16Master : kBF16Master;
-  const char* what = dtype_name(s.dtype);
+  const char* what = to_string(s.dtype);
   if (!(built & plain))
     throw_error(optimizer, ": ", what, " parameters were left out of this build of fusedopt: "
                 "configure with -DFUSEDOPT_DTYPES including ", what);
