@@ -2,13 +2,13 @@
 # The CPU executor under AddressSanitizer + UndefinedBehaviorSanitizer (clang, preset
 # "sanitize"): a subset of the unit tests (below), then the checkpoint-loader fuzzer for a bounded
 # time from its committed corpus. Called by scripts/test.sh; FUSEDOPT_FUZZ_SECONDS sets the
-# fuzzing time (default 45).
+# fuzzing time in CPU seconds (default 45, spread over the cores).
 #
 # Under the sanitizers the tests run ~20x slower, so this runs a subset that still reaches every
 # optimizer's code: one f32 trajectory case per optimizer with its options on, exact resume and
 # AMP for the fused and loop impls (foreach shares loop's pass code), averaging in f32, frozen
 # parameters and in-step clipping for the fused impl, a few emulated-device cases, and every
-# other test whole. Two processes, one per core.
+# other test whole, in one gtest shard per core and part, all at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh sanitize
@@ -52,25 +52,27 @@ emulated='Emulated/TrajectoryTest.*/AdamW_ams1_wd1_max1_bf16_emulated:Emulated/T
 trajectories="$trajectories:$emulated"
 # Not here: the instruction-set and thread tests (this build has one level and may lack OpenMP;
 # the main build runs them, and under CI=true they fail rather than skip).
-"$tests" --gtest_brief=1 \
-  --gtest_filter='-AllOptions/TrajectoryTest.*:Emulated/*:*ExactResume*foreach*:*AmpScaling*foreach*:Modes/Averaging.*f16*:*Frozen*loop*:*Frozen*foreach*:*ClipInStep*loop*:*ClipInStep*foreach*:*MasterWeights*loop*:*MasterWeights*foreach*:AllOptions/CpuIsaTest.*:HyperParameters/CpuThreadsTest.*:*ResumeWithSchedulerAndAveraging*foreach*:*ResumeWithSchedulerAndAveraging*loop*' \
-  > "$build/sanitize-a.log" 2>&1 &
-first=$!
-"$tests" --gtest_brief=1 \
-  --gtest_filter="$trajectories" \
-  > "$build/sanitize-b.log" 2>&1 &
-second=$!
+everything_else='-AllOptions/TrajectoryTest.*:Emulated/*:*ExactResume*foreach*:*AmpScaling*foreach*:Modes/Averaging.*f16*:*Frozen*loop*:*Frozen*foreach*:*ClipInStep*loop*:*ClipInStep*foreach*:*MasterWeights*loop*:*MasterWeights*foreach*:AllOptions/CpuIsaTest.*:HyperParameters/CpuThreadsTest.*:*ResumeWithSchedulerAndAveraging*foreach*:*ResumeWithSchedulerAndAveraging*loop*'
+# Each filter in $jobs gtest shards, all at once: the processes share the cores however long
+# each shard turns out to be (one process per filter left a core idle for minutes).
+pids=()
+for part in everything_else trajectories; do
+  for ((shard = 0; shard < jobs; ++shard)); do
+    GTEST_TOTAL_SHARDS=$jobs GTEST_SHARD_INDEX=$shard "$tests" --gtest_brief=1 \
+      --gtest_filter="${!part}" > "$build/sanitize-$part-$shard.log" 2>&1 &
+    pids+=($!)
+  done
+done
 status=0
-wait $first || status=1
-wait $second || status=1
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 # Failures and sanitizer reports; skips are listed below, by reason.
-grep -v "^$" "$build/sanitize-a.log" "$build/sanitize-b.log" | grep -v ": Skipped$" |
+grep -v "^$" "$build"/sanitize-*.log | grep -v ": Skipped$" |
   grep -v "no CUDA device visible" | tail -40
 # Skips stay visible: each reason, counted (without a GPU, the CUDA legs).
 echo "sanitize.sh: skipped tests, by reason:"
-cat "$build/sanitize-a.log" "$build/sanitize-b.log" | awk '/Skipped$/ {getline; print}' | sort | uniq -c
+cat "$build"/sanitize-*.log | awk '/Skipped$/ {getline; print}' | sort | uniq -c
 if [ $status -ne 0 ]; then
-  echo "sanitize.sh: a test failed or a sanitizer reported an error (logs: $build/sanitize-{a,b}.log)"
+  echo "sanitize.sh: a test failed or a sanitizer reported an error (logs: $build/sanitize-*.log)"
   exit 1
 fi
 
@@ -80,8 +82,11 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # New inputs go to $work; the committed seeds (tests/fuzz/corpus, and the checkpoint fixtures:
 # bf16 state, master weights, an averaged model) are only read.
-"$build/tests/fuzz/fuzz_load" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 \
-  -dict=tests/fuzz/checkpoint.dict \
-  -print_final_stats=1 -artifact_prefix="$build/fuzz-" "$work" tests/fuzz/corpus tests/fixtures/checkpoints 2>&1 | tail -15
+# libFuzzer's fork mode: one worker per core, for $seconds / $jobs each (the same executions
+# as one worker for $seconds: about 1,000 a second each here); a crash stops it with an error.
+"$build/tests/fuzz/fuzz_load" -fork="$jobs" -max_total_time=$(((seconds + jobs - 1) / jobs)) \
+  -rss_limit_mb=2048 -max_len=65536 -dict=tests/fuzz/checkpoint.dict \
+  -artifact_prefix="$build/fuzz-" "$work" tests/fuzz/corpus tests/fixtures/checkpoints 2>&1 |
+  grep -v "NEW_FUNC" | tail -8
 echo "sanitize.sh: unit tests and ${seconds}s of fuzzing passed under ASan + UBSan" \
   "(build ${build_seconds} s, tests ${test_seconds} s)"

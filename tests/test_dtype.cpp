@@ -1,5 +1,6 @@
-// kernels/engine/dtype.h (used by both executors) against the compiler's _Float16 and an independent
-// bfloat16 rounding.
+// kernels/engine/dtype.h (used by both executors) against test_util.hpp's f16 and bf16 rounding
+// (exact double arithmetic, itself checked against a table of every f16 value and the compiler's
+// _Float16), and the test data helpers.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -64,8 +65,8 @@ TEST(DType, FloatToHalfRoundsToNearestEven) {
   }
 }
 
-// The software f16 reference against a second, table-based rounding, in every build (the
-// clang build that uses the reference has no _Float16 to compare with): the nearest of the
+// The f16 reference (test_util.hpp's exact double arithmetic) against a second, table-based
+// rounding, in every build (clang 14 has no _Float16 to compare with): the nearest of the
 // 31,744 finite non-negative f16 values by binary search, ties to the even bit pattern, at every
 // value, every midpoint and the floats beside it, and at 1M random floats.
 TEST(DType, SoftwareHalfReferenceMatchesATableOfEveryValue) {
@@ -104,8 +105,8 @@ TEST(DType, SoftwareHalfReferenceMatchesATableOfEveryValue) {
   }
 }
 
-// The software f16 reference (used by compilers without _Float16) against _Float16, where the
-// compiler has it (the table test above runs everywhere).
+// The f16 reference against the compiler's _Float16, where it has one (the table test above runs
+// everywhere).
 #if FUSEDOPT_TEST_HAS_FLOAT16
 TEST(DType, SoftwareHalfReferenceMatchesFloat16) {
   for (std::uint32_t bits = 0; bits < 65536; ++bits) {
@@ -127,6 +128,50 @@ TEST(DType, SoftwareHalfReferenceMatchesFloat16) {
   }
 }
 #endif
+
+// ulp(): the spacing of each storage type at |x|, subnormal spacing at 0 and below the normal
+// range.
+TEST(TestData, UlpIsTheSpacingOfTheStorageType) {
+  EXPECT_EQ(ulp(DType::f16, 1.0), std::ldexp(1.0, -10));
+  EXPECT_EQ(ulp(DType::f16, -1.999), std::ldexp(1.0, -10));
+  EXPECT_EQ(ulp(DType::f16, 2.0), std::ldexp(1.0, -9));
+  EXPECT_EQ(ulp(DType::f16, 65504.0), 32.0);
+  EXPECT_EQ(ulp(DType::f16, 0.0), std::ldexp(1.0, -24));
+  EXPECT_EQ(ulp(DType::f16, 1e-6), std::ldexp(1.0, -24));
+  EXPECT_EQ(ulp(DType::bf16, 3.0), std::ldexp(1.0, -6));
+  EXPECT_EQ(ulp(DType::bf16, 1e-39), std::ldexp(1.0, -133));
+  EXPECT_EQ(ulp(DType::f32, 1.0), std::ldexp(1.0, -23));
+  EXPECT_EQ(ulp(DType::f32, 0.0), std::ldexp(1.0, -149));
+}
+
+// random_values(): normal with the asked standard deviation (1M values: the bounds are more
+// than 6 standard errors wide), rounded to the dtype, a fresh sequence per draw.
+TEST(TestData, RandomValuesAreNormalAndRounded) {
+  const std::uint64_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  for (const DType dtype : {DType::f32, DType::f16, DType::bf16}) {
+    const std::vector<double> v = random_values(rng, 1000001, 0.5, dtype);  // odd: the last pair
+    ASSERT_EQ(v.size(), 1000001u);
+    double sum = 0, sum_sq = 0;
+    std::size_t negative = 0, beyond_2_sigma = 0;
+    for (const double x : v) {
+      ASSERT_EQ(x, round_to(dtype, x)) << to_string(dtype);
+      sum += x;
+      sum_sq += x * x;
+      negative += x < 0;
+      beyond_2_sigma += std::abs(x) > 1.0;
+    }
+    const double n = double(v.size());
+    EXPECT_NEAR(sum / n, 0.0, 0.003) << to_string(dtype);
+    EXPECT_NEAR(std::sqrt(sum_sq / n), 0.5, 0.0025) << to_string(dtype);
+    EXPECT_NEAR(double(negative) / n, 0.5, 0.003) << to_string(dtype);
+    EXPECT_NEAR(double(beyond_2_sigma) / n, 0.0455, 0.0015) << to_string(dtype);  // 2 * Phi(-2)
+  }
+  const std::vector<double> a = random_values(rng, 4, 1.0, DType::f32);
+  const std::vector<double> b = random_values(rng, 4, 1.0, DType::f32);
+  EXPECT_NE(a, b);
+}
 
 TEST(DType, BFloat16RoundTripAndRounding) {
   std::mt19937 rng(777);

@@ -82,8 +82,9 @@ TensorView GuardedTensor::view() const {
 
 void GuardedTensor::set(const std::vector<double>& values) {
   std::vector<unsigned char> host(bytes_.size(), kPoison);
-  for (std::int64_t i = 0; i < numel_; ++i)
-    encode(dtype_, values[std::size_t(i)], host.data() + offset_ + std::size_t(i) * dtype_size(dtype_));
+  unsigned char* data = host.data() + offset_;
+  const std::size_t size = dtype_size(dtype_);
+  for (std::size_t i = 0; i < std::size_t(numel_); ++i) encode(dtype_, values[i], data + i * size);
   bytes_.upload(host);
 }
 
@@ -92,8 +93,9 @@ void GuardedTensor::poison() { bytes_.upload(std::vector<unsigned char>(bytes_.s
 std::vector<double> GuardedTensor::get() const {
   const std::vector<unsigned char> host = bytes_.download();
   std::vector<double> values(static_cast<std::size_t>(numel_));
-  for (std::int64_t i = 0; i < numel_; ++i)
-    values[std::size_t(i)] = decode(dtype_, host.data() + offset_ + std::size_t(i) * dtype_size(dtype_));
+  const unsigned char* data = host.data() + offset_;
+  const std::size_t size = dtype_size(dtype_);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = decode(dtype_, data + i * size);
   return values;
 }
 

@@ -3,6 +3,7 @@
 // independently of kernels/engine/dtype.h, random data, and the CUDA skip rule.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -46,100 +47,109 @@ bool in_ci();
 
 // ---- storage dtypes, independent of kernels/engine/dtype.h -----------------------------------------
 
-// The compiler's _Float16 is the f16 reference where it exists (GCC >= 12 on x86-64). Clang 14
-// (the sanitizer and fuzzer build) has none on x86-64: there, f16 rounding is done with exact
-// double arithmetic (nearbyint rounds ties to even), still independent of kernels/engine/dtype.h.
+// Rounding to f16 and bf16 is exact double arithmetic on the float (scale by a power of two,
+// round to an integer with ties to even, scale back), written independently of
+// kernels/engine/dtype.h; DType tests check it against a table of every f16 value and against the
+// compiler's _Float16 where it has one (GCC >= 12 on x86-64; not clang 14, the sanitizer build).
+// No libm calls: the trajectory tests round and compare millions of values per case.
 #if defined(__FLT16_MANT_DIG__)
 #define FUSEDOPT_TEST_HAS_FLOAT16 1
 #else
 #define FUSEDOPT_TEST_HAS_FLOAT16 0
 #endif
 
+/// 2^k, exactly, for k in double's normal exponent range [-1022, 1023].
+inline double exp2i(int k) {
+  const std::uint64_t bits = std::uint64_t(k + 1023) << 52;
+  double d;
+  std::memcpy(&d, &bits, 8);
+  return d;
+}
+
+/// floor(log2(a)) for a normal double a > 0; -1023 for 0 and subnormal doubles (below every
+/// storage type's range); 1024 for inf and NaN.
+inline int exponent_of(double a) {
+  std::uint64_t bits;
+  std::memcpy(&bits, &a, 8);
+  return int((bits >> 52) & 0x7ff) - 1023;
+}
+
+/// `y` (|y| < 2^52) rounded to an integer, ties to even, in the default rounding mode: adding
+/// 2^52 leaves no fraction bits, subtracting it again is exact.
+inline double round_half_even(double y) {
+  constexpr double kShift = 4503599627370496.0;  // 2^52
+  return y >= 0 ? (y + kShift) - kShift : -((-y + kShift) - kShift);
+}
+
+/// a >= 0 (finite) rounded to `mantissa` fraction bits, with exponents below `min_exp` sharing
+/// the subnormal spacing 2^(min_exp - mantissa); ties to even.
+inline double round_magnitude(double a, int mantissa, int min_exp) {
+  const int lead = std::max(exponent_of(a), min_exp);
+  return round_half_even(a * exp2i(mantissa - lead)) * exp2i(lead - mantissa);
+}
+
 /// The f16 value nearest to `f` (ties to even), as a float; +-inf beyond the f16 range.
-/// Exact double arithmetic, used where the compiler has no _Float16.
 inline float soft_round_f16(float f) {
   if (!std::isfinite(f)) return f;
   const double a = std::fabs(double(f));
   if (a >= 65520.0) return std::copysign(HUGE_VALF, f);  // 65504 + half an ulp ties up to 2^16
-  int exponent = 0;
-  std::frexp(a, &exponent);
-  const int lead = exponent - 1 < -14 ? -14 : exponent - 1;  // subnormals: ulp 2^-24
-  const double ulp = std::ldexp(1.0, lead - 10);
-  return float(std::copysign(std::nearbyint(a / ulp) * ulp, double(f)));
+  return float(std::copysign(round_magnitude(a, 10, -14), double(f)));
 }
 
-/// The bits of an f16 value (`v` must be one, e.g. from soft_round_f16).
+/// The bits of an f16 value (`v` must be one, e.g. from soft_round_f16): float's fields moved
+/// (normal range: exponent rebiased from 127 to 15, the 10 leading fraction bits kept; below
+/// it: the count of 2^-24 steps, exact).
 inline std::uint16_t soft_f16_bits(float v) {
-  const std::uint16_t sign = std::signbit(v) ? 0x8000u : 0u;
-  if (std::isnan(v)) return std::uint16_t(sign | 0x7e00u);
-  if (std::isinf(v)) return std::uint16_t(sign | 0x7c00u);
-  const double a = std::fabs(double(v));
-  if (a == 0.0) return sign;
-  int exponent = 0;
-  std::frexp(a, &exponent);
-  const int lead = exponent - 1;
-  if (lead < -14) return std::uint16_t(sign | std::uint16_t(std::ldexp(a, 24)));
-  const auto mantissa = std::uint16_t(std::ldexp(a, 10 - lead) - 1024.0);
-  return std::uint16_t(sign | std::uint16_t((lead + 15) << 10) | mantissa);
+  std::uint32_t u;
+  std::memcpy(&u, &v, 4);
+  const auto sign = std::uint16_t((u >> 16) & 0x8000u);
+  const std::uint32_t magnitude = u & 0x7fffffffu;
+  if (magnitude > 0x7f800000u) return std::uint16_t(sign | 0x7e00u);  // NaN
+  if (magnitude == 0x7f800000u) return std::uint16_t(sign | 0x7c00u);
+  if (magnitude >= 0x38800000u) return std::uint16_t(sign | ((magnitude - 0x38000000u) >> 13));
+  return std::uint16_t(sign | std::uint16_t(std::fabs(v) * 16777216.0f));  // 2^24
 }
 
+/// The value of f16 bits, built as a float's fields (the inverse of soft_f16_bits).
 inline float soft_f16_value(std::uint16_t bits) {
-  const float sign = (bits & 0x8000u) ? -1.0f : 1.0f;
-  const int exponent = (bits >> 10) & 0x1f;
-  const int mantissa = bits & 0x3ff;
-  if (exponent == 31) return mantissa ? std::copysign(std::nanf(""), sign) : sign * HUGE_VALF;
-  if (exponent == 0) return sign * float(std::ldexp(double(mantissa), -24));
-  return sign * float(std::ldexp(double(1024 + mantissa), exponent - 25));
+  const std::uint32_t sign = std::uint32_t(bits & 0x8000u) << 16;
+  const std::uint32_t exponent = (bits >> 10) & 0x1fu;
+  const std::uint32_t mantissa = bits & 0x3ffu;
+  std::uint32_t u;
+  if (exponent == 31) {
+    u = sign | 0x7f800000u | (mantissa ? 0x400000u | (mantissa << 13) : 0u);
+  } else if (exponent == 0) {
+    const float magnitude = float(mantissa) * 5.9604644775390625e-8f;  // 2^-24, exact
+    std::memcpy(&u, &magnitude, 4);
+    u |= sign;
+  } else {
+    u = sign | (((exponent + 112u) << 23) | (mantissa << 13));
+  }
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
 }
 
-inline float round_f16(float f) {
-#if FUSEDOPT_TEST_HAS_FLOAT16
-  return static_cast<float>(static_cast<_Float16>(f));
-#else
-  return soft_round_f16(f);
-#endif
-}
+inline float round_f16(float f) { return soft_round_f16(f); }
 
 /// The bits of the f16 nearest to `f`.
-inline std::uint16_t f16_bits(float f) {
-#if FUSEDOPT_TEST_HAS_FLOAT16
-  const _Float16 h = static_cast<_Float16>(f);
-  std::uint16_t bits;
-  std::memcpy(&bits, &h, 2);
-  return bits;
-#else
-  return soft_f16_bits(soft_round_f16(f));
-#endif
-}
+inline std::uint16_t f16_bits(float f) { return soft_f16_bits(soft_round_f16(f)); }
 
-inline float f16_value(std::uint16_t bits) {
-#if FUSEDOPT_TEST_HAS_FLOAT16
-  _Float16 h;
-  std::memcpy(&h, &bits, 2);
-  return static_cast<float>(h);
-#else
-  return soft_f16_value(bits);
-#endif
-}
+inline float f16_value(std::uint16_t bits) { return soft_f16_value(bits); }
 
-/// Rounds a double to the nearest value representable in `dtype` (nearest-even).
+/// Rounds a double to the nearest value representable in `dtype` (nearest-even). 2-byte types
+/// round the float nearest to `x`, as a kernel rounds its float result.
 inline double round_to(DType dtype, double x) {
   switch (dtype) {
     case DType::f32: return double(float(x));
     case DType::f16:
       return double(round_f16(float(x)));
     case DType::bf16: {
-      // Exact double arithmetic on the float (8 significant bits, float's exponent range),
-      // not the kernels' bit trick: nearbyint rounds ties to even.
       const float f = float(x);
       if (!std::isfinite(f)) return f;
       const double a = std::fabs(double(f));
-      if (a >= std::ldexp(1.0, 128) - std::ldexp(1.0, 119)) return std::copysign(HUGE_VAL, x);
-      int exponent = 0;
-      std::frexp(a, &exponent);
-      const int lead = exponent - 1 < -126 ? -126 : exponent - 1;  // subnormals: ulp 2^-133
-      const double ulp = std::ldexp(1.0, lead - 7);
-      return std::copysign(std::nearbyint(a / ulp) * ulp, double(f));
+      if (a >= exp2i(128) - exp2i(119)) return std::copysign(HUGE_VAL, x);  // 8 bits, ties up
+      return std::copysign(round_magnitude(a, 7, -126), double(f));
     }
   }
   return x;
@@ -163,13 +173,12 @@ std::string difference(const StateDict& a, const StateDict& b);
 std::string difference(const std::vector<std::vector<double>>& a,
                        const std::vector<std::vector<double>>& b);
 
-/// The distance between `dtype` values near |x| (subnormal spacing below the normal range).
+/// The distance between `dtype` values near |x| (subnormal spacing below the normal range, and
+/// at 0).
 inline double ulp(DType dtype, double x) {
   const int mantissa = dtype == DType::f16 ? 10 : dtype == DType::bf16 ? 7 : 23;
   const int min_exp = dtype == DType::f16 ? -14 : -126;
-  int e = 0;
-  std::frexp(std::abs(x), &e);  // |x| in [2^(e-1), 2^e)
-  return std::ldexp(1.0, (e - 1 > min_exp ? e - 1 : min_exp) - mantissa);
+  return exp2i(std::max(exponent_of(std::abs(x)), min_exp) - mantissa);
 }
 
 /// Writes `x` (already representable) in storage format at `dst`.
@@ -255,11 +264,23 @@ class GuardedTensor {
   DeviceBytes bytes_;
 };
 
+/// n values from a normal distribution of standard deviation `scale`, rounded to `dtype`.
+/// Marsaglia's polar method in float (the values are rounded to float or narrower anyway), both
+/// uniforms from one 64-bit draw: std::normal_distribution<double> took a fifth of the
+/// trajectory tests' time.
 inline std::vector<double> random_values(std::mt19937_64& rng, std::int64_t n, double scale,
                                          DType dtype) {
-  std::normal_distribution<double> normal(0.0, scale);
   std::vector<double> v(static_cast<std::size_t>(n));
-  for (double& x : v) x = round_to(dtype, normal(rng));
+  for (std::size_t i = 0; i < v.size();) {
+    const std::uint64_t r = rng();
+    const float u = float(std::int32_t(std::uint32_t(r))) * 0x1p-31f;  // [-1, 1]
+    const float w = float(std::int32_t(std::uint32_t(r >> 32))) * 0x1p-31f;
+    const float s = u * u + w * w;
+    if (s >= 1.0f || s == 0.0f) continue;
+    const float factor = std::sqrt(-2.0f * std::log(s) / s);
+    v[i++] = round_to(dtype, scale * double(u * factor));
+    if (i < v.size()) v[i++] = round_to(dtype, scale * double(w * factor));
+  }
   return v;
 }
 
