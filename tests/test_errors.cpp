@@ -7,6 +7,7 @@
 #include <functional>
 #include <limits>
 
+#include "host/engine/configs.hpp"
 #include "test_util.hpp"
 
 namespace fusedopt::testing {
@@ -161,6 +162,86 @@ TEST(Errors, BadOptionsOfTheFullOptimizerSet) {
   EXPECT_EQ(rmsprop.state_names(0), (std::vector<std::string>{"square_avg", "grad_avg", "momentum_buffer"}));
   expect_error([&] { rmsprop.state(0, 0, "exp_avg"); }, {"exp_avg", "square_avg"});
   expect_error([&] { rmsprop.set(0, "momentum", 0.0); }, {"state"});  // layout would change
+}
+
+// NOTE(option-rules): each rule at its boundaries.
+TEST(Errors, OptionRulesAtTheirBoundaries) {
+  using detail::broken_rule;
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::nan("");
+  for (const double x : {0.0, -0.0, 1e-300, 5.0}) EXPECT_FALSE(broken_rule(Rule::non_negative, x));
+  for (const double x : {-1e-300, inf, nan})
+    EXPECT_EQ(*broken_rule(Rule::non_negative, x), "finite and >= 0");
+  for (const double x : {0.0, 1.0}) EXPECT_FALSE(broken_rule(Rule::unit_interval, x));
+  for (const double x : {-1e-300, std::nextafter(1.0, 2.0), nan})
+    EXPECT_EQ(*broken_rule(Rule::unit_interval, x), "in [0, 1]");
+  EXPECT_FALSE(broken_rule(Rule::beta, 0.0));
+  for (const double x : {-1e-300, 1.0, nan}) EXPECT_EQ(*broken_rule(Rule::beta, x), "in [0, 1)");
+  EXPECT_FALSE(broken_rule(Rule::open_unit, std::nextafter(1.0, 0.0)));
+  for (const double x : {0.0, 1.0, nan}) EXPECT_EQ(*broken_rule(Rule::open_unit, x), "in (0, 1)");
+  EXPECT_FALSE(broken_rule(Rule::above_one, std::nextafter(1.0, 2.0)));
+  for (const double x : {1.0, inf, nan})
+    EXPECT_EQ(*broken_rule(Rule::above_one, x), "finite and > 1");
+  EXPECT_FALSE(broken_rule(Rule::at_least_first, 2.0, 2.0, "low"));
+  for (const double x : {1.9, inf, nan})
+    EXPECT_EQ(*broken_rule(Rule::at_least_first, x, 2.0, "low"), ">= low and finite");
+  for (const double x : {-inf, inf, nan}) EXPECT_EQ(*broken_rule(Rule::finite, x), "finite");
+  for (const double x : {-inf, nan}) EXPECT_FALSE(broken_rule(Rule::any, x));
+}
+
+// Every listed optimizer's every constrained option (and pair half), set to NaN, is refused by
+// validate() with a message naming where, the option and its rule; a flag has no rule.
+template <class Options>
+void expect_every_rule_checked() {
+  const std::string where = std::string(Options::kOptimizer) + " test";
+  std::size_t checked = 0;
+  std::apply(
+      [&](auto... f) {
+        auto one = [&](auto field) {
+          using T = std::decay_t<decltype((Options().*(field.member)).get())>;
+          const double nan = std::nan("");
+          if constexpr (std::is_same_v<T, double>) {
+            if (field.rule == Rule::any) return;
+            Options o;
+            (o.*(field.member)).set(nan);
+            const std::string want = where + ": " + field.name + " must be " +
+                                     *detail::broken_rule(field.rule, nan) + ", got nan";
+            expect_error([&] { o.validate(where); }, {want.c_str()});
+            ++checked;
+          } else if constexpr (std::is_same_v<T, Pair>) {
+            Options o = Options();
+            const Pair good = (o.*(field.member)).get();
+            (o.*(field.member)).set({nan, good.second});
+            const std::string first = where + ": " + field.name + ".first (" + field.first + ")";
+            expect_error([&] { o.validate(where); }, {first.c_str(), "got nan"});
+            (o.*(field.member)).set({good.first, nan});
+            const std::string second = where + ": " + field.name + ".second (" + field.second + ")";
+            expect_error([&] { o.validate(where); }, {second.c_str(), "got nan"});
+            checked += 2;
+          }
+        };
+        (one(f), ...);
+      },
+      Options::fields());
+  EXPECT_GT(checked, 0u) << Options::kOptimizer;
+  EXPECT_NO_THROW(Options().validate(where)) << "the defaults break a rule";
+}
+
+TEST(Errors, EveryOptionRuleOfEveryOptimizer) {
+#define FUSEDOPT_TEST_RULES(Class, Options) expect_every_rule_checked<Options>();
+  FUSEDOPT_FOR_EACH_OPTIMIZER(FUSEDOPT_TEST_RULES)
+#undef FUSEDOPT_TEST_RULES
+}
+
+// NOTE(slots): the numbers in declaration order, a pair as two, flags skipped.
+TEST(Errors, SlotsAreTheNumbersInDeclarationOrder) {
+  detail::GroupConfig config;
+  detail::set_slots(config,
+                    RpropOptions().lr(0.5).etas({0.25, 2.0}).step_sizes({1e-3, 7.0}).maximize(true));
+  EXPECT_EQ((std::vector<double>(config.hyper.begin(), config.hyper.begin() + 6)),
+            (std::vector<double>{0.5, 0.25, 2.0, 1e-3, 7.0, 0.0}));
+  detail::set_slots(config, SGDOptions().lr(0.1).momentum(0.9).dampening(0.2).weight_decay(0.3));
+  EXPECT_EQ((std::vector<double>(config.hyper.begin(), config.hyper.begin() + 4)),
+            (std::vector<double>{0.1, 0.9, 0.2, 0.3}));
 }
 
 /// A failed call must leave the optimizer as it was: compare with an untouched twin.

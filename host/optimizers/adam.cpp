@@ -1,27 +1,19 @@
 #include "fusedopt/adam.hpp"
 
-#include <cmath>
-
 #include "kernels/optimizers/adam.h"
 #include "host/optimizers/optimizer_with_options.hpp"
 
 namespace fusedopt {
 
-template <class Self>
-void AdamFamilyOptions<Self>::validate(const std::string& where) const {
-  detail::validate_adam_family(static_cast<const Self&>(*this), where);
-}
-
 template class AdamFamilyOptions<AdamOptions>;
 template class AdamFamilyOptions<AdamWOptions>;
-
 
 namespace {
 template <class Options>
 detail::GroupConfig adam_config(const Options& o) {
   using Op = kernels::AdamStepOp;  // Adam and AdamW share slots and flags
   detail::GroupConfig config;
-  detail::set_adam_family_slots<Op>(config, o);
+  detail::set_slots(config, o);  // NOTE(slots)
   config.flags = (o.maximize() ? Op::kMaximize : 0u) | (o.amsgrad() ? Op::kAmsgrad : 0u);
   config.num_states = o.amsgrad() ? 3 : 2;  // exp_avg, exp_avg_sq[, max_exp_avg_sq]
   config.state_names = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};

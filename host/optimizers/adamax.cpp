@@ -5,14 +5,10 @@
 
 namespace fusedopt {
 
-void AdamaxOptions::validate(const std::string& where) const {
-  detail::validate_adam_family(*this, where);
-}
-
 detail::GroupConfig make_group_config(const AdamaxOptions& o) {
   using Op = kernels::AdamaxOp;
   detail::GroupConfig config;
-  detail::set_adam_family_slots<Op>(config, o);
+  detail::set_slots(config, o);  // NOTE(slots)
   config.flags = o.maximize() ? Op::kMaximize : 0u;
   config.num_states = 2;  // exp_avg, exp_inf
   config.state_names = {"exp_avg", "exp_inf"};

@@ -5,16 +5,10 @@
 
 namespace fusedopt {
 
-void NAdamOptions::validate(const std::string& where) const {
-  detail::validate_adam_family(*this, where);
-  detail::require_non_negative(where, "momentum_decay", momentum_decay());
-}
-
 detail::GroupConfig make_group_config(const NAdamOptions& o) {
   using Op = kernels::NAdamOp;
   detail::GroupConfig config;
-  detail::set_adam_family_slots<Op>(config, o);
-  config.hyper[Op::kMomentumDecay] = o.momentum_decay();
+  detail::set_slots(config, o);  // NOTE(slots)
   config.flags = (o.maximize() ? Op::kMaximize : 0u) |
                  (o.decoupled_weight_decay() ? Op::kDecoupled : 0u);
   config.num_states = 2;  // exp_avg, exp_avg_sq (mu_product is per-parameter scalar state)

@@ -54,7 +54,7 @@ void OptimizerWithOptions<Options>::set_options(std::size_t group, Options optio
   auto keep = [&](auto field) {
     if (!(options.*(field.member)).is_set()) options.*(field.member) = current.*(field.member);
   };
-  std::apply([&](auto... f) { (keep(f), ...); }, Options::fields());
+  detail::for_each_field<Options>(keep);
   options.validate(std::string(Options::kOptimizer) + " param_groups[" + std::to_string(group) +
                    "]");
   update_group(group, make_group_config(options));

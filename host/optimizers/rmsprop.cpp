@@ -5,22 +5,10 @@
 
 namespace fusedopt {
 
-void RMSpropOptions::validate(const std::string& where) const {
-  detail::require_non_negative(where, "lr", lr());
-  detail::require_unit_interval(where, "alpha", alpha());
-  detail::require_non_negative(where, "eps", eps());
-  detail::require_non_negative(where, "weight_decay", weight_decay());
-  detail::require_non_negative(where, "momentum", momentum());
-}
-
 detail::GroupConfig make_group_config(const RMSpropOptions& o) {
   using Op = kernels::RMSpropOp;
   detail::GroupConfig config;
-  config.hyper[Op::kLr] = o.lr();
-  config.hyper[Op::kAlpha] = o.alpha();
-  config.hyper[Op::kEps] = o.eps();
-  config.hyper[Op::kWeightDecay] = o.weight_decay();
-  config.hyper[Op::kMomentum] = o.momentum();
+  detail::set_slots(config, o);  // NOTE(slots)
   const bool has_momentum = o.momentum() > 0.0;
   config.flags = (o.maximize() ? Op::kMaximize : 0u) | (o.centered() ? Op::kCentered : 0u) |
                  (has_momentum ? Op::kHasMomentum : 0u);

@@ -12,18 +12,6 @@ namespace fusedopt {
 
 using Schedule = AdamWScheduleFree::Schedule;
 
-void AdamWScheduleFreeOptions::validate(const std::string& where) const {
-  detail::require_non_negative(where, "lr", lr());
-  detail::require_betas(where, betas());
-  // eval() moves the parameters by lerp(p, z, 1 - 1/beta1): the reference divides by beta1.
-  detail::require(betas().first > 0.0, where, "betas.first (beta1)", "in (0, 1)", betas().first);
-  detail::require_non_negative(where, "eps", eps());
-  detail::require_non_negative(where, "weight_decay", weight_decay());
-  detail::require_non_negative(where, "warmup_steps", warmup_steps());
-  detail::require(std::isfinite(r()), where, "r", "finite", r());
-  detail::require_non_negative(where, "weight_lr_power", weight_lr_power());
-}
-
 namespace {
 using Op = kernels::ScheduleFreeAdamWOp;
 

@@ -1,34 +1,20 @@
 #include "fusedopt/sgd.hpp"
 
-#include <cmath>
-
 #include "kernels/optimizers/sgd.h"
 #include "host/optimizers/optimizer_with_options.hpp"
 
 namespace fusedopt {
 
-using detail::require;
-using detail::require_non_negative;
-
-void SGDOptions::validate(const std::string& where) const {
-  require_non_negative(where, "lr", lr());
-  require_non_negative(where, "momentum", momentum());
-  require(std::isfinite(dampening()), where, "dampening", "finite", dampening());
-  require_non_negative(where, "weight_decay", weight_decay());
-  if (nesterov()) {
-    require(momentum() > 0.0, where, "momentum", "> 0 when nesterov is true", momentum());
-    require(dampening() == 0.0, where, "dampening", "0 when nesterov is true", dampening());
-  }
+void SGDOptions::check(const std::string& where) const {
+  if (!nesterov()) return;
+  detail::require(momentum() > 0.0, where, "momentum", "> 0 when nesterov is true", momentum());
+  detail::require(dampening() == 0.0, where, "dampening", "0 when nesterov is true", dampening());
 }
-
 
 detail::GroupConfig make_group_config(const SGDOptions& o) {
   using Op = kernels::SGDOp;
   detail::GroupConfig config;
-  config.hyper[Op::kLr] = o.lr();
-  config.hyper[Op::kMomentum] = o.momentum();
-  config.hyper[Op::kDampening] = o.dampening();
-  config.hyper[Op::kWeightDecay] = o.weight_decay();
+  detail::set_slots(config, o);  // NOTE(slots)
   const bool has_momentum = o.momentum() != 0.0;
   config.flags = (o.maximize() ? Op::kMaximize : 0u) | (o.nesterov() ? Op::kNesterov : 0u) |
                  (has_momentum ? Op::kHasMomentum : 0u);

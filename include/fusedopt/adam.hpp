@@ -3,38 +3,33 @@
 
 namespace fusedopt {
 
+#define FUSEDOPT_ADAM_FAMILY_OPTIONS(OPTION, PAIR)       \
+  OPTION(double, lr, 1e-3, non_negative)                 \
+  PAIR(betas, kDefaultBetas, beta1, beta, beta2, beta)   \
+  OPTION(double, eps, 1e-8, non_negative)                \
+  OPTION(double, weight_decay, 0.0, non_negative)        \
+  OPTION(bool, amsgrad, false, any)                      \
+  OPTION(bool, maximize, false, any)
+
 /// Shared by Adam and AdamW: they differ only in the default weight_decay and in how weight
 /// decay is applied (L2 in the gradient vs decoupled).
 template <class Self>
 class AdamFamilyOptions {
-  FUSEDOPT_OPTION(Self, double, lr, 1e-3)
-  FUSEDOPT_OPTION(Self, Betas, betas, kDefaultBetas)
-  FUSEDOPT_OPTION(Self, double, eps, 1e-8)
-  FUSEDOPT_OPTION(Self, double, weight_decay, 0.0)
-  FUSEDOPT_OPTION(Self, bool, amsgrad, false)
-  FUSEDOPT_OPTION(Self, bool, maximize, false)
- FUSEDOPT_OPTIONS_COMMON(Self)
-  static auto fields() {
-    using S = AdamFamilyOptions;
-    return std::make_tuple(Field{"lr", &S::lr_}, Field{"betas", &S::betas_, "beta1", "beta2"},
-                           Field{"eps", &S::eps_}, Field{"weight_decay", &S::weight_decay_},
-                           Field{"amsgrad", &S::amsgrad_}, Field{"maximize", &S::maximize_});
-  }
-
+  FUSEDOPT_DECLARE_OPTIONS(Self, AdamFamilyOptions, FUSEDOPT_ADAM_FAMILY_OPTIONS)
  protected:
   explicit AdamFamilyOptions(double default_weight_decay) { weight_decay_ = default_weight_decay; }
 };
 
-/// torch.optim.Adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
-/// maximize=False). weight_decay is an L2 term added to the gradient.
+/// torch.optim.Adam's options: FUSEDOPT_ADAM_FAMILY_OPTIONS above. weight_decay is an L2 term
+/// added to the gradient.
 class AdamOptions : public AdamFamilyOptions<AdamOptions> {
  public:
   static constexpr const char* kOptimizer = "Adam";
   AdamOptions() : AdamFamilyOptions(0.0) {}
 };
 
-/// torch.optim.AdamW(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-/// amsgrad=False, maximize=False). weight_decay is decoupled: p *= 1 - lr * weight_decay.
+/// torch.optim.AdamW's options: FUSEDOPT_ADAM_FAMILY_OPTIONS above, but weight_decay defaults to
+/// 1e-2 (torch's) and is decoupled: p *= 1 - lr * weight_decay.
 class AdamWOptions : public AdamFamilyOptions<AdamWOptions> {
  public:
   static constexpr const char* kOptimizer = "AdamW";

@@ -3,24 +3,17 @@
 
 namespace fusedopt {
 
-/// torch.optim.Adamax(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, maximize=False).
-/// Numeric options for get/set: lr, beta1, beta2, eps, weight_decay.
+#define FUSEDOPT_ADAMAX_OPTIONS(OPTION, PAIR)            \
+  OPTION(double, lr, 2e-3, non_negative)                 \
+  PAIR(betas, kDefaultBetas, beta1, beta, beta2, beta)   \
+  OPTION(double, eps, 1e-8, non_negative)                \
+  OPTION(double, weight_decay, 0.0, non_negative)        \
+  OPTION(bool, maximize, false, any)
+
+/// torch.optim.Adamax's options: FUSEDOPT_ADAMAX_OPTIONS above.
 class AdamaxOptions {
-  FUSEDOPT_OPTION(AdamaxOptions, double, lr, 2e-3)
-  FUSEDOPT_OPTION(AdamaxOptions, Betas, betas, kDefaultBetas)
-  FUSEDOPT_OPTION(AdamaxOptions, double, eps, 1e-8)
-  FUSEDOPT_OPTION(AdamaxOptions, double, weight_decay, 0.0)
-  FUSEDOPT_OPTION(AdamaxOptions, bool, maximize, false)
-  FUSEDOPT_OPTIONS_COMMON(AdamaxOptions)
+  FUSEDOPT_DECLARE_OPTIONS(AdamaxOptions, AdamaxOptions, FUSEDOPT_ADAMAX_OPTIONS)
   static constexpr const char* kOptimizer = "Adamax";
-  static auto fields() {
-    using S = AdamaxOptions;
-    return std::make_tuple(Field{"lr", &S::lr_},
-                           Field{"betas", &S::betas_, "beta1", "beta2"},
-                           Field{"eps", &S::eps_},
-                           Field{"weight_decay", &S::weight_decay_},
-                           Field{"maximize", &S::maximize_});
-  }
 };
 
 /// The fused Adamax step; see kernels/optimizers/adamax.h for the exact update.

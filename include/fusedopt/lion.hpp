@@ -5,23 +5,17 @@ namespace fusedopt {
 
 inline constexpr Betas kDefaultLionBetas{0.9, 0.99};
 
-/// Lion (Chen et al. 2023): lr=1e-4, betas=(0.9, 0.99), weight_decay=0 (decoupled),
-/// maximize=False. Not in torch.optim; defaults follow the paper's reference code.
-/// Numeric options for get/set: lr, beta1, beta2, weight_decay.
+#define FUSEDOPT_LION_OPTIONS(OPTION, PAIR)                                    \
+  OPTION(double, lr, 1e-4, non_negative)                                       \
+  PAIR(betas, kDefaultLionBetas, beta1, unit_interval, beta2, unit_interval)   \
+  OPTION(double, weight_decay, 0.0, non_negative)                              \
+  OPTION(bool, maximize, false, any)
+
+/// Lion (Chen et al. 2023), weight decay decoupled: FUSEDOPT_LION_OPTIONS above. Not in
+/// torch.optim; the defaults follow the paper's reference code.
 class LionOptions {
-  FUSEDOPT_OPTION(LionOptions, double, lr, 1e-4)
-  FUSEDOPT_OPTION(LionOptions, Betas, betas, kDefaultLionBetas)
-  FUSEDOPT_OPTION(LionOptions, double, weight_decay, 0.0)
-  FUSEDOPT_OPTION(LionOptions, bool, maximize, false)
-  FUSEDOPT_OPTIONS_COMMON(LionOptions)
+  FUSEDOPT_DECLARE_OPTIONS(LionOptions, LionOptions, FUSEDOPT_LION_OPTIONS)
   static constexpr const char* kOptimizer = "Lion";
-  static auto fields() {
-    using S = LionOptions;
-    return std::make_tuple(Field{"lr", &S::lr_},
-                           Field{"betas", &S::betas_, "beta1", "beta2"},
-                           Field{"weight_decay", &S::weight_decay_},
-                           Field{"maximize", &S::maximize_});
-  }
 };
 
 /// The fused Lion step; see kernels/optimizers/lion.h for the exact update.

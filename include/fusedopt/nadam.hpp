@@ -3,29 +3,19 @@
 
 namespace fusedopt {
 
-/// torch.optim.NAdam(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-/// momentum_decay=4e-3, decoupled_weight_decay=False, maximize=False).
-/// Numeric options for get/set: lr, beta1, beta2, eps, weight_decay, momentum_decay.
+#define FUSEDOPT_NADAM_OPTIONS(OPTION, PAIR)             \
+  OPTION(double, lr, 2e-3, non_negative)                 \
+  PAIR(betas, kDefaultBetas, beta1, beta, beta2, beta)   \
+  OPTION(double, eps, 1e-8, non_negative)                \
+  OPTION(double, weight_decay, 0.0, non_negative)        \
+  OPTION(double, momentum_decay, 4e-3, non_negative)     \
+  OPTION(bool, decoupled_weight_decay, false, any)       \
+  OPTION(bool, maximize, false, any)
+
+/// torch.optim.NAdam's options: FUSEDOPT_NADAM_OPTIONS above.
 class NAdamOptions {
-  FUSEDOPT_OPTION(NAdamOptions, double, lr, 2e-3)
-  FUSEDOPT_OPTION(NAdamOptions, Betas, betas, kDefaultBetas)
-  FUSEDOPT_OPTION(NAdamOptions, double, eps, 1e-8)
-  FUSEDOPT_OPTION(NAdamOptions, double, weight_decay, 0.0)
-  FUSEDOPT_OPTION(NAdamOptions, double, momentum_decay, 4e-3)
-  FUSEDOPT_OPTION(NAdamOptions, bool, decoupled_weight_decay, false)
-  FUSEDOPT_OPTION(NAdamOptions, bool, maximize, false)
-  FUSEDOPT_OPTIONS_COMMON(NAdamOptions)
+  FUSEDOPT_DECLARE_OPTIONS(NAdamOptions, NAdamOptions, FUSEDOPT_NADAM_OPTIONS)
   static constexpr const char* kOptimizer = "NAdam";
-  static auto fields() {
-    using S = NAdamOptions;
-    return std::make_tuple(Field{"lr", &S::lr_},
-                           Field{"betas", &S::betas_, "beta1", "beta2"},
-                           Field{"eps", &S::eps_},
-                           Field{"weight_decay", &S::weight_decay_},
-                           Field{"momentum_decay", &S::momentum_decay_},
-                           Field{"decoupled_weight_decay", &S::decoupled_weight_decay_},
-                           Field{"maximize", &S::maximize_});
-  }
 };
 
 /// The fused NAdam step; see kernels/optimizers/nadam.h for the exact update.

@@ -7,22 +7,17 @@ namespace fusedopt {
 inline constexpr Pair kDefaultEtas{0.5, 1.2};
 inline constexpr Pair kDefaultStepSizes{1e-6, 50.0};
 
-/// torch.optim.Rprop(lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), maximize=False).
-/// Numeric options for get/set: lr, eta_minus, eta_plus, step_size_min, step_size_max.
+#define FUSEDOPT_RPROP_OPTIONS(OPTION, PAIR)                                                        \
+  OPTION(double, lr, 1e-2, non_negative)                                                            \
+  PAIR(etas, kDefaultEtas, eta_minus, open_unit, eta_plus, above_one)                               \
+  PAIR(step_sizes, kDefaultStepSizes, step_size_min, non_negative, step_size_max, at_least_first)   \
+  OPTION(bool, maximize, false, any)
+
+/// torch.optim.Rprop's options: FUSEDOPT_RPROP_OPTIONS above. As torch: 0 < eta_minus < 1 <
+/// eta_plus (the kernel relies on eta_minus != 1 to find sign flips).
 class RpropOptions {
-  FUSEDOPT_OPTION(RpropOptions, double, lr, 1e-2)
-  FUSEDOPT_OPTION(RpropOptions, Pair, etas, kDefaultEtas)
-  FUSEDOPT_OPTION(RpropOptions, Pair, step_sizes, kDefaultStepSizes)
-  FUSEDOPT_OPTION(RpropOptions, bool, maximize, false)
-  FUSEDOPT_OPTIONS_COMMON(RpropOptions)
+  FUSEDOPT_DECLARE_OPTIONS(RpropOptions, RpropOptions, FUSEDOPT_RPROP_OPTIONS)
   static constexpr const char* kOptimizer = "Rprop";
-  static auto fields() {
-    using S = RpropOptions;
-    return std::make_tuple(Field{"lr", &S::lr_},
-                           Field{"etas", &S::etas_, "eta_minus", "eta_plus"},
-                           Field{"step_sizes", &S::step_sizes_, "step_size_min", "step_size_max"},
-                           Field{"maximize", &S::maximize_});
-  }
 };
 
 /// The fused Rprop step; see kernels/optimizers/rprop.h for the exact update.

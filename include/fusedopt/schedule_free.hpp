@@ -8,27 +8,22 @@
 
 namespace fusedopt {
 
-/// schedulefree.AdamWScheduleFree(lr=0.0025, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-/// warmup_steps=0, r=0.0, weight_lr_power=2.0). weight_decay is taken at y, added to the
-/// normalized gradient, as the reference does. Numeric options for get/set: lr, beta1, beta2,
-/// eps, weight_decay, warmup_steps, r, weight_lr_power.
+#define FUSEDOPT_ADAMW_SCHEDULE_FREE_OPTIONS(OPTION, PAIR)    \
+  OPTION(double, lr, 0.0025, non_negative)                    \
+  PAIR(betas, kDefaultBetas, beta1, open_unit, beta2, beta)   \
+  OPTION(double, eps, 1e-8, non_negative)                     \
+  OPTION(double, weight_decay, 0.0, non_negative)             \
+  OPTION(double, warmup_steps, 0.0, non_negative)             \
+  OPTION(double, r, 0.0, finite)                              \
+  OPTION(double, weight_lr_power, 2.0, non_negative)
+
+/// schedulefree.AdamWScheduleFree's options: FUSEDOPT_ADAMW_SCHEDULE_FREE_OPTIONS above.
+/// weight_decay is taken at y, added to the normalized gradient, as the reference does. beta1
+/// must be above 0: eval() moves the parameters by lerp(p, z, 1 - 1/beta1).
 class AdamWScheduleFreeOptions {
-  FUSEDOPT_OPTION(AdamWScheduleFreeOptions, double, lr, 0.0025)
-  FUSEDOPT_OPTION(AdamWScheduleFreeOptions, Betas, betas, kDefaultBetas)
-  FUSEDOPT_OPTION(AdamWScheduleFreeOptions, double, eps, 1e-8)
-  FUSEDOPT_OPTION(AdamWScheduleFreeOptions, double, weight_decay, 0.0)
-  FUSEDOPT_OPTION(AdamWScheduleFreeOptions, double, warmup_steps, 0.0)
-  FUSEDOPT_OPTION(AdamWScheduleFreeOptions, double, r, 0.0)
-  FUSEDOPT_OPTION(AdamWScheduleFreeOptions, double, weight_lr_power, 2.0)
-  FUSEDOPT_OPTIONS_COMMON(AdamWScheduleFreeOptions)
+  FUSEDOPT_DECLARE_OPTIONS(AdamWScheduleFreeOptions, AdamWScheduleFreeOptions,
+                           FUSEDOPT_ADAMW_SCHEDULE_FREE_OPTIONS)
   static constexpr const char* kOptimizer = "AdamWScheduleFree";
-  static auto fields() {
-    using S = AdamWScheduleFreeOptions;
-    return std::make_tuple(Field{"lr", &S::lr_}, Field{"betas", &S::betas_, "beta1", "beta2"},
-                           Field{"eps", &S::eps_}, Field{"weight_decay", &S::weight_decay_},
-                           Field{"warmup_steps", &S::warmup_steps_}, Field{"r", &S::r_},
-                           Field{"weight_lr_power", &S::weight_lr_power_});
-  }
 };
 
 /// Schedule-free AdamW. No LR schedule is needed (warmup_steps gives a linear warmup); the

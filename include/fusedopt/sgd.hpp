@@ -3,24 +3,21 @@
 
 namespace fusedopt {
 
-/// torch.optim.SGD(lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
-/// maximize=False).
+#define FUSEDOPT_SGD_OPTIONS(OPTION, PAIR)          \
+  OPTION(double, lr, 1e-3, non_negative)            \
+  OPTION(double, momentum, 0.0, non_negative)       \
+  OPTION(double, dampening, 0.0, finite)            \
+  OPTION(double, weight_decay, 0.0, non_negative)   \
+  OPTION(bool, nesterov, false, any)                \
+  OPTION(bool, maximize, false, any)
+
+/// torch.optim.SGD's options: FUSEDOPT_SGD_OPTIONS above.
 class SGDOptions {
-  FUSEDOPT_OPTION(SGDOptions, double, lr, 1e-3)
-  FUSEDOPT_OPTION(SGDOptions, double, momentum, 0.0)
-  FUSEDOPT_OPTION(SGDOptions, double, dampening, 0.0)
-  FUSEDOPT_OPTION(SGDOptions, double, weight_decay, 0.0)
-  FUSEDOPT_OPTION(SGDOptions, bool, nesterov, false)
-  FUSEDOPT_OPTION(SGDOptions, bool, maximize, false)
- FUSEDOPT_OPTIONS_COMMON(SGDOptions)
+  FUSEDOPT_DECLARE_OPTIONS(SGDOptions, SGDOptions, FUSEDOPT_SGD_OPTIONS)
   static constexpr const char* kOptimizer = "SGD";
-  static auto fields() {
-    using S = SGDOptions;
-    return std::make_tuple(Field{"lr", &S::lr_}, Field{"momentum", &S::momentum_},
-                           Field{"dampening", &S::dampening_},
-                           Field{"weight_decay", &S::weight_decay_}, Field{"nesterov", &S::nesterov_},
-                           Field{"maximize", &S::maximize_});
-  }
+  /// The rule between options (validate() calls it): nesterov needs momentum > 0 and
+  /// dampening 0, as torch requires.
+  void check(const std::string& where) const;
 };
 
 /// torch.optim.SGD: momentum (dampening, nesterov), L2 weight_decay, maximize.
