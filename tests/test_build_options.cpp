@@ -61,6 +61,28 @@ TEST(BuildOptions, WhatIsBuiltSteps) {
   EXPECT_EQ(left_out(storage_bit<Master<BFloat16>>(), segment(DType::bf16, true)), "");
 }
 
+TEST(BuildOptions, LeftOutUnfusedImplementationsNameFusedoptUnfused) {
+  for (const auto& [impl, name] : {std::pair{Impl::Loop, "Impl::Loop"},
+                                   std::pair{Impl::Foreach, "Impl::Foreach"}}) {
+    detail::SegmentLaunch s = segment(DType::bf16, true);
+    s.impl = impl;
+    std::string m;
+    try {
+      detail::check_built(kAll, s, "AdamW", "adam", /*unfused=*/false);
+    } catch (const Error& e) {
+      m = e.what();
+    }
+    EXPECT_NE(m.find(std::string("AdamW: ") + name + " (an unfused implementation) was left out"),
+              std::string::npos)
+        << m;
+    EXPECT_NE(m.find("-DFUSEDOPT_UNFUSED=ON"), std::string::npos) << m;
+    EXPECT_EQ(left_out(kAll, s), "") << "this build has them";
+  }
+  detail::SegmentLaunch fused = segment(DType::bf16, true);
+  fused.impl = Impl::Fused;
+  EXPECT_NO_THROW(detail::check_built(kAll, fused, "AdamW", "adam", /*unfused=*/false));
+}
+
 TEST(BuildOptions, ALeftOutOptimizerNamesFusedoptOptimizers) {
   const std::string m = left_out(0, segment(DType::f32));
   EXPECT_NE(m.find("AdamW was left out"), std::string::npos) << m;

@@ -16,10 +16,14 @@ constexpr std::uint32_t kF32 = storage_bit<float>(), kF16 = storage_bit<kernels:
 }  // namespace
 
 void check_built(std::uint32_t built, const SegmentLaunch& s, const char* optimizer,
-                 const char* list_name) {
+                 const char* list_name, bool unfused) {
   if (built == 0)
     throw_error(optimizer, " was left out of this build of fusedopt: configure with "
                 "-DFUSEDOPT_OPTIMIZERS including ", list_name, " (or all)");
+  if (s.impl != Impl::Fused && !unfused)
+    throw_error(optimizer, ": Impl::", s.impl == Impl::Loop ? "Loop" : "Foreach",
+                " (an unfused implementation) was left out of this build of fusedopt: "
+                "configure with -DFUSEDOPT_UNFUSED=ON");
   std::uint32_t bit = 0;
   dispatch_segment(s, [&](auto tag) { bit = storage_bit<typename decltype(tag)::type>(); });
   if (built & bit) return;

@@ -89,6 +89,9 @@ class GroupPasses {
 template <class Op, class Executor>
 void launch_step_sequence(const SegmentLaunch& s, const Executor& x) {
   if (s.impl == Impl::Fused) return x.fused();
+#if !FUSEDOPT_UNFUSED
+  throw_error("internal: an unfused step in a build without them");  // check_built threw first
+#else
   if (s.impl == Impl::Foreach) {
     const std::uint32_t passes = GroupPasses<Op>(s).segment_mask();
     for (int pass = 0; pass < Op::kNumPasses; ++pass)
@@ -102,6 +105,7 @@ void launch_step_sequence(const SegmentLaunch& s, const Executor& x) {
     }
   }
   x.finish();
+#endif
 }
 
 /// zero_grad's launches: one over the segment, or one per tensor for Impl::Loop.
@@ -206,8 +210,9 @@ constexpr std::uint32_t storage_bit() {
 /// Throws fusedopt::Error, naming the configure option that would include it, unless `built`
 /// (an optimizer's FUSEDOPT_BUILT_STORAGE) has the storage type of segment `s`. `optimizer`:
 /// the class's name (e.g. "AdamW"); `list_name`: its line in cmake/optimizers.cmake.
+/// `unfused`: whether this build has Impl::Loop and Impl::Foreach (FUSEDOPT_UNFUSED).
 void check_built(std::uint32_t built, const SegmentLaunch& s, const char* optimizer,
-                 const char* list_name);
+                 const char* list_name, bool unfused = FUSEDOPT_UNFUSED);
 
 /// The optimizer step of `Op` over one segment, with the segment's Impl. `kBuilt`: the storage
 /// types compiled for Op (check_built has vetted the segment).

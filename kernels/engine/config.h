@@ -34,6 +34,13 @@ constexpr int kStateAlignElements = 8;
 /// param, grad, up to four state tensors and two temporaries (Impl::Loop and Impl::Foreach).
 constexpr int kMaxLists = 8;
 constexpr int kMaxStates = 4;
+/// NOTE(build-what-you-use): whether the unfused implementations (Impl::Loop, Impl::Foreach:
+/// the pass and finish kernels) are compiled; CMakeLists.txt's FUSEDOPT_UNFUSED sets it, and
+/// a unit compiled alone (scripts/kernel_report.py) has them.
+#ifndef FUSEDOPT_UNFUSED
+#define FUSEDOPT_UNFUSED 1
+#endif
+
 /// Numeric hyper-parameter slots per group (see each functor's Slot enum).
 constexpr int kMaxHyper = 8;
 

@@ -152,15 +152,23 @@ void launch_finish(const PlanView& plan, const StepScalars& scalars, const Segme
 
 }  // namespace fusedopt::kernels
 
-/// In the per-optimizer, per-dtype .cu files: every implementation of Op for storage type T.
+/// In the per-optimizer, per-dtype .cu files: every implementation of Op for storage type T
+/// (the unfused ones where FUSEDOPT_UNFUSED, NOTE(build-what-you-use)).
 #define FUSEDOPT_INSTANTIATE_STEP(Op, T)                                                      \
   template void launch_step<Op, T>(const PlanView&, const StepScalars&, const Segment&, bool, \
                                    CUstream_st*);                                             \
-  template void launch_pass<Op, T>(const PlanView&, const StepScalars&, std::int64_t,         \
+  FUSEDOPT_INSTANTIATE_PASS_(Op, T)
+#if FUSEDOPT_UNFUSED
+#define FUSEDOPT_INSTANTIATE_PASS_(Op, T)                                             \
+  template void launch_pass<Op, T>(const PlanView&, const StepScalars&, std::int64_t, \
                                    std::int64_t, int, bool, CUstream_st*)
-/// In each f16/bf16 optimizer file: every implementation of Op for storage T with an fp32
-/// master copy (NOTE(master-weights)).
-#define FUSEDOPT_INSTANTIATE_MASTER_STEP(Op, T) FUSEDOPT_INSTANTIATE_STEP(Op, Master<T>)
 /// Once per Op (in its f32 file): the step-count launch of Impl::Loop and Impl::Foreach.
 #define FUSEDOPT_INSTANTIATE_FINISH(Op) \
   template void launch_finish<Op>(const PlanView&, const StepScalars&, const Segment&, CUstream_st*)
+#else
+#define FUSEDOPT_INSTANTIATE_PASS_(Op, T) static_assert(true, "no unfused implementations")
+#define FUSEDOPT_INSTANTIATE_FINISH(Op) static_assert(true, "no unfused implementations")
+#endif
+/// In each f16/bf16 optimizer file: every implementation of Op for storage T with an fp32
+/// master copy (NOTE(master-weights)).
+#define FUSEDOPT_INSTANTIATE_MASTER_STEP(Op, T) FUSEDOPT_INSTANTIATE_STEP(Op, Master<T>)

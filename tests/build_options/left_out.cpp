@@ -1,6 +1,7 @@
-// A build with FUSEDOPT_OPTIMIZERS=adam, FUSEDOPT_DTYPES=bf16, FUSEDOPT_BF16_STATE=OFF and no
-// emulated device (CMakeLists.txt beside this file): what it compiled steps; what it left out
-// throws fusedopt::Error naming the configure option, before anything changes.
+// A build with FUSEDOPT_OPTIMIZERS=adam, FUSEDOPT_DTYPES=bf16, FUSEDOPT_BF16_STATE=OFF,
+// FUSEDOPT_UNFUSED=OFF and no emulated device (CMakeLists.txt beside this file): what it
+// compiled steps; what it left out throws fusedopt::Error naming the configure option, before
+// anything changes.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -91,6 +92,20 @@ TEST(LeftOut, Bf16StateNamesFusedoptBf16State) {
   expect_left_out([&] { opt.step(); }, "-DFUSEDOPT_BF16_STATE=ON");
   EXPECT_TRUE(t.unchanged());
   EXPECT_EQ(opt.step_count(0, 0), 0.0);
+}
+
+TEST(LeftOut, TheUnfusedImplementationsNameFusedoptUnfused) {
+  for (const fo::Impl impl : {fo::Impl::Loop, fo::Impl::Foreach}) {
+    Tensors t(fo::DType::bf16);
+    fo::AdamW opt({t.param()}, fo::AdamWOptions().lr(0.25));
+    opt.set_impl(impl);
+    expect_left_out([&] { opt.step(); }, "-DFUSEDOPT_UNFUSED=ON");
+    EXPECT_TRUE(t.unchanged());
+    EXPECT_EQ(opt.step_count(0, 0), 0.0);
+    opt.set_impl(fo::Impl::Fused);  // the same optimizer steps fused
+    opt.step();
+    EXPECT_FALSE(t.unchanged());
+  }
 }
 
 TEST(LeftOut, AnotherOptimizerNamesFusedoptOptimizers) {
