@@ -95,6 +95,11 @@ TEST_P(ClipInStep, EqualsClipGradNormThenStep) {
     in_step->set_grad_clipping(kMaxNorm);
     if (amp) in_step->set_grad_scaling(grad_scale, found_inf);
     GradList b_grads(*separate);
+    // f16/bf16: elements that have differed beyond a rounding step (a flipped or zeroed update,
+    // below) leave the check: from then on the two paths' values are their own (as
+    // NOTE(storage-divergence) in test_trajectories.cpp), and a second flip would add up.
+    std::vector<std::vector<char>> departed(a.values.size());
+    for (std::size_t t = 0; t < a.values.size(); ++t) departed[t].assign(kSizes[t], 0);
     for (int step = 0; step < 4; ++step) {
       // Step 2's gradients are small: the coefficient is 1 and nothing is clipped.
       const double scale = step == 2 ? 1e-3 : 0.5;
@@ -137,14 +142,16 @@ TEST_P(ClipInStep, EqualsClipGradNormThenStep) {
         // zero it: a few elements (at most 1 in 500) may then differ by up to two updates.
         std::size_t flipped = 0;
         for (std::size_t i = 0; i < got.size(); ++i) {
+          if (departed[t][i]) continue;
           // One step between neighbouring dtype values at the result (not a relative bound:
           // 2 ulps of |p| ~ 1 would be more than a whole Adam step).
           const double diff = std::abs(got[i] - want[i]), rounding = ulp(dtype, want[i]);
           if (diff <= rounding + 0.1 * max_update) continue;
           ++flipped;
+          departed[t][i] = 1;
           ASSERT_LE(diff, rounding + 2 * max_update) << "tensor " << t << "[" << i << "], step " << step;
         }
-        EXPECT_LE(flipped, name == "Lion" ? got.size() / 20 : got.size() / 500 + 1)
+        EXPECT_LE(flipped, (name == "Lion" ? got.size() / 20 : got.size() / 500) + 1)
             << "tensor " << t << ", step " << step;
       }
     }
