@@ -9,7 +9,7 @@ kernels/engine/apply.h has the usual causes). Loops with stochastic rounding run
 level only and are not dispatched (update_range_cpu), so they are not listed; should one be, it
 is counted apart. Exit status 1 with --check when a loop rounding to nearest is scalar.
 
-    python3 scripts/cpu_vector_report.py [--check] build/cpu/CMakeFiles/fusedopt.dir/host/optimizers/*.o
+    python3 scripts/cpu_vector_report.py [--check] build/cpu/CMakeFiles/fusedopt.dir/instances/cpu/*.o
 """
 import argparse
 import re

@@ -164,10 +164,13 @@ TEST_P(Api, StepCostFollowsThePasses) {
   // exp_avg (12), exp_avg_sq (12), denom (8), param (16 bytes per element); + step counts.
   EXPECT_EQ(adamw.step_cost().bytes, n * 48);
   EXPECT_EQ(adamw.step_cost().launches, 5);
-  adamw.set(0, "weight_decay", 0.0);
-  adamw.set_options(0, AdamWOptions().maximize(true));  // preamble: -grad into a temporary
-  EXPECT_EQ(adamw.step_cost().launches, 6);
-  EXPECT_EQ(adamw.step_cost().bytes, n * (48 + 8));
+  adamw.set_options(0, AdamWOptions().maximize(true));  // negated as loaded, NOTE(maximize)
+  EXPECT_EQ(adamw.step_cost().launches, 5);
+  EXPECT_EQ(adamw.step_cost().bytes, n * 48);
+  Adam adam(params, AdamOptions().weight_decay(0.1));  // L2: a preamble, g + wd * p
+  adam.set_impl(Impl::Foreach);
+  EXPECT_EQ(adam.step_cost().launches, 6);
+  EXPECT_EQ(adam.step_cost().bytes, n * (48 + 12));  // it reads g and p, writes a temporary
 
   EXPECT_THROW(adamw.set_impl(static_cast<Impl>(7)), Error);
   EXPECT_EQ(adamw.impl(), Impl::Foreach);
@@ -183,6 +186,23 @@ TEST_P(Api, MaximizeFlagChangesWithoutRebuild) {
   opt.set_options(0, SGDOptions().lr(1).maximize(true));
   opt.step();
   EXPECT_EQ(w.get(), (std::vector<double>{1, -1}));
+  opt.set_options(0, SGDOptions().maximize(false));  // and back: descends again
+  opt.step();
+  EXPECT_EQ(w.get(), (std::vector<double>{0, 0}));
+  // NOTE(maximize): a maximizing group added beside one that is not, in the same f32 segment
+  // and alone in a bf16 one (the launches choose their kernels from the groups' modes).
+  GuardedTensor w32(3, DType::f32, device), g32(3, DType::f32, device);
+  GuardedTensor w16(3, DType::bf16, device), g16(3, DType::bf16, device);
+  w32.set({0, 0, 0});
+  g32.set({2, -2, 0.5});
+  w16.set({0, 0, 0});
+  g16.set({2, -2, 0.5});
+  opt.add_param_group({{{w32.view(), g32.view()}, {w16.view(), g16.view()}},
+                       SGDOptions().lr(1).maximize(true)});
+  opt.step();
+  EXPECT_EQ(w.get(), (std::vector<double>{-1, 1}));
+  EXPECT_EQ(w32.get(), (std::vector<double>{2, -2, 0.5}));
+  EXPECT_EQ(w16.get(), (std::vector<double>{2, -2, 0.5}));
 }
 
 std::string executor_name(const ::testing::TestParamInfo<Executor>& info) {

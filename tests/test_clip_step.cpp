@@ -55,12 +55,6 @@ struct Model {
   }
 };
 
-float read_scalar(const float* p, Device device) {
-  float out = 0;
-  copy_view_to_host({const_cast<float*>(p), 1, DType::f32, device}, &out);
-  return out;
-}
-
 /// grad_scale = `scale` and found_inf = 0, two floats in `device` memory.
 std::unique_ptr<DeviceBytes> amp_scalars(double scale, Device device) {
   auto scalars = std::make_unique<DeviceBytes>(2 * sizeof(float), device);

@@ -35,21 +35,6 @@ struct Tensors {
   }
 };
 
-struct Snapshot {
-  std::vector<double> value;
-  std::vector<std::vector<float>> states;
-  double step;
-  bool operator==(const Snapshot& o) const {
-    return value == o.value && states == o.states && step == o.step;
-  }
-};
-
-Snapshot snapshot(const Optimizer& opt, const GuardedTensor& value, std::size_t index) {
-  Snapshot s{value.get(), {}, opt.step_count(0, index)};
-  for (const std::string& name : opt.state_names(0)) s.states.push_back(opt.state(0, index, name));
-  return s;
-}
-
 class Frozen : public ::testing::TestWithParam<std::tuple<Executor, Impl, DType>> {};
 
 TEST_P(Frozen, SkippedParametersKeepEverythingAndResumeAsIfNeverStepped) {

@@ -289,6 +289,29 @@ void copy_view_to_host(const TensorView& view, void* dst);
 /// Sets every byte a view points to (host or device) to `byte`.
 void fill_view_bytes(const TensorView& view, unsigned char byte);
 
+/// The fp32 scalar at `p` (host or device memory of `device`).
+inline float read_scalar(const float* p, Device device) {
+  float out = 0;
+  copy_view_to_host({const_cast<float*>(p), 1, DType::f32, device}, &out);
+  return out;
+}
+
+/// Parameter `index` of group 0 as a step leaves it: its value, every state tensor, its step
+/// count (the bitwise comparisons of frozen and rebound parameters against their twins).
+struct Snapshot {
+  std::vector<double> value;
+  std::vector<std::vector<float>> states;
+  double step;
+  bool operator==(const Snapshot& o) const {
+    return value == o.value && states == o.states && step == o.step;
+  }
+};
+inline Snapshot snapshot(const Optimizer& opt, const GuardedTensor& value, std::size_t index) {
+  Snapshot s{value.get(), {}, opt.step_count(0, index)};
+  for (const std::string& name : opt.state_names(0)) s.states.push_back(opt.state(0, index, name));
+  return s;
+}
+
 /// A seed that differs between runs; printed by the tests that use it. FUSEDOPT_TEST_SEED=<n>
 /// in the environment fixes it, to reproduce a failure.
 std::uint64_t fresh_seed();

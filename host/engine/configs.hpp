@@ -5,6 +5,7 @@
 //   detail::GroupConfig make_group_config(const XOptions&);
 // (options -> hyper-parameter slots, mode flags, state count) before including
 // optimizer_with_options.hpp, which finds it by argument-dependent lookup.
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 
@@ -23,6 +24,7 @@ void require_unit_interval(const std::string& where, const char* name, double va
 /// NOTE(slots): a functor's hyper-parameter slots (its `Slot` enum) are its options' numbers in
 /// the order the options struct declares them, a pair as its two halves; flags take none. The
 /// `_hp` trajectory cases (every number non-default and distinct) fail when the orders differ.
+/// Also sets config.maximize from the option `maximize`, the engine's (NOTE(maximize)).
 template <class Options>
 void set_slots(GroupConfig& config, const Options& options) {
   std::size_t slot = 0;
@@ -34,6 +36,8 @@ void set_slots(GroupConfig& config, const Options& options) {
     } else if constexpr (std::is_same_v<T, Pair>) {
       config.hyper.at(slot++) = value.first;
       config.hyper.at(slot++) = value.second;
+    } else if constexpr (std::is_same_v<T, bool>) {
+      if (std::string_view(field.name) == "maximize") config.maximize = value;
     }
   });
 }

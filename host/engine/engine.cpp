@@ -114,45 +114,34 @@ void check_view(const TensorView& view, const std::string& name) {
   check_pointer(view.data, view.device, (name + ".data").c_str());
 }
 
-void Engine::add_groups(const std::vector<std::vector<Param>>& params,
-                        const std::vector<GroupConfig>& configs) {
-  // 1. Validate everything before touching any member (strong guarantee).
+Device Engine::check_params(const std::vector<const std::vector<Param>*>& groups,
+                            const std::vector<bool>& new_views) const {
   bool has_device = !groups_.empty();
   Device device = device_;
   std::vector<Extent> extents;
-  for (std::size_t g = 0; g < groups_.size(); ++g)
-    for (std::size_t i = 0; i < groups_[g].params.size(); ++i) {
-      const TensorView& v = groups_[g].params[i].value;
-      if (v.numel > 0) {
-        const auto begin = reinterpret_cast<std::uintptr_t>(v.data);
-        extents.push_back({begin, begin + std::size_t(v.numel) * dtype_size(v.dtype), g, i});
-      }
-    }
-  std::size_t new_params = 0;
-  for (std::size_t k = 0; k < params.size(); ++k) {
-    const std::size_t g = groups_.size() + k;
-    if (params[k].empty())
-      throw_error("param_groups[", g, "].params is empty: a group needs at least one parameter");
-    for (std::size_t i = 0; i < params[k].size(); ++i) {
-      const Param& p = params[k][i];
-      check_view(p.value, name_of(g, i, "value"));
-      check_view(p.grad, name_of(g, i, "grad"));
-      if (p.grad.numel != p.value.numel)
-        throw_error(name_of(g, i, "grad.numel"), " = ", p.grad.numel, " differs from value.numel = ",
-                    p.value.numel);
-      if (p.grad.dtype != p.value.dtype)
-        throw_error(name_of(g, i, "grad.dtype"), " = ", to_string(p.grad.dtype),
-                    " differs from value.dtype = ", to_string(p.value.dtype));
-      if (p.grad.device != p.value.device)
-        throw_error(name_of(g, i, "grad.device"), " = ", p.grad.device.str(),
-                    " differs from value.device = ", p.value.device.str());
-      if (!has_device) {
-        device = p.value.device;
-        has_device = true;
-      } else if (p.value.device != device) {
-        throw_error(name_of(g, i, "value.device"), " = ", p.value.device.str(),
-                    " differs from the optimizer's device ", device.str(),
-                    " (one optimizer updates one device)");
+  for (std::size_t g = 0; g < groups.size(); ++g)
+    for (std::size_t i = 0; i < groups[g]->size(); ++i) {
+      const Param& p = (*groups[g])[i];
+      if (new_views[g]) {
+        check_view(p.value, name_of(g, i, "value"));
+        check_view(p.grad, name_of(g, i, "grad"));
+        if (p.grad.numel != p.value.numel)
+          throw_error(name_of(g, i, "grad.numel"), " = ", p.grad.numel,
+                      " differs from value.numel = ", p.value.numel);
+        if (p.grad.dtype != p.value.dtype)
+          throw_error(name_of(g, i, "grad.dtype"), " = ", to_string(p.grad.dtype),
+                      " differs from value.dtype = ", to_string(p.value.dtype));
+        if (p.grad.device != p.value.device)
+          throw_error(name_of(g, i, "grad.device"), " = ", p.grad.device.str(),
+                      " differs from value.device = ", p.value.device.str());
+        if (!has_device) {
+          device = p.value.device;
+          has_device = true;
+        } else if (p.value.device != device) {
+          throw_error(name_of(g, i, "value.device"), " = ", p.value.device.str(),
+                      " differs from the optimizer's device ", device.str(),
+                      " (one optimizer updates one device)");
+        }
       }
       if (p.value.numel > 0) {
         const auto begin = reinterpret_cast<std::uintptr_t>(p.value.data);
@@ -160,8 +149,6 @@ void Engine::add_groups(const std::vector<std::vector<Param>>& params,
             {begin, begin + std::size_t(p.value.numel) * dtype_size(p.value.dtype), g, i});
       }
     }
-    new_params += params[k].size();
-  }
   std::sort(extents.begin(), extents.end(),
             [](const Extent& a, const Extent& b) { return a.begin < b.begin; });
   for (std::size_t e = 1; e < extents.size(); ++e)
@@ -177,25 +164,95 @@ void Engine::add_groups(const std::vector<std::vector<Param>>& params,
   // A gradient that shares memory with a parameter's value would corrupt that parameter
   // (zero_grad() zeroes it, the step reads it as a gradient). Gradients may share memory with
   // each other, as in torch (two parameters with one gradient).
-  auto check_grad = [&extents](const TensorView& grad, std::size_t group, std::size_t index) {
-    if (grad.numel == 0) return;
-    const auto begin = reinterpret_cast<std::uintptr_t>(grad.data);
-    const std::uintptr_t end = begin + std::size_t(grad.numel) * dtype_size(grad.dtype);
-    // The first value extent ending after `begin`; the extents are sorted and disjoint.
-    const auto it = std::upper_bound(extents.begin(), extents.end(), begin,
-                                     [](std::uintptr_t b, const Extent& e) { return b < e.end; });
-    if (it != extents.end() && it->begin < end)
-      throw_error(name_of(group, index, "grad"), " overlaps ",
-                  name_of(it->group, it->index, "value"),
-                  ": a gradient must not share memory with a parameter (zero_grad() would "
-                  "zero that parameter)");
-  };
-  for (std::size_t g = 0; g < groups_.size(); ++g)
-    for (std::size_t i = 0; i < groups_[g].params.size(); ++i)
-      check_grad(groups_[g].params[i].grad, g, i);
-  for (std::size_t k = 0; k < params.size(); ++k)
-    for (std::size_t i = 0; i < params[k].size(); ++i)
-      check_grad(params[k][i].grad, groups_.size() + k, i);
+  for (std::size_t g = 0; g < groups.size(); ++g)
+    for (std::size_t i = 0; i < groups[g]->size(); ++i) {
+      const TensorView& grad = (*groups[g])[i].grad;
+      if (grad.numel == 0) continue;
+      const auto begin = reinterpret_cast<std::uintptr_t>(grad.data);
+      const std::uintptr_t end = begin + std::size_t(grad.numel) * dtype_size(grad.dtype);
+      // The first value extent ending after `begin`; the extents are sorted and disjoint.
+      const auto it = std::upper_bound(extents.begin(), extents.end(), begin,
+                                       [](std::uintptr_t b, const Extent& e) { return b < e.end; });
+      if (it != extents.end() && it->begin < end)
+        throw_error(name_of(g, i, "grad"), " overlaps ", name_of(it->group, it->index, "value"),
+                    ": a gradient must not share memory with a parameter (zero_grad() would "
+                    "zero that parameter)");
+    }
+  return device;
+}
+
+std::vector<bool> Engine::check_rebind(const std::vector<std::vector<Param>>& params) const {
+  require_not_capturing(device_, stream_, "rebind");
+  if (params.size() != groups_.size())
+    throw_error("rebind: ", params.size(), " param group(s) given, the optimizer has ",
+                groups_.size());
+  std::vector<const std::vector<Param>*> all;
+  std::vector<bool> new_views;
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    const std::vector<Param>& now = groups_[g].params;
+    if (params[g].size() != now.size())
+      throw_error("rebind: param_groups[", g, "] has ", params[g].size(),
+                  " parameter(s), the optimizer's has ", now.size());
+    bool changed = false;
+    for (std::size_t i = 0; i < now.size(); ++i) {
+      const TensorView& next = params[g][i].value;
+      if (next.numel != now[i].value.numel || next.dtype != now[i].value.dtype)
+        throw_error("rebind: ", name_of(g, i, "value"), " is ", next.numel, " ",
+                    to_string(next.dtype), " elements where the parameter has ",
+                    now[i].value.numel, " ", to_string(now[i].value.dtype),
+                    " (NOTE(rebind): a parameter keeps its size and dtype)");
+      const auto same = [](const TensorView& a, const TensorView& b) {
+        return a.data == b.data && a.numel == b.numel && a.dtype == b.dtype && a.device == b.device;
+      };
+      changed = changed || !same(next, now[i].value) || !same(params[g][i].grad, now[i].grad);
+    }
+    all.push_back(&params[g]);
+    new_views.push_back(changed);
+  }
+  check_params(all, new_views);
+  return new_views;
+}
+
+void Engine::rebind(const std::vector<std::vector<Param>>& params,
+                    const std::vector<bool>& changed) {
+  // The host copies, then the changed entries of the device's address table in one
+  // stream-ordered copy of the range that holds them (nothing below throws but device work).
+  std::size_t first = plan_.host_tensors.size();
+  std::size_t last = 0;
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    if (!changed[g]) continue;
+    groups_[g].params = params[g];
+    for (std::size_t i = 0; i < params[g].size(); ++i) {
+      const std::int32_t e = plan_.entry_of_param[groups_[g].first_param + i];
+      if (e < 0) continue;
+      kernels::TensorEntry& entry = plan_.host_tensors[std::size_t(e)];
+      (entry.model != nullptr ? entry.model : entry.lists[0]) = params[g][i].value.data;
+      entry.lists[1] = params[g][i].grad.data;
+      first = std::min(first, std::size_t(e));
+      last = std::max(last, std::size_t(e) + 1);
+    }
+  }
+  if (first < last)
+    copy_from_host(const_cast<kernels::TensorEntry*>(plan_.view.tensors) + first,
+                   plan_.host_tensors.data() + first, (last - first) * sizeof(kernels::TensorEntry),
+                   device_, stream_);
+}
+
+void Engine::add_groups(const std::vector<std::vector<Param>>& params,
+                        const std::vector<GroupConfig>& configs) {
+  // 1. Validate everything before touching any member (strong guarantee).
+  std::vector<const std::vector<Param>*> all;
+  std::vector<bool> new_views;
+  for (const Group& g : groups_) all.push_back(&g.params), new_views.push_back(false);
+  std::size_t new_params = 0;
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    if (params[k].empty())
+      throw_error("param_groups[", groups_.size() + k,
+                  "].params is empty: a group needs at least one parameter");
+    all.push_back(&params[k]), new_views.push_back(true);
+    new_params += params[k].size();
+  }
+  const Device device = check_params(all, new_views);
   if (num_params_ + new_params > std::size_t(INT32_MAX))
     throw_error("param_groups: too many parameters (", num_params_ + new_params, ")");
   std::int64_t elements = 0;  // every parameter's, padded: bounds all later size arithmetic
@@ -228,15 +285,14 @@ void Engine::add_groups(const std::vector<std::vector<Param>>& params,
     }  // else the zeroed buffer is the initial state
     added.push_back(std::move(group));
   }
-  std::vector<const Group*> all;
-  for (const Group& g : groups_) all.push_back(&g);
-  for (const Group& g : added) all.push_back(&g);
-  Plan plan = build_plan(all, device, impl_, num_temps_);
-  Scalars scalars = build_scalars(all, first_param, device);
+  std::vector<const Group*> groups;
+  for (const Group& g : groups_) groups.push_back(&g);
+  for (const Group& g : added) groups.push_back(&g);
+  Plan plan = build_plan(groups, device, impl_, num_temps_);
+  Scalars scalars = build_scalars(groups, first_param, device);
   std::vector<kernels::GroupScalars> host_groups = host_groups_;
   for (const Group& g : added) host_groups.push_back(group_scalars(g.config, g.precision));
-  std::vector<SegmentLaunch> launches = make_launches(plan, scalars, device, impl_);
-  for (SegmentLaunch& launch : launches) launch.host_groups = host_groups.data();
+  std::vector<SegmentLaunch> launches = make_launches(plan, scalars, device, impl_, host_groups);
   groups_.reserve(groups_.size() + added.size());  // the last call that may throw
 
   // 3. Commit: nothing below throws.
@@ -249,24 +305,24 @@ void Engine::add_groups(const std::vector<std::vector<Param>>& params,
   launches_ = std::move(launches);
 }
 
-std::vector<SegmentLaunch> Engine::make_launches(const Plan& plan, const Scalars& scalars,
-                                                 Device device, Impl impl) const {
+std::vector<SegmentLaunch> Engine::make_launches(
+    const Plan& plan, const Scalars& scalars, Device device, Impl impl,
+    const std::vector<kernels::GroupScalars>& host_groups) const {
   std::vector<SegmentLaunch> launches;
   for (std::size_t s = 0; s < plan.segments.size(); ++s)
     launches.push_back({plan.view, scalars.view, plan.segments[s], plan.segment_dtypes[s],
-                        plan.segment_master[s], plan.segment_bf16_state[s], false, device,
-                        stream_, impl, plan.segment_tensors[s], host_groups_.data()});
-  mark_stochastic(launches);
+                        plan.segment_master[s], plan.segment_bf16_state[s], false, false,
+                        device, stream_, impl, plan.segment_tensors[s], host_groups.data()});
+  mark_modes(launches);
   return launches;
 }
 
-void Engine::mark_stochastic(std::vector<SegmentLaunch>& launches) const {
+void Engine::mark_modes(std::vector<SegmentLaunch>& launches) {
   for (SegmentLaunch& launch : launches) {
-    launch.stochastic = false;
-    for (const TensorInfo& t : launch.tensors)  // groups being added have the default precision
-      if (std::size_t(t.group) < groups_.size() &&
-          groups_[std::size_t(t.group)].precision.stochastic_rounding)
-        launch.stochastic = true;
+    std::uint32_t modes = 0;
+    for (const TensorInfo& t : launch.tensors) modes |= launch.host_groups[t.group].modes;
+    launch.stochastic = (modes & kernels::kStochasticRounding) != 0;
+    launch.maximize = (modes & kernels::kMaximize) != 0;
   }
 }
 
@@ -277,7 +333,7 @@ void Engine::set_impl(Impl impl, int num_temps) {
   std::vector<const Group*> all;
   for (const Group& g : groups_) all.push_back(&g);
   Plan plan = build_plan(all, device_, impl, num_temps);
-  std::vector<SegmentLaunch> launches = make_launches(plan, scalars_, device_, impl);
+  std::vector<SegmentLaunch> launches = make_launches(plan, scalars_, device_, impl, host_groups_);
   // Commit: nothing below throws. The old plan's buffers are released stream-ordered.
   plan_ = std::move(plan);
   launches_ = std::move(launches);
@@ -290,6 +346,8 @@ Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device 
   std::vector<kernels::TensorEntry> tensors;
   std::vector<kernels::ChunkEntry> chunks;
   Plan plan;
+  if (!groups.empty())
+    plan.entry_of_param.assign(groups.back()->first_param + groups.back()->params.size(), -1);
   // Temporaries: temp k of a parameter at temps + k * all_elements + (its padded offset).
   const int temps_needed = impl == Impl::Fused ? 0 : num_temps;
   std::int64_t all_elements = 0;
@@ -336,6 +394,7 @@ Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device 
         entry.numel = p.value.numel;
         entry.group = std::int32_t(g);
         entry.param = std::int32_t(group.first_param + i);
+        plan.entry_of_param[std::size_t(entry.param)] = std::int32_t(tensors.size());
         const std::int64_t n = kernels::chunk_count(p.value.numel);
         if (n > INT32_MAX) throw_error(name_of(g, i, "value.numel"), " = ", p.value.numel, " is too large");
         tensors.push_back(entry);
@@ -379,6 +438,7 @@ Engine::Plan Engine::build_plan(const std::vector<const Group*>& groups, Device 
   auto* base = static_cast<unsigned char*>(plan.buffer.data());
   plan.view.tensors = reinterpret_cast<const kernels::TensorEntry*>(base);
   plan.view.chunks = reinterpret_cast<const kernels::ChunkEntry*>(base + tensor_bytes);
+  plan.host_tensors = std::move(tensors);
   return plan;
 }
 
@@ -387,7 +447,8 @@ kernels::GroupScalars Engine::group_scalars(const GroupConfig& config,
   kernels::GroupScalars scalars{};
   for (int k = 0; k < kernels::kMaxHyper; ++k) scalars.hyper[k] = config.hyper[std::size_t(k)];
   scalars.flags = config.flags;
-  scalars.precision = precision.stochastic_rounding ? kernels::kStochasticRounding : 0u;
+  scalars.modes = (precision.stochastic_rounding ? kernels::kStochasticRounding : 0u) |
+                  (config.maximize ? kernels::kMaximize : 0u);
   scalars.seed[0] = std::uint32_t(precision.seed);
   scalars.seed[1] = std::uint32_t(precision.seed >> 32);
   return scalars;
@@ -414,7 +475,7 @@ void Engine::set_precision(std::size_t group, const Precision& precision) {
                    sizeof scalars, device_, stream_);  // pageable: staged before return
     g.precision = precision;
     host_groups_[group] = scalars;
-    mark_stochastic(launches_);
+    mark_modes(launches_);
     return;
   }
   // NOTE(state-dtype): a new state dtype converts the state through the host (a setup-time
@@ -452,7 +513,7 @@ void Engine::set_precision(std::size_t group, const Precision& precision) {
     std::vector<const Group*> all;
     for (const Group& k : groups_) all.push_back(&k);
     plan = build_plan(all, device_, impl_, num_temps_);
-    launches = make_launches(plan, scalars_, device_, impl_);
+    launches = make_launches(plan, scalars_, device_, impl_, host_groups);
     copy_from_host(const_cast<kernels::GroupScalars*>(scalars_.view.groups) + group, &scalars,
                    sizeof scalars, device_, stream_);
   } catch (...) {
@@ -466,8 +527,7 @@ void Engine::set_precision(std::size_t group, const Precision& precision) {
     throw;
   }
   // Commit: nothing below throws but device work.
-  host_groups_ = std::move(host_groups);
-  for (SegmentLaunch& launch : launches) launch.host_groups = host_groups_.data();
+  host_groups_ = std::move(host_groups);  // moving keeps data(), which launches point to
   plan_ = std::move(plan);
   launches_ = std::move(launches);
   if (precision.master_weights && !old_precision.master_weights)
@@ -579,6 +639,7 @@ void Engine::update_group(std::size_t group, const GroupConfig& config) {
   copy_from_host(slot, &scalars, sizeof scalars, device_, stream_);
   groups_[group].config = config;
   host_groups_[group] = scalars;
+  mark_modes(launches_);  // NOTE(maximize)
 }
 
 void Engine::set_amp(const float* grad_scale, const float* found_inf) {

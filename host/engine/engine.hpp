@@ -20,7 +20,8 @@ namespace fusedopt::detail {
 /// What an algorithm tells the engine about one group.
 struct GroupConfig {
   std::array<double, kernels::kMaxHyper> hyper{};
-  std::uint32_t flags = 0;
+  std::uint32_t flags = 0;  // the functor's Flag bits
+  bool maximize = false;    // NOTE(maximize): the engine negates the gradient as it loads it
   int num_states = 0;  // float state tensors per parameter
   std::array<float, kernels::kMaxStates> state_init{};  // initial value of each state tensor
   std::array<const char*, kernels::kMaxStates> state_names{};  // torch's state keys
@@ -84,11 +85,15 @@ struct SegmentLaunch {
   bool master_weights;  // NOTE(master-weights): list 0 is every tensor's fp32 master
   bool bf16_state;      // NOTE(state-dtype): the state lists are bf16
   bool stochastic;      // NOTE(stochastic-rounding): some group of the segment rounds so
+  bool maximize;        // NOTE(maximize): some group of the segment maximizes
   Device device;
   Stream stream;
   Impl impl;
   std::vector<TensorInfo> tensors;                // plan order
   const kernels::GroupScalars* host_groups;       // host copy of every group's scalars
+  /// NOTE(amp), NOTE(maximize): whether the fused step runs the kernel that applies GradFactors
+  /// (kUnscale). The kernel is chosen at launch (a captured step keeps its choice).
+  bool applies_grad_factors() const { return kernels::may_scale_grads(scalars) || maximize; }
 };
 
 class Engine {
@@ -98,6 +103,12 @@ class Engine {
                   const std::vector<GroupConfig>& configs);
   /// A new config for an existing group; `config.num_states` must match.
   void update_group(std::size_t group, const GroupConfig& config);
+  /// NOTE(rebind): every group's parameters as they are to be (each of the same size and dtype
+  /// as now, at any address), validated as add_groups validates; returns which groups changed.
+  std::vector<bool> check_rebind(const std::vector<std::vector<Param>>& params) const;
+  /// Commits what check_rebind accepted: the changed entries of the address table are
+  /// rewritten in place. State, masters, options and the plan stay.
+  void rebind(const std::vector<std::vector<Param>>& params, const std::vector<bool>& changed);
 
   /// One SegmentLaunch per storage dtype present; built with the plan, so the step path does
   /// no host allocation.
@@ -191,6 +202,8 @@ class Engine {
   };
   struct Plan {
     Buffer buffer;  // TensorEntry[], then ChunkEntry[]
+    std::vector<kernels::TensorEntry> host_tensors;  // what buffer's TensorEntry[] holds
+    std::vector<std::int32_t> entry_of_param;        // per parameter: its TensorEntry
     Buffer temps;   // Impl::Loop / Foreach: num_temps fp32 temporaries per element
     kernels::PlanView view{};
     std::vector<kernels::Segment> segments;
@@ -206,10 +219,18 @@ class Engine {
 
   Plan build_plan(const std::vector<const Group*>& groups, Device device, Impl impl,
                   int num_temps) const;
-  std::vector<SegmentLaunch> make_launches(const Plan& plan, const Scalars& scalars,
-                                           Device device, Impl impl) const;
-  /// SegmentLaunch::stochastic of every launch, from the groups' precision.
-  void mark_stochastic(std::vector<SegmentLaunch>& launches) const;
+  /// Validates `groups` (every group's parameters) as one optimizer's: each view of the groups
+  /// whose new_views is true (valid, its gradient's size, dtype and device its value's, one
+  /// device), and across all, no two values overlapping and no gradient overlapping a value.
+  /// Returns the device.
+  Device check_params(const std::vector<const std::vector<Param>*>& groups,
+                      const std::vector<bool>& new_views) const;
+  /// The launches of `plan`, pointing to (and marked from) `host_groups`.
+  std::vector<SegmentLaunch> make_launches(
+      const Plan& plan, const Scalars& scalars, Device device, Impl impl,
+      const std::vector<kernels::GroupScalars>& host_groups) const;
+  /// SegmentLaunch::stochastic and ::maximize of every launch, from its host_groups' modes.
+  static void mark_modes(std::vector<SegmentLaunch>& launches);
   Scalars build_scalars(const std::vector<const Group*>& groups, std::size_t num_params,
                         Device device) const;
   kernels::GroupScalars group_scalars(const GroupConfig& config, const Precision& precision) const;

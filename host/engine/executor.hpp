@@ -171,7 +171,8 @@ template <class Op, class T>
 struct Executor {
   const SegmentLaunch& s;
   void fused() const {
-    kernels::launch_step<Op, T>(s.plan, s.scalars, s.segment, s.stochastic, s.stream);
+    kernels::launch_step<Op, T>(s.plan, s.scalars, s.segment, s.stochastic,
+                                s.applies_grad_factors(), s.stream);
   }
   void pass(int pass, std::int64_t begin, std::int64_t end) const {
     kernels::launch_pass<Op, T>(s.plan, s.scalars, begin, end, pass, s.stochastic, s.stream);

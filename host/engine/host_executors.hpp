@@ -60,7 +60,7 @@ struct Executor {
   }
   template <bool kStochastic>
   void fused_with() const {
-    if (kernels::may_scale_grads(s.scalars)) return fused_with<kStochastic, true>();
+    if (s.applies_grad_factors()) return fused_with<kStochastic, true>();
     fused_with<kStochastic, false>();
   }
   template <bool kStochastic, bool kUnscale>

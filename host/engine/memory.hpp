@@ -66,7 +66,9 @@ void synchronize(Device device, Stream stream);
 /// between host and device, allocates or synchronizes (setting hyper-parameters, schedulers,
 /// add_param_group, set_impl, set_stream, state reads, checkpoints): captured, such a copy
 /// would be illegal or would read a dead host address at every replay. Each of those calls
-/// therefore checks first and throws Error while the stream captures.
+/// therefore checks first and throws Error while the stream captures. A graph replays the
+/// kernels chosen at capture: turning on maximize, stochastic rounding, loss scaling or
+/// clipping after it needs a new capture.
 void require_not_capturing(Device device, Stream stream, const char* operation);
 
 /// What cudaGetDeviceCount reported (a plain struct, so that tests can feed it failures).

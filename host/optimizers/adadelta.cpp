@@ -6,10 +6,8 @@
 namespace fusedopt {
 
 detail::GroupConfig make_group_config(const AdadeltaOptions& o) {
-  using Op = kernels::AdadeltaOp;
   detail::GroupConfig config;
   detail::set_slots(config, o);  // NOTE(slots)
-  config.flags = o.maximize() ? Op::kMaximize : 0u;
   config.num_states = 2;  // square_avg, acc_delta
   config.state_names = {"square_avg", "acc_delta"};
   return config;

@@ -6,10 +6,8 @@
 namespace fusedopt {
 
 detail::GroupConfig make_group_config(const AdagradOptions& o) {
-  using Op = kernels::AdagradOp;
   detail::GroupConfig config;
   detail::set_slots(config, o);  // NOTE(slots)
-  config.flags = o.maximize() ? Op::kMaximize : 0u;
   config.num_states = 1;  // sum, filled with initial_accumulator_value at construction as torch
   config.state_init[0] = float(o.initial_accumulator_value());
   config.state_names = {"sum"};

@@ -14,7 +14,7 @@ detail::GroupConfig adam_config(const Options& o) {
   using Op = kernels::AdamStepOp;  // Adam and AdamW share slots and flags
   detail::GroupConfig config;
   detail::set_slots(config, o);  // NOTE(slots)
-  config.flags = (o.maximize() ? Op::kMaximize : 0u) | (o.amsgrad() ? Op::kAmsgrad : 0u);
+  config.flags = o.amsgrad() ? Op::kAmsgrad : 0u;
   config.num_states = o.amsgrad() ? 3 : 2;  // exp_avg, exp_avg_sq[, max_exp_avg_sq]
   config.state_names = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
   return config;

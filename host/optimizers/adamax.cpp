@@ -6,10 +6,8 @@
 namespace fusedopt {
 
 detail::GroupConfig make_group_config(const AdamaxOptions& o) {
-  using Op = kernels::AdamaxOp;
   detail::GroupConfig config;
   detail::set_slots(config, o);  // NOTE(slots)
-  config.flags = o.maximize() ? Op::kMaximize : 0u;
   config.num_states = 2;  // exp_avg, exp_inf
   config.state_names = {"exp_avg", "exp_inf"};
   return config;

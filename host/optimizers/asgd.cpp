@@ -6,10 +6,8 @@
 namespace fusedopt {
 
 detail::GroupConfig make_group_config(const ASGDOptions& o) {
-  using Op = kernels::ASGDOp;
   detail::GroupConfig config;
   detail::set_slots(config, o);  // NOTE(slots)
-  config.flags = o.maximize() ? Op::kMaximize : 0u;
   config.num_states = 1;  // ax (eta is per-parameter scalar state, mu follows the step count)
   config.state_names = {"ax"};
   config.param_state_name = "eta";

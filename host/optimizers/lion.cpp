@@ -6,10 +6,8 @@
 namespace fusedopt {
 
 detail::GroupConfig make_group_config(const LionOptions& o) {
-  using Op = kernels::LionOp;
   detail::GroupConfig config;
   detail::set_slots(config, o);  // NOTE(slots)
-  config.flags = o.maximize() ? Op::kMaximize : 0u;
   config.num_states = 1;  // exp_avg
   config.state_names = {"exp_avg"};
   return config;

@@ -69,6 +69,44 @@ const std::vector<Param>& Optimizer::params(std::size_t group) const {
 
 std::size_t Optimizer::num_params() const { return engine_->num_params(); }
 
+void Optimizer::rebind(std::size_t group, std::size_t index, const Param& param) {
+  const std::vector<Param>& now = params(group);  // checks the index
+  if (index >= now.size())
+    detail::throw_error("rebind: index = ", index, " is out of range: param_groups[", group,
+                        "] has ", now.size(), " parameter(s)");
+  std::vector<std::vector<Param>> all;
+  for (std::size_t g = 0; g < num_param_groups(); ++g) all.push_back(engine_->params(g));
+  all[group][index] = param;
+  rebind(all);
+}
+
+void Optimizer::rebind(std::size_t group, const std::vector<Param>& group_params) {
+  params(group);  // checks the index
+  std::vector<std::vector<Param>> all;
+  for (std::size_t g = 0; g < num_param_groups(); ++g) all.push_back(engine_->params(g));
+  all[group] = group_params;
+  rebind(all);
+}
+
+void Optimizer::rebind(const std::vector<std::vector<Param>>& all) {
+  const std::vector<bool> changed = engine_->check_rebind(all);
+  // NOTE(clip): the norm's list holds the gradients' addresses too; built before anything
+  // changes.
+  std::unique_ptr<GradList> list;
+  if (clip_list_) {
+    std::vector<TensorView> grads;
+    for (const std::vector<Param>& group : all)
+      for (const Param& p : group) grads.push_back(p.grad);
+    list = std::make_unique<GradList>(std::move(grads), stream());
+  }
+  engine_->rebind(all, changed);
+  if (list) {  // the next step computes the norm into the new list's scratch
+    engine_->set_grad_clip(nullptr, float(*max_grad_norm_));
+    clip_list_ = std::move(list);
+    clip_norm_ = nullptr;
+  }
+}
+
 void Optimizer::set_impl(Impl impl) { engine_->set_impl(impl, num_temps()); }
 Impl Optimizer::impl() const { return engine_->impl(); }
 

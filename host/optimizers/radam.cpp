@@ -9,8 +9,7 @@ detail::GroupConfig make_group_config(const RAdamOptions& o) {
   using Op = kernels::RAdamOp;
   detail::GroupConfig config;
   detail::set_slots(config, o);  // NOTE(slots)
-  config.flags = (o.maximize() ? Op::kMaximize : 0u) |
-                 (o.decoupled_weight_decay() ? Op::kDecoupled : 0u);
+  config.flags = o.decoupled_weight_decay() ? Op::kDecoupled : 0u;
   config.num_states = 2;  // exp_avg, exp_avg_sq
   config.state_names = {"exp_avg", "exp_avg_sq"};
   return config;

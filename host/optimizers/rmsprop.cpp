@@ -10,8 +10,7 @@ detail::GroupConfig make_group_config(const RMSpropOptions& o) {
   detail::GroupConfig config;
   detail::set_slots(config, o);  // NOTE(slots)
   const bool has_momentum = o.momentum() > 0.0;
-  config.flags = (o.maximize() ? Op::kMaximize : 0u) | (o.centered() ? Op::kCentered : 0u) |
-                 (has_momentum ? Op::kHasMomentum : 0u);
+  config.flags = (o.centered() ? Op::kCentered : 0u) | (has_momentum ? Op::kHasMomentum : 0u);
   // square_avg[, grad_avg][, momentum_buffer]
   config.num_states = 1 + (o.centered() ? 1 : 0) + (has_momentum ? 1 : 0);
   config.state_names = {"square_avg", o.centered() ? "grad_avg" : "momentum_buffer",

@@ -6,10 +6,8 @@
 namespace fusedopt {
 
 detail::GroupConfig make_group_config(const RpropOptions& o) {
-  using Op = kernels::RpropOp;
   detail::GroupConfig config;
   detail::set_slots(config, o);  // NOTE(slots)
-  config.flags = o.maximize() ? Op::kMaximize : 0u;
   config.num_states = 2;  // prev, step_size (set at the first step)
   config.state_names = {"prev", "step_size"};
   return config;

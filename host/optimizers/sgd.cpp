@@ -16,8 +16,7 @@ detail::GroupConfig make_group_config(const SGDOptions& o) {
   detail::GroupConfig config;
   detail::set_slots(config, o);  // NOTE(slots)
   const bool has_momentum = o.momentum() != 0.0;
-  config.flags = (o.maximize() ? Op::kMaximize : 0u) | (o.nesterov() ? Op::kNesterov : 0u) |
-                 (has_momentum ? Op::kHasMomentum : 0u);
+  config.flags = (o.nesterov() ? Op::kNesterov : 0u) | (has_momentum ? Op::kHasMomentum : 0u);
   config.num_states = has_momentum ? 1 : 0;  // momentum_buffer
   config.state_names = {"momentum_buffer"};
   return config;

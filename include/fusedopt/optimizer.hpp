@@ -68,6 +68,24 @@ class Optimizer {
   const std::vector<Param>& params(std::size_t group) const;
   std::size_t num_params() const;
 
+  /// NOTE(rebind): re-points parameter `index` of `group` at new memory. The optimizer keeps
+  /// the addresses it was given and reads them at every step() and zero_grad(); an engine that
+  /// frees or reallocates a gradient (LibTorch's zero_grad() frees them by default, the next
+  /// backward allocates new ones) or loads weights into new storage (torch::load) must rebind
+  /// before the next step. `param` must have the parameter's numel and dtype, on the
+  /// optimizer's device, and pass add_param_group's checks (no overlap with another parameter).
+  /// State, step counts, fp32 masters, options and the plan stay: the step's address table is
+  /// rewritten in place, one stream-ordered copy (and, with clipping on, the norm's list of
+  /// gradients is rebuilt). A CUDA graph captured earlier reads the new addresses when it
+  /// replays; rebinding during a capture throws. New values loaded into a parameter with an
+  /// fp32 master need sync_master_weights() as well. On Error nothing changes.
+  void rebind(std::size_t group, std::size_t index, const Param& param);
+  /// Every parameter of `group`, in order.
+  void rebind(std::size_t group, const std::vector<Param>& params);
+  /// Every parameter of every group, one list per group: one call per step for an engine that
+  /// reallocates all its gradients.
+  void rebind(const std::vector<std::vector<Param>>& params);
+
   double lr(std::size_t group) const { return get(group, "lr"); }
   void set_lr(std::size_t group, double lr) { set(group, "lr", lr); }
   /// A numeric hyper-parameter of a group by torch name ("lr", "momentum", "beta1", ...).

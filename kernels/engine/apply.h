@@ -90,11 +90,12 @@ FUSEDOPT_HD void dispatch_flags(std::uint32_t flags, const F& f) {
 
 /// NOTE(amp): a gradient divided by the loss scale, only when there is one (as torch's fused
 /// kernels): g / 1 == g, but the device's division would canonicalize a NaN's bits
-/// (NOTE(nan-bits)). The branch is uniform across a launch.
+/// (NOTE(nan-bits)). The branch is uniform across a launch. Then the clipping factor
+/// (NOTE(clip)) and maximize's sign (NOTE(maximize)).
 FUSEDOPT_HD float unscale(float g, GradFactors factors) {
   if (factors.divisor != 1.0f) g = g / factors.divisor;
-  if (factors.multiplier != 1.0f) g = g * factors.multiplier;  // NOTE(clip)
-  return g;
+  if (factors.multiplier != 1.0f) g = g * factors.multiplier;
+  return apply_sign(g, factors.sign);
 }
 
 /// The storage type of list kList for a segment of storage T (NOTE(master-weights)): list 0
@@ -127,7 +128,7 @@ template <bool kStochastic = true>
 FUSEDOPT_HD Rounding rounding_of(const GroupScalars& group, const StepScalars& s,
                                  const TensorEntry& t) {
   Rounding r;
-  r.stochastic = kStochastic && (group.precision & kStochasticRounding) != 0;
+  r.stochastic = kStochastic && (group.modes & kStochasticRounding) != 0;
   r.key[0] = group.seed[0];
   r.key[1] = group.seed[1];
   r.param = std::uint32_t(t.param);
@@ -287,16 +288,9 @@ FUSEDOPT_HD BlockConstants<Op> block_constants(const StepScalars& s, const Tenso
   const GroupScalars& group = s.groups[t.group];
   BlockConstants<Op> out;
   out.c = Op::prepare(group, s.steps[t.param], s.param_state[t.param]);
-  out.factors = kUnscale ? grad_factors(s) : GradFactors{};
+  out.factors = kUnscale ? grad_factors(s, group) : GradFactors{};
   out.rounding = rounding_of<kStochastic>(group, s, t);
   return out;
-}
-
-/// NOTE(amp): whether a step may scale gradients (a loss scale or a clipping norm is bound).
-/// The device cannot read the factors before the launch, so the kernel is chosen by this
-/// (kUnscale); a kernel without it has no division or multiplication on the gradient.
-FUSEDOPT_HD bool may_scale_grads(const StepScalars& s) {
-  return s.grad_scale != nullptr || s.grad_norm != nullptr;
 }
 
 // NOTE(launch-bounds): every fused step kernel is compiled for at least two blocks per SM, so
@@ -511,7 +505,7 @@ struct UpdateRangeLoop {
         Element x{};
         x.p = p[i];
         x.g = g[i];
-        if constexpr (kUnscale) x.g = unscale(x.g, factors);  // a separate loop when 1, 1
+        if constexpr (kUnscale) x.g = unscale(x.g, factors);  // a separate loop when identity
         if constexpr (kStates > 0) x.s[0] = s0[i];
         if constexpr (kStates > 1) x.s[1] = s1[i];
         if constexpr (kStates > 2) x.s[2] = s2[i];
@@ -652,7 +646,7 @@ FUSEDOPT_HD void step_chunk(const PlanView& plan, const StepScalars& scalars, st
   const typename Op::Constants constants =
       Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);
   dispatch_flags<Op::kNumFlags>(
-      group.flags, RangeUpdater<Op, T>{tensor, range, constants, grad_factors(scalars),
+      group.flags, RangeUpdater<Op, T>{tensor, range, constants, grad_factors(scalars, group),
                                        rounding_of<kStochastic>(group, scalars, tensor), lane,
                                        stride});
 }
@@ -987,7 +981,7 @@ FUSEDOPT_HD void pass_chunk(const PlanView& plan, const StepScalars& scalars, st
   const typename Op::Constants constants =
       Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);
   dispatch_flags<Op::kNumFlags>(
-      group.flags, PassFlagsDispatch<Op, T>{tensor, range, constants, grad_factors(scalars),
+      group.flags, PassFlagsDispatch<Op, T>{tensor, range, constants, grad_factors(scalars, group),
                                             rounding_of<kStochastic>(group, scalars, tensor), pass, lane,
                                             stride});
 }

@@ -12,10 +12,11 @@ namespace fusedopt::kernels {
 
 /// One fused launch: Op over every chunk of `segment`; the block that completes the last chunk
 /// of a tensor advances its step count (NOTE(step-count) in multi_tensor.cuh).
-/// `stochastic`: some group of the segment rounds stochastically (NOTE(stochastic-rounding)).
+/// `stochastic`: some group of the segment rounds stochastically (NOTE(stochastic-rounding));
+/// `grad_factors`: the kernel applies GradFactors (SegmentLaunch::applies_grad_factors).
 template <class Op, class T>
 void launch_step(const PlanView& plan, const StepScalars& scalars, const Segment& segment,
-                 bool stochastic, CUstream_st* stream);
+                 bool stochastic, bool grad_factors, CUstream_st* stream);
 
 /// Impl::Loop / Impl::Foreach: pass `pass` of Op over chunks [chunk_begin, chunk_end).
 template <class Op, class T>

@@ -37,8 +37,9 @@ struct SharedBlockConstants {
 
 // NOTE(stochastic-rounding): kStochastic selects the kernel of segments in which some group
 // rounds stochastically; the others get a kernel without the Philox path and its registers.
-// NOTE(amp): kUnscale selects the kernel of steps that may scale gradients (may_scale_grads);
-// the others have no division or multiplication on the gradient.
+// NOTE(amp), NOTE(maximize): kUnscale selects the kernel that applies GradFactors, for steps
+// that may scale gradients (may_scale_grads) and segments with a maximizing group; the others
+// do nothing to the gradient they read.
 // NOTE(launch-bounds): step_threads threads per block, at least two blocks per SM.
 template <class Op, class T, bool kStochastic, bool kUnscale>
 __global__ void __launch_bounds__(step_threads<Op, T, kStochastic, kUnscale>(), 2)
@@ -103,8 +104,8 @@ void launch_master_from_model(const PlanView& plan, std::int64_t chunk_begin,
 
 template <class Op, class T, bool kStochastic>
 void launch_step_kernel(const PlanView& plan, const StepScalars& scalars, const Segment& segment,
-                        unsigned blocks, CUstream_st* stream) {
-  if (may_scale_grads(scalars)) {
+                        unsigned blocks, bool grad_factors, CUstream_st* stream) {
+  if (grad_factors) {
     step_kernel<Op, T, kStochastic, true>
         <<<blocks, step_threads<Op, T, kStochastic, true>(), 0, stream>>>(plan, scalars, segment);
   } else {
@@ -116,13 +117,14 @@ void launch_step_kernel(const PlanView& plan, const StepScalars& scalars, const 
 
 template <class Op, class T>
 void launch_step(const PlanView& plan, const StepScalars& scalars, const Segment& segment,
-                 bool stochastic, CUstream_st* stream) {
+                 bool stochastic, bool grad_factors, CUstream_st* stream) {
   const auto blocks = static_cast<unsigned>(segment.chunk_end - segment.chunk_begin);
   if (blocks == 0) return;
   if constexpr (stores_bf16<T>()) {
-    if (stochastic) return launch_step_kernel<Op, T, true>(plan, scalars, segment, blocks, stream);
+    if (stochastic)
+      return launch_step_kernel<Op, T, true>(plan, scalars, segment, blocks, grad_factors, stream);
   }
-  launch_step_kernel<Op, T, false>(plan, scalars, segment, blocks, stream);
+  launch_step_kernel<Op, T, false>(plan, scalars, segment, blocks, grad_factors, stream);
 }
 
 template <class Op, class T>
@@ -156,7 +158,7 @@ void launch_finish(const PlanView& plan, const StepScalars& scalars, const Segme
 /// (the unfused ones where FUSEDOPT_UNFUSED, NOTE(build-what-you-use)).
 #define FUSEDOPT_INSTANTIATE_STEP(Op, T)                                                      \
   template void launch_step<Op, T>(const PlanView&, const StepScalars&, const Segment&, bool, \
-                                   CUstream_st*);                                             \
+                                   bool, CUstream_st*);                                       \
   FUSEDOPT_INSTANTIATE_PASS_(Op, T)
 #if FUSEDOPT_UNFUSED
 #define FUSEDOPT_INSTANTIATE_PASS_(Op, T)                                             \

@@ -67,22 +67,20 @@ FUSEDOPT_HD float torch_lerp(float start, float end, float weight) {
                                   : end - (end - start) * (1.0f - weight);
 }
 
-/// torch's gradient preamble, g = (maximize ? -grad : grad) + weight_decay * p. When there is
-/// nothing to do the pass does not run and later passes read the gradient in place, as torch
+/// torch's gradient preamble, g = grad + weight_decay * p, on the gradient as loaded (negated
+/// for maximize already, NOTE(maximize)). When there is nothing to do the pass does not run and later passes read the gradient in place, as torch
 /// reuses the grad tensor; otherwise the result lives in temporary 0.
 struct GradientSource {
-  bool negate;
   float weight_decay;  // 0: no L2 term
-  FUSEDOPT_HD bool in_temp() const { return negate || weight_decay != 0.0f; }
+  FUSEDOPT_HD bool in_temp() const { return weight_decay != 0.0f; }
   FUSEDOPT_HD std::uint32_t list() const { return in_temp() ? kTemp0 : kGradList; }
   FUSEDOPT_HD float read(const Element& e) const { return in_temp() ? e.t[0] : e.g; }
   /// The preamble as a pass. Branch-free on the element (selects, not jumps), so that the CPU
   /// executor's fused loop vectorizes; in registers the unused temporary costs nothing.
   FUSEDOPT_HD PassIO pass(Element* e) const {
     if (e) {
-      const float g = negate ? -e->g : e->g;
       // A select, not g + 0 * p: with weight_decay 0 an infinite p must not turn g into NaN.
-      e->t[0] = weight_decay != 0.0f ? g + weight_decay * e->p : g;
+      e->t[0] = weight_decay != 0.0f ? e->g + weight_decay * e->p : e->g;
     }
     if (!in_temp()) return {};
     return {kGradList | (weight_decay != 0.0f ? kParamList : 0u), kTemp0};

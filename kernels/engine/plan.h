@@ -40,13 +40,16 @@ struct ChunkEntry {
 /// Doubles: derived per-step constants (bias corrections) are computed in double once per block.
 struct GroupScalars {
   double hyper[kMaxHyper];
-  std::uint32_t flags;
-  std::uint32_t precision;  // PrecisionFlag bits
-  std::uint32_t seed[2];    // NOTE(stochastic-rounding): the Philox key
+  std::uint32_t flags;    // the functor's Flag bits: each value selects a compiled body
+  std::uint32_t modes;    // GroupMode bits: read at run time by every body
+  std::uint32_t seed[2];  // NOTE(stochastic-rounding): the Philox key
 };
 
-/// GroupScalars::precision.
-enum PrecisionFlag : std::uint32_t { kStochasticRounding = 1 };
+/// GroupScalars::modes.
+enum GroupMode : std::uint32_t {
+  kStochasticRounding = 1,  // NOTE(stochastic-rounding)
+  kMaximize = 2,            // NOTE(maximize)
+};
 
 /// The device scalars a step reads by pointer (NOTE(device-scalars) in host/engine/engine.hpp).
 struct StepScalars {
@@ -84,15 +87,37 @@ FUSEDOPT_HD bool param_enabled(const StepScalars& s, std::int32_t param) {
 FUSEDOPT_HD bool skip_step(const StepScalars& s) {
   return s.found_inf != nullptr && *s.found_inf != 0.0f;
 }
-/// NOTE(amp), NOTE(clip): what the step does to a gradient as it reads it: divide by the loss
-/// scale, then multiply by the clipping coefficient, each only when it is not 1.
+/// NOTE(amp), NOTE(clip), NOTE(maximize): what the step does to a gradient as it reads it:
+/// divide by the loss scale, then multiply by the clipping coefficient, each only when it is not
+/// 1, then flip its sign bit by `sign`; identity() when none of them does anything.
 struct GradFactors {
   float divisor = 1.0f, multiplier = 1.0f;
-  FUSEDOPT_HD bool identity() const { return divisor == 1.0f && multiplier == 1.0f; }
+  std::uint32_t sign = 0;  // 0x80000000 for maximize, else 0
+  FUSEDOPT_HD bool identity() const {
+    return divisor == 1.0f && multiplier == 1.0f && sign == 0;
+  }
 };
 
-FUSEDOPT_HD GradFactors grad_factors(const StepScalars& s) {
+/// NOTE(maximize): torch's maximize negates the gradient before anything else reads it. The
+/// engine does it for every optimizer as it reads the gradient, with the loss scale and the
+/// clipping factor (after both, as torch), by flipping the sign bit: exactly -g, NaN payloads
+/// included. A run-time mode, not a functor's flag: a flag compiled every step body twice. A
+/// segment with a maximizing group runs the kernels that apply GradFactors (kUnscale,
+/// SegmentLaunch::applies_grad_factors); the others keep theirs free of it.
+FUSEDOPT_HD float apply_sign(float g, std::uint32_t sign) { return bits_float(float_bits(g) ^ sign); }
+
+/// NOTE(amp): whether a step may scale gradients (a loss scale or a clipping norm is bound).
+/// The device cannot read the factors before the launch, so the kernel is chosen by this or by
+/// a maximizing group in the segment (kUnscale, SegmentLaunch::applies_grad_factors); a kernel
+/// without it does nothing to the gradient it reads.
+FUSEDOPT_HD bool may_scale_grads(const StepScalars& s) {
+  return s.grad_scale != nullptr || s.grad_norm != nullptr;
+}
+
+/// The factors of a step for a tensor of `group`.
+FUSEDOPT_HD GradFactors grad_factors(const StepScalars& s, const GroupScalars& group) {
   GradFactors f;
+  f.sign = (group.modes & kMaximize) != 0 ? 0x80000000u : 0u;
   if (s.grad_scale != nullptr) f.divisor = *s.grad_scale;
   if (s.grad_norm != nullptr)  // the norm of the unscaled gradients, as torch clips them
     f.multiplier = amp::clip_coefficient(

@@ -17,8 +17,7 @@ namespace fusedopt::kernels {
 
 struct AdagradOp {
   enum Slot { kLr, kLrDecay, kWeightDecay, kInitialAccumulatorValue, kEps };
-  enum Flag : std::uint32_t { kMaximize = 1 };
-  static constexpr int kNumFlags = 1;
+  static constexpr int kNumFlags = 0;  // maximize is the engine's (NOTE(maximize))
   static constexpr bool kHasParamState = false;
   /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
   /// sm_90): all but the stochastic AMP kernel with fp32 masters.
@@ -47,7 +46,7 @@ struct AdagradOp {
 
   template <int P, std::uint32_t Flags>
   FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
-    const GradientSource grad{(Flags & kMaximize) != 0, c.weight_decay};
+    const GradientSource grad{c.weight_decay};
     if constexpr (P == 0) {  // g = -grad + wd * p
       return grad.pass(e);
     } else if constexpr (P == 1) {  // sum.addcmul_(g, g)

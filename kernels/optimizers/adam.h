@@ -20,8 +20,9 @@ namespace fusedopt::kernels {
 template <bool kDecoupledWeightDecay>
 struct AdamOp {
   enum Slot { kLr, kBeta1, kBeta2, kEps, kWeightDecay };
-  enum Flag : std::uint32_t { kMaximize = 1, kAmsgrad = 2 };
-  static constexpr int kNumFlags = 2;
+  // maximize is the engine's (NOTE(maximize)), not a flag
+  enum Flag : std::uint32_t { kAmsgrad = 1 };
+  static constexpr int kNumFlags = 1;
   static constexpr bool kHasParamState = false;
   /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
   /// sm_90): f32 parameters only; with 2-byte parameters they spilled 8-506 B.
@@ -65,8 +66,7 @@ struct AdamOp {
 
   template <int P, std::uint32_t Flags>
   FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
-    const GradientSource grad{(Flags & kMaximize) != 0,
-                              kDecoupledWeightDecay ? 0.0f : c.weight_decay};
+    const GradientSource grad{kDecoupledWeightDecay ? 0.0f : c.weight_decay};
     constexpr std::uint32_t kSecond = (Flags & kAmsgrad) ? state_list(2) : state_list(1);
     if constexpr (P == 0) {  // g = -grad + wd * p (Adam)
       return grad.pass(e);

@@ -17,8 +17,7 @@ namespace fusedopt::kernels {
 
 struct AdamaxOp {
   enum Slot { kLr, kBeta1, kBeta2, kEps, kWeightDecay };
-  enum Flag : std::uint32_t { kMaximize = 1 };
-  static constexpr int kNumFlags = 1;
+  static constexpr int kNumFlags = 0;  // maximize is the engine's (NOTE(maximize))
   static constexpr bool kHasParamState = false;
   /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
   /// sm_90): bf16 state without stochastic rounding (fp32 state spilled 16-64 B).
@@ -48,7 +47,7 @@ struct AdamaxOp {
 
   template <int P, std::uint32_t Flags>
   FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
-    const GradientSource grad{(Flags & kMaximize) != 0, c.weight_decay};
+    const GradientSource grad{c.weight_decay};
     if constexpr (P == 0) {  // g = -grad + wd * p
       return grad.pass(e);
     } else if constexpr (P == 1) {  // exp_avg.lerp_(g, 1 - beta1)

@@ -20,8 +20,7 @@ namespace fusedopt::kernels {
 
 struct ASGDOp {
   enum Slot { kLr, kLambd, kAlpha, kT0, kWeightDecay };
-  enum Flag : std::uint32_t { kMaximize = 1 };
-  static constexpr int kNumFlags = 1;
+  static constexpr int kNumFlags = 0;  // maximize is the engine's (NOTE(maximize))
   static constexpr bool kHasParamState = true;  // eta
   /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
   /// sm_90): all but the AMP kernels with stochastic rounding or fp32 masters.
@@ -61,7 +60,7 @@ struct ASGDOp {
 
   template <int P, std::uint32_t Flags>
   FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
-    const GradientSource grad{(Flags & kMaximize) != 0, c.weight_decay};
+    const GradientSource grad{c.weight_decay};
     if constexpr (P == 0) {  // g = -grad + wd * p
       return grad.pass(e);
     } else if constexpr (P == 1) {  // p = p * (1 - lambd * eta) - eta * g, one rounding of p

@@ -16,8 +16,7 @@ namespace fusedopt::kernels {
 
 struct LionOp {
   enum Slot { kLr, kBeta1, kBeta2, kWeightDecay };
-  enum Flag : std::uint32_t { kMaximize = 1 };
-  static constexpr int kNumFlags = 1;
+  static constexpr int kNumFlags = 0;  // maximize is the engine's (NOTE(maximize))
   static constexpr bool kHasParamState = false;
   /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
   /// sm_90): all but the AMP kernels with bf16 parameters (16 B for sm_80).
@@ -41,24 +40,21 @@ struct LionOp {
     return 1;  // exp_avg
   }
 
-  static constexpr int kNumPasses = 3;
-  static constexpr int kNumTemps = 1;  // the negated gradient (maximize)
+  static constexpr int kNumPasses = 2;
+  static constexpr int kNumTemps = 0;
 
   template <int P, std::uint32_t Flags>
   FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
-    const GradientSource grad{(Flags & kMaximize) != 0, 0.0f};
-    if constexpr (P == 0) {  // g = -grad
-      return grad.pass(e);
-    } else if constexpr (P == 1) {  // p -= lr * (sign(beta1 m + (1 - beta1) g) + wd * p)
+    if constexpr (P == 0) {  // p -= lr * (sign(beta1 m + (1 - beta1) g) + wd * p)
       if (e) {
-        const float direction = c.beta1 * e->s[0] + c.one_minus_beta1 * grad.read(*e);
+        const float direction = c.beta1 * e->s[0] + c.one_minus_beta1 * e->g;
         const float sign = direction > 0.0f ? 1.0f : direction < 0.0f ? -1.0f : 0.0f;
         e->p -= c.lr * sign + c.lr_weight_decay * e->p;
       }
-      return {kParamList | state_list(0) | grad.list(), kParamList};
+      return {kParamList | state_list(0) | kGradList, kParamList};
     } else {  // exp_avg.lerp_(g, 1 - beta2)
-      if (e) e->s[0] = c.beta2 * e->s[0] + c.one_minus_beta2 * grad.read(*e);
-      return {state_list(0) | grad.list(), state_list(0)};
+      if (e) e->s[0] = c.beta2 * e->s[0] + c.one_minus_beta2 * e->g;
+      return {state_list(0) | kGradList, state_list(0)};
     }
   }
 };

@@ -20,8 +20,9 @@ namespace fusedopt::kernels {
 
 struct NAdamOp {
   enum Slot { kLr, kBeta1, kBeta2, kEps, kWeightDecay, kMomentumDecay };
-  enum Flag : std::uint32_t { kMaximize = 1, kDecoupled = 2 };
-  static constexpr int kNumFlags = 2;
+  // maximize is the engine's (NOTE(maximize)), not a flag
+  enum Flag : std::uint32_t { kDecoupled = 1 };
+  static constexpr int kNumFlags = 1;
   static constexpr bool kHasParamState = true;  // mu_product
 
   struct Constants {
@@ -72,7 +73,7 @@ struct NAdamOp {
   template <int P, std::uint32_t Flags>
   FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
     constexpr bool kDecoupledDecay = Flags & kDecoupled;
-    const GradientSource grad{(Flags & kMaximize) != 0, kDecoupledDecay ? 0.0f : c.weight_decay};
+    const GradientSource grad{kDecoupledDecay ? 0.0f : c.weight_decay};
     if constexpr (P == 0) {  // g = -grad + wd * p (L2)
       return grad.pass(e);
     } else if constexpr (P == 1) {  // exp_avg.lerp_(g, 1 - beta1)

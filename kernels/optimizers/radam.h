@@ -18,8 +18,9 @@ namespace fusedopt::kernels {
 
 struct RAdamOp {
   enum Slot { kLr, kBeta1, kBeta2, kEps, kWeightDecay };
-  enum Flag : std::uint32_t { kMaximize = 1, kDecoupled = 2 };
-  static constexpr int kNumFlags = 2;
+  // maximize is the engine's (NOTE(maximize)), not a flag
+  enum Flag : std::uint32_t { kDecoupled = 1 };
+  static constexpr int kNumFlags = 1;
   static constexpr bool kHasParamState = false;
   // NOTE(launch-bounds): no step_fits_64_registers: every RAdam step kernel gets 256-thread
   // blocks (under 64 registers f32 spilled 332 B for sm_90; bf16 with bf16 state spilled 8 B
@@ -62,7 +63,7 @@ struct RAdamOp {
   template <int P, std::uint32_t Flags>
   FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
     constexpr bool kDecoupledDecay = Flags & kDecoupled;
-    const GradientSource grad{(Flags & kMaximize) != 0, kDecoupledDecay ? 0.0f : c.weight_decay};
+    const GradientSource grad{kDecoupledDecay ? 0.0f : c.weight_decay};
     if constexpr (P == 0) {  // g = -grad + wd * p (L2)
       return grad.pass(e);
     } else if constexpr (P == 1) {  // exp_avg.lerp_(g, 1 - beta1)

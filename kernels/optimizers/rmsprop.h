@@ -19,17 +19,19 @@ namespace fusedopt::kernels {
 
 struct RMSpropOp {
   enum Slot { kLr, kAlpha, kEps, kWeightDecay, kMomentum };
-  enum Flag : std::uint32_t { kMaximize = 1, kCentered = 2, kHasMomentum = 4 };
-  static constexpr int kNumFlags = 3;
+  // maximize is the engine's (NOTE(maximize)), not a flag
+  enum Flag : std::uint32_t { kCentered = 1, kHasMomentum = 2 };
+  static constexpr int kNumFlags = 2;
   static constexpr bool kHasParamState = false;
   /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
-  /// sm_90): f32, f16 and bf16 state, without AMP or stochastic rounding (plain bf16
-  /// spilled 8 B for sm_80, fp32 masters over 360 B).
+  /// sm_90): f32, f16 and bf16 state with fp32 masters, without AMP or stochastic rounding
+  /// (plain bf16 spilled 8 B for sm_80, fp32 masters over 360 B, bf16 with bf16 state 22 B for
+  /// sm_90 since maximize left the flags, NOTE(maximize)).
   template <class T, bool kStochastic, bool kUnscale>
   static constexpr bool step_fits_64_registers() {
     return !kUnscale && !kStochastic &&
            (std::is_same_v<T, float> || std::is_same_v<T, Half> ||
-            std::is_same_v<typename Layout<T>::State, BFloat16>);
+            std::is_same_v<T, Bf16State<Master<BFloat16>>>);
   }
 
   struct Constants {
@@ -52,7 +54,7 @@ struct RMSpropOp {
 
   template <int P, std::uint32_t Flags>
   FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
-    const GradientSource grad{(Flags & kMaximize) != 0, c.weight_decay};
+    const GradientSource grad{c.weight_decay};
     constexpr bool kIsCentered = Flags & kCentered;
     constexpr bool kMomentum = Flags & kHasMomentum;
     constexpr int kBuf = kIsCentered ? 2 : 1;

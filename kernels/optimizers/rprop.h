@@ -18,14 +18,15 @@ namespace fusedopt::kernels {
 
 struct RpropOp {
   enum Slot { kLr, kEtaMinus, kEtaPlus, kStepSizeMin, kStepSizeMax };
-  enum Flag : std::uint32_t { kMaximize = 1 };
-  static constexpr int kNumFlags = 1;
+  static constexpr int kNumFlags = 0;  // maximize is the engine's (NOTE(maximize))
   static constexpr bool kHasParamState = false;
   /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
-  /// sm_90): all but the AMP kernels with fp32 masters and bf16 state.
+  /// sm_90): all but the AMP kernels with fp32 masters and bf16 state, and f32's (4 B for sm_80
+  /// since maximize left the flags, NOTE(maximize)).
   template <class T, bool kStochastic, bool kUnscale>
   static constexpr bool step_fits_64_registers() {
-    return !(kUnscale && std::is_same_v<T, Bf16State<Master<BFloat16>>>);
+    return !(kUnscale &&
+             (std::is_same_v<T, float> || std::is_same_v<T, Bf16State<Master<BFloat16>>>));
   }
 
   struct Constants {
@@ -44,8 +45,8 @@ struct RpropOp {
     return 2;  // prev, step_size
   }
 
-  static constexpr int kNumPasses = 4;
-  static constexpr int kNumTemps = 1;  // the negated gradient (maximize)
+  static constexpr int kNumPasses = 3;
+  static constexpr int kNumTemps = 0;
 
   /// g * prev, with prev = 0 on the first step (the state is initialised lazily; an infinite
   /// gradient gives NaN, as in torch).
@@ -55,32 +56,25 @@ struct RpropOp {
 
   template <int P, std::uint32_t Flags>
   FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
-    const GradientSource grad{(Flags & kMaximize) != 0, 0.0f};
-    const std::uint32_t reads_prev = grad.list() | state_list(0);
-    if constexpr (P == 0) {  // g = -grad
-      return grad.pass(e);
-    } else if constexpr (P == 1) {  // step_size = clamp(step_size * factor(sign(g * prev)))
+    constexpr std::uint32_t kReadsPrev = kGradList | state_list(0);
+    if constexpr (P == 0) {  // step_size = clamp(step_size * factor(sign(g * prev)))
       if (e) {
-        const float product = sign_product(c, grad.read(*e), e->s[0]);
+        const float product = sign_product(c, e->g, e->s[0]);
         const float factor = product > 0.0f ? c.eta_plus : product < 0.0f ? c.eta_minus : 1.0f;
         const float step_size = c.first_step ? c.lr : e->s[1];
         e->s[1] = min_of(max_of(step_size * factor, c.step_size_min), c.step_size_max);
       }
-      return {reads_prev | state_list(1), state_list(1)};
-    } else if constexpr (P == 2) {  // p -= sign(g) * step_size, g = 0 where the sign flipped
+      return {kReadsPrev | state_list(1), state_list(1)};
+    } else if constexpr (P == 1) {  // p -= sign(g) * step_size, g = 0 where the sign flipped
       if (e) {
-        const float g = grad.read(*e);
-        const float masked = sign_product(c, g, e->s[0]) < 0.0f ? 0.0f : g;
+        const float masked = sign_product(c, e->g, e->s[0]) < 0.0f ? 0.0f : e->g;
         const float sign = masked > 0.0f ? 1.0f : masked < 0.0f ? -1.0f : 0.0f;
         e->p -= sign * e->s[1];
       }
-      return {kParamList | reads_prev | state_list(1), kParamList};
+      return {kParamList | kReadsPrev | state_list(1), kParamList};
     } else {  // prev = masked g
-      if (e) {
-        const float g = grad.read(*e);
-        e->s[0] = sign_product(c, g, e->s[0]) < 0.0f ? 0.0f : g;
-      }
-      return {reads_prev, state_list(0)};
+      if (e) e->s[0] = sign_product(c, e->g, e->s[0]) < 0.0f ? 0.0f : e->g;
+      return {kReadsPrev, state_list(0)};
     }
   }
 };

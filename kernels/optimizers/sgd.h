@@ -14,8 +14,9 @@ namespace fusedopt::kernels {
 
 struct SGDOp {
   enum Slot { kLr, kMomentum, kDampening, kWeightDecay };
-  enum Flag : std::uint32_t { kMaximize = 1, kNesterov = 2, kHasMomentum = 4 };
-  static constexpr int kNumFlags = 3;
+  // maximize is the engine's (NOTE(maximize)), not a flag
+  enum Flag : std::uint32_t { kNesterov = 1, kHasMomentum = 2 };
+  static constexpr int kNumFlags = 2;
   static constexpr bool kHasParamState = false;
   /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
   /// sm_90): without stochastic rounding, with AMP only for f32, and not for plain bf16 (8 B for
@@ -47,7 +48,7 @@ struct SGDOp {
 
   template <int P, std::uint32_t Flags>
   FUSEDOPT_HD static PassIO pass(const Constants& c, Element* e) {
-    const GradientSource grad{(Flags & kMaximize) != 0, c.weight_decay};
+    const GradientSource grad{c.weight_decay};
     constexpr bool kMomentum = Flags & kHasMomentum;
     constexpr bool kNesterovMomentum = kMomentum && (Flags & kNesterov);
     if constexpr (P == 0) {  // g = -grad + wd * p

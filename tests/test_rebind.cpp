@@ -1,0 +1,200 @@
+// NOTE(rebind): parameters whose memory moves are rebound, and the run is the run that never
+// moved. Checked bitwise: every optimizer steps a model whose gradients are reallocated at every
+// step (as LibTorch's zero_grad() frees them) and whose values move twice (as torch::load into
+// a live model), against a twin whose memory never moves. The memory left behind is filled
+// with other values, so a step that still read it would differ, and is checked to stay
+// unwritten.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "test_util.hpp"
+
+namespace fusedopt::testing {
+namespace {
+
+constexpr std::int64_t kSizes[] = {5, 4099, 1000};
+constexpr int kSteps = 6;
+
+struct Model {
+  std::vector<std::unique_ptr<GuardedTensor>> values, grads;
+  Model(DType dtype, Device device) {
+    for (std::int64_t n : kSizes) {
+      values.push_back(std::make_unique<GuardedTensor>(n, dtype, device, int(n % 2)));
+      grads.push_back(std::make_unique<GuardedTensor>(n, dtype, device));
+    }
+  }
+  std::vector<Param> params() const {
+    std::vector<Param> out;
+    for (std::size_t i = 0; i < values.size(); ++i)
+      out.push_back({values[i]->view(), grads[i]->view()});
+    return out;
+  }
+};
+
+/// Moves each tensor of `tensors` to new memory holding the same values; the old memory, kept
+/// in `left` so that its addresses stay unused, is filled with `garbage`.
+void move_all(std::vector<std::unique_ptr<GuardedTensor>>& tensors,
+              std::vector<std::unique_ptr<GuardedTensor>>& left, double garbage, Device device) {
+  for (auto& t : tensors) {
+    auto moved = std::make_unique<GuardedTensor>(t->numel(), t->dtype(), device);
+    moved->set(t->get());
+    t->set(std::vector<double>(std::size_t(t->numel()), garbage));
+    left.push_back(std::move(t));
+    t = std::move(moved);
+  }
+}
+
+class Rebind : public ::testing::TestWithParam<std::tuple<Executor, Impl, DType, bool>> {};
+
+TEST_P(Rebind, MovedMemoryStepsAsIfItNeverMoved) {
+  const auto [executor, impl, dtype, clip_and_master] = GetParam();
+  FUSEDOPT_USE_EXECUTOR(executor);
+  const Device device = device_of(executor);
+  for (const OptimizerCase& c : all_optimizer_cases()) {
+    SCOPED_TRACE(c.name);
+    const std::uint64_t seed = fresh_seed();
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    std::mt19937_64 rng(seed);
+    Model fixed(dtype, device), moving(dtype, device);
+    for (std::size_t t = 0; t < fixed.values.size(); ++t) {
+      fixed.values[t]->set(random_values(rng, kSizes[t], 1.0, dtype));
+      moving.values[t]->set(fixed.values[t]->get());
+    }
+    const std::unique_ptr<Optimizer> a = c.make(fixed.params());
+    const std::unique_ptr<Optimizer> b = c.make(moving.params());
+    for (Optimizer* opt : {a.get(), b.get()}) {
+      opt->set_impl(impl);
+      if (clip_and_master) {  // the norm's list and the masters follow the moves too
+        opt->set_grad_clipping(0.5);
+        if (dtype != DType::f32) opt->set_precision(Precision{true, false, 0});
+      }
+    }
+    std::vector<std::unique_ptr<GuardedTensor>> left_values, left_grads;
+    for (int step = 0; step < kSteps; ++step) {
+      // The engine frees every gradient and the next backward allocates new ones.
+      move_all(moving.grads, left_grads, 1000.0, device);
+      if (step == 2) {  // weights loaded into new storage, then the whole group rebound
+        move_all(moving.values, left_values, -7.0, device);
+        b->rebind(0, moving.params());
+      } else if (step == 4) {  // one parameter moved, rebound alone
+        move_all(moving.values, left_values, -7.0, device);
+        for (std::size_t i = 0; i < moving.values.size(); ++i)
+          b->rebind(0, i, moving.params()[i]);
+      } else {
+        b->rebind({moving.params()});
+      }
+      for (std::size_t t = 0; t < fixed.grads.size(); ++t) {
+        fixed.grads[t]->set(random_values(rng, kSizes[t], 0.5, dtype));
+        moving.grads[t]->set(fixed.grads[t]->get());
+      }
+      a->step();
+      b->step();
+      if (clip_and_master) {
+        ASSERT_NE(b->grad_norm(), nullptr);
+        EXPECT_EQ(read_scalar(b->grad_norm(), device), read_scalar(a->grad_norm(), device))
+            << "step " << step;
+      }
+    }
+    for (std::size_t t = 0; t < fixed.values.size(); ++t)
+      EXPECT_EQ(snapshot(*b, *moving.values[t], t), snapshot(*a, *fixed.values[t], t))
+          << "parameter " << t;
+    b->zero_grad();  // into the gradients bound last
+    for (const auto& g : moving.grads)
+      EXPECT_EQ(g->get(), std::vector<double>(std::size_t(g->numel()), 0.0));
+    for (const auto& t : left_values)
+      EXPECT_EQ(t->get(), std::vector<double>(std::size_t(t->numel()), -7.0));
+    for (const auto& t : left_grads)
+      EXPECT_EQ(t->get(), std::vector<double>(std::size_t(t->numel()), 1000.0));
+    for (const auto& t : moving.values) EXPECT_TRUE(t->guards_intact());
+  }
+}
+
+std::string rebind_name(const ::testing::TestParamInfo<Rebind::ParamType>& info) {
+  return std::string(to_string(std::get<0>(info.param))) + "_" +
+         to_string(std::get<1>(info.param)) + "_" + to_string(std::get<2>(info.param)) +
+         (std::get<3>(info.param) ? "_clip_master" : "");
+}
+INSTANTIATE_TEST_SUITE_P(Executors, Rebind,
+                         ::testing::Combine(::testing::ValuesIn(native_executors()),
+                                            ::testing::Values(Impl::Loop, Impl::Fused),
+                                            ::testing::Values(DType::f32, DType::bf16),
+                                            ::testing::Bool()),
+                         rebind_name);
+INSTANTIATE_TEST_SUITE_P(Emulated, Rebind,
+                         ::testing::Combine(::testing::Values(Executor::emulated),
+                                            ::testing::Values(Impl::Foreach, Impl::Fused),
+                                            ::testing::Values(DType::f16),
+                                            ::testing::Bool()),
+                         rebind_name);
+
+/// Every refused rebinding names what is wrong and changes nothing: the optimizer then steps
+/// as its twin that was never asked.
+class RebindErrors : public ::testing::TestWithParam<Executor> {};
+
+TEST_P(RebindErrors, RefusedAndNothingChanges) {
+  FUSEDOPT_USE_EXECUTOR(GetParam());
+  const Device device = device_of(GetParam());
+  Model m(DType::f32, device), twin(DType::f32, device);
+  std::mt19937_64 rng(fresh_seed());
+  for (std::size_t t = 0; t < m.values.size(); ++t) {
+    m.values[t]->set(random_values(rng, kSizes[t], 1.0, DType::f32));
+    twin.values[t]->set(m.values[t]->get());
+  }
+  AdamW opt(m.params());
+  AdamW reference(twin.params());
+  opt.set_grad_clipping(1.0);
+  reference.set_grad_clipping(1.0);
+  GuardedTensor other(kSizes[1], DType::f32, device), small(3, DType::f32, device);
+  GuardedTensor half(kSizes[1], DType::bf16, device);
+  const std::vector<Param> p = m.params();
+  const auto refused = [&](const std::function<void()>& call, const std::string& message) {
+    try {
+      call();
+      ADD_FAILURE() << "no Error; expected one saying: " << message;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+  };
+  refused([&] { opt.rebind(0, 1, {small.view(), p[1].grad}); },
+          "rebind: param_groups[0].params[1].value is 3 f32 elements where the parameter has 4099 f32");
+  refused([&] { opt.rebind(0, 1, {half.view(), p[1].grad}); }, "4099 bf16 elements");
+  refused([&] { opt.rebind(0, 1, {other.view(), small.view()}); },
+          "param_groups[0].params[1].grad.numel = 3 differs from value.numel = 4099");
+  const TensorView inside_1{static_cast<float*>(p[1].value.data) + 1, kSizes[2], DType::f32,
+                            device};  // elements 1..1000 of parameter 1
+  refused([&] { opt.rebind(0, 2, {inside_1, p[2].grad}); },
+          "param_groups[0].params[2].value.data = ");
+  refused([&] { opt.rebind(0, 2, {inside_1, p[2].grad}); },
+          " overlaps param_groups[0].params[1].value (a parameter may appear once");
+  refused([&] { opt.rebind(0, 1, {other.view(), other.view()}); },
+          "param_groups[0].params[1].grad overlaps param_groups[0].params[1].value");
+  refused([&] { opt.rebind(0, 3, p[0]); }, "rebind: index = 3 is out of range");
+  refused([&] { opt.rebind(1, {}); }, "group = 1 is out of range");
+  refused([&] { opt.rebind(0, {p[0], p[1]}); }, "rebind: param_groups[0] has 2 parameter(s)");
+  refused([&] { opt.rebind({p, p}); }, "rebind: 2 param group(s) given, the optimizer has 1");
+  TensorView null_grad = p[1].grad;
+  null_grad.data = nullptr;
+  refused([&] { opt.rebind(0, 1, {other.view(), null_grad}); },
+          "param_groups[0].params[1].grad.data is null");
+  for (int step = 0; step < 3; ++step) {
+    for (std::size_t t = 0; t < m.grads.size(); ++t) {
+      m.grads[t]->set(random_values(rng, kSizes[t], 0.5, DType::f32));
+      twin.grads[t]->set(m.grads[t]->get());
+    }
+    opt.step();
+    reference.step();
+  }
+  for (std::size_t t = 0; t < m.values.size(); ++t)
+    EXPECT_EQ(m.values[t]->get(), twin.values[t]->get());
+}
+
+INSTANTIATE_TEST_SUITE_P(Executors, RebindErrors, ::testing::ValuesIn(native_executors()),
+                         [](const auto& info) { return std::string(to_string(info.param)); });
+
+}  // namespace
+}  // namespace fusedopt::testing
