@@ -412,11 +412,55 @@ std::vector<std::string> all_rows() {
   return rows;
 }
 
+/// NOTE(rebind): what an engine that reallocates every gradient each step pays to hand over the
+/// new addresses, at 10,000 tensors (of 16 elements, so that the step itself is small): rebind()
+/// of every parameter with every gradient moved (alternating between two slabs), rebind() of one
+/// parameter, and AdamW's fused step over the same tensors for scale. Rows
+/// "rebind/<what>/10k/<device>" (report.py's tables skip them).
+void run_rebind(benchmark::State& state, const std::string& what, Device device) {
+  const Mix mix = uniform_mix("10k", 10000, 16);
+  Model model(mix, DType::f32, device);
+  Slab other(model.grads.bytes(), device);
+  other.fill(0x3c);
+  std::vector<Param> moved = model.params;
+  for (Param& p : moved)
+    p.grad.data = static_cast<char*>(other.data()) +
+                  (static_cast<char*>(p.grad.data) - static_cast<char*>(model.grads.data()));
+  AdamW opt(model.params);
+  opt.step();  // the state exists
+  bool flip = false;
+  for (auto _ : state) {
+    const std::vector<Param>& next = flip ? model.params : moved;
+    const auto start = Clock::now();
+    if (what == "all") {
+      opt.rebind({next});
+    } else if (what == "one") {
+      opt.rebind(0, 5000, next[5000]);
+    } else {
+      opt.step();
+    }
+    opt.synchronize();
+    state.SetIterationTime(std::chrono::duration<double>(Clock::now() - start).count());
+    flip = !flip;
+  }
+  state.counters["tensors"] = double(mix.sizes.size());
+}
+
 void register_all() {
   const double min_time = env_or("FUSEDOPT_BENCH_MIN_TIME", quick() ? 0.05 : 0.2);
   const int repetitions = std::max(1, int(env_or("FUSEDOPT_BENCH_REPETITIONS", quick() ? 1 : 5)));
   std::vector<Device> devices = {Device::cpu()};
   if (cuda_available()) devices.insert(devices.begin(), Device::cuda(0));
+  for (const Device& device : devices)
+    for (const std::string what : {"all", "one", "step"})
+      benchmark::RegisterBenchmark(
+          ("rebind/" + what + "/10k/" + (device.is_cuda() ? "cuda" : "cpu")).c_str(),
+          [what, device](benchmark::State& s) { run_rebind(s, what, device); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond)
+          ->MinTime(min_time)
+          ->Repetitions(repetitions)
+          ->ReportAggregatesOnly(true);
   for (const Device& device : devices)
     for (const Mix& mix : all_mixes())
       for (DType dtype : {DType::f32, DType::bf16, DType::f16})

@@ -177,10 +177,6 @@ TEST_P(RebindErrors, RefusedAndNothingChanges) {
   refused([&] { opt.rebind(1, {}); }, "group = 1 is out of range");
   refused([&] { opt.rebind(0, {p[0], p[1]}); }, "rebind: param_groups[0] has 2 parameter(s)");
   refused([&] { opt.rebind({p, p}); }, "rebind: 2 param group(s) given, the optimizer has 1");
-  TensorView null_grad = p[1].grad;
-  null_grad.data = nullptr;
-  refused([&] { opt.rebind(0, 1, {other.view(), null_grad}); },
-          "param_groups[0].params[1].grad.data is null");
   for (int step = 0; step < 3; ++step) {
     for (std::size_t t = 0; t < m.grads.size(); ++t) {
       m.grads[t]->set(random_values(rng, kSizes[t], 0.5, DType::f32));
@@ -192,6 +188,83 @@ TEST_P(RebindErrors, RefusedAndNothingChanges) {
   for (std::size_t t = 0; t < m.values.size(); ++t)
     EXPECT_EQ(m.values[t]->get(), twin.values[t]->get());
 }
+
+/// NOTE(absent-grad): a parameter given without a gradient (as torch's grad is None before the
+/// first backward) is skipped by step(), zero_grad() and the clipping norm until rebind() gives
+/// it one; it then steps as a twin that started at that step, and the others as twins that never
+/// had it.
+class AbsentGradient : public ::testing::TestWithParam<std::tuple<Executor, Impl>> {};
+
+TEST_P(AbsentGradient, SkippedUntilBoundThenStepsAsIfStartedThen) {
+  const auto [executor, impl] = GetParam();
+  FUSEDOPT_USE_EXECUTOR(executor);
+  const Device device = device_of(executor);
+  constexpr int kBoundAt = 3;
+  for (const OptimizerCase& c : all_optimizer_cases()) {
+    SCOPED_TRACE(c.name);
+    const std::uint64_t seed = fresh_seed();
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    std::mt19937_64 rng(seed);
+    Model m(DType::f32, device), twins(DType::f32, device);
+    for (std::size_t t = 0; t < m.values.size(); ++t) {
+      m.values[t]->set(random_values(rng, kSizes[t], 1.0, DType::f32));
+      twins.values[t]->set(m.values[t]->get());
+    }
+    std::vector<Param> given = m.params();
+    given[1].grad = TensorView{};  // no gradient yet
+    const std::unique_ptr<Optimizer> a = c.make(given);
+    const std::vector<Param> t = twins.params();
+    const std::unique_ptr<Optimizer> late = c.make({t[1]});       // starts at kBoundAt
+    const std::unique_ptr<Optimizer> others = c.make({t[0], t[2]});  // never has parameter 1
+    for (Optimizer* opt : {a.get(), late.get(), others.get()}) {
+      opt->set_impl(impl);
+      opt->set_grad_clipping(1e30);  // the norm is computed, the gradients are not changed
+    }
+    for (std::size_t k = 0; k < m.grads.size(); ++k)
+      m.grads[k]->set(std::vector<double>(std::size_t(kSizes[k]), 7.0));
+    for (int step = 0; step < 2 * kBoundAt; ++step) {
+      if (step == kBoundAt) a->rebind(0, 1, m.params()[1]);
+      a->zero_grad();
+      for (std::size_t k = 0; k < m.grads.size(); ++k) {
+        EXPECT_EQ(m.grads[k]->get(), std::vector<double>(std::size_t(kSizes[k]),
+                                                         k == 1 && step < kBoundAt ? 7.0 : 0.0))
+            << "zero_grad wrote a gradient that is not bound, or left one that is";
+        const std::vector<double> g = random_values(rng, kSizes[k], 0.5, DType::f32);
+        m.grads[k]->set(k == 1 && step < kBoundAt ? std::vector<double>(g.size(), 7.0) : g);
+        twins.grads[k]->set(g);
+      }
+      const Snapshot before = snapshot(*a, *m.values[1], 1);
+      a->step();
+      others->step();
+      if (step < kBoundAt) {
+        EXPECT_EQ(snapshot(*a, *m.values[1], 1), before) << "step " << step << ": it changed";
+        EXPECT_EQ(read_scalar(a->grad_norm(), device), read_scalar(others->grad_norm(), device))
+            << "step " << step << ": the norm read a gradient that is not bound";
+      } else {
+        late->step();
+      }
+    }
+    EXPECT_EQ(snapshot(*a, *m.values[1], 1), snapshot(*late, *twins.values[1], 0));
+    EXPECT_EQ(a->step_count(0, 1), double(kBoundAt));
+    EXPECT_EQ(snapshot(*a, *m.values[0], 0), snapshot(*others, *twins.values[0], 0));
+    EXPECT_EQ(snapshot(*a, *m.values[2], 2), snapshot(*others, *twins.values[2], 1));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Executors, AbsentGradient,
+                         ::testing::Combine(::testing::ValuesIn(native_executors()),
+                                            ::testing::Values(Impl::Loop, Impl::Fused)),
+                         [](const auto& info) {
+                           return std::string(to_string(std::get<0>(info.param))) + "_" +
+                                  to_string(std::get<1>(info.param));
+                         });
+INSTANTIATE_TEST_SUITE_P(Emulated, AbsentGradient,
+                         ::testing::Combine(::testing::Values(Executor::emulated),
+                                            ::testing::Values(Impl::Foreach, Impl::Fused)),
+                         [](const auto& info) {
+                           return std::string(to_string(std::get<0>(info.param))) + "_" +
+                                  to_string(std::get<1>(info.param));
+                         });
 
 INSTANTIATE_TEST_SUITE_P(Executors, RebindErrors, ::testing::ValuesIn(native_executors()),
                          [](const auto& info) { return std::string(to_string(info.param)); });

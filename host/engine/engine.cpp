@@ -35,6 +35,9 @@ std::int64_t padded(std::int64_t numel) {
   return (numel + kAlign - 1) / kAlign * kAlign;
 }
 
+/// NOTE(absent-grad): a non-empty parameter whose gradient has no memory (yet).
+bool is_absent(const Param& p) { return p.grad.data == nullptr && p.value.numel > 0; }
+
 std::string name_of(std::size_t group, std::size_t index, const char* field) {
   return "param_groups[" + std::to_string(group) + "].params[" + std::to_string(index) + "]." +
          field;
@@ -122,8 +125,9 @@ Device Engine::check_params(const std::vector<const std::vector<Param>*>& groups
   for (std::size_t g = 0; g < groups.size(); ++g)
     for (std::size_t i = 0; i < groups[g]->size(); ++i) {
       const Param& p = (*groups[g])[i];
-      if (new_views[g]) {
-        check_view(p.value, name_of(g, i, "value"));
+      if (new_views[g]) check_view(p.value, name_of(g, i, "value"));
+      // NOTE(absent-grad): a gradient not bound yet (null data) is skipped by every step.
+      if (new_views[g] && !is_absent(p)) {
         check_view(p.grad, name_of(g, i, "grad"));
         if (p.grad.numel != p.value.numel)
           throw_error(name_of(g, i, "grad.numel"), " = ", p.grad.numel,
@@ -134,6 +138,8 @@ Device Engine::check_params(const std::vector<const std::vector<Param>*>& groups
         if (p.grad.device != p.value.device)
           throw_error(name_of(g, i, "grad.device"), " = ", p.grad.device.str(),
                       " differs from value.device = ", p.value.device.str());
+      }
+      if (new_views[g]) {
         if (!has_device) {
           device = p.value.device;
           has_device = true;
@@ -167,7 +173,7 @@ Device Engine::check_params(const std::vector<const std::vector<Param>*>& groups
   for (std::size_t g = 0; g < groups.size(); ++g)
     for (std::size_t i = 0; i < groups[g]->size(); ++i) {
       const TensorView& grad = (*groups[g])[i].grad;
-      if (grad.numel == 0) continue;
+      if (grad.numel == 0 || grad.data == nullptr) continue;
       const auto begin = reinterpret_cast<std::uintptr_t>(grad.data);
       const std::uintptr_t end = begin + std::size_t(grad.numel) * dtype_size(grad.dtype);
       // The first value extent ending after `begin`; the extents are sorted and disjoint.

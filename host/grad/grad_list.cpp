@@ -118,7 +118,8 @@ void build_plan(GradListImpl& s) {
 std::vector<TensorView> gradients_of(const Optimizer& optimizer) {
   std::vector<TensorView> grads;
   for (std::size_t g = 0; g < optimizer.num_param_groups(); ++g)
-    for (const Param& p : optimizer.params(g)) grads.push_back(p.grad);
+    for (const Param& p : optimizer.params(g))
+      if (p.grad.data != nullptr || p.value.numel == 0) grads.push_back(p.grad);  // NOTE(absent-grad)
   return grads;
 }
 

@@ -96,7 +96,8 @@ void Optimizer::rebind(const std::vector<std::vector<Param>>& all) {
   if (clip_list_) {
     std::vector<TensorView> grads;
     for (const std::vector<Param>& group : all)
-      for (const Param& p : group) grads.push_back(p.grad);
+      for (const Param& p : group)
+        if (p.grad.data != nullptr || p.value.numel == 0) grads.push_back(p.grad);  // NOTE(absent-grad)
     list = std::make_unique<GradList>(std::move(grads), stream());
   }
   engine_->rebind(all, changed);

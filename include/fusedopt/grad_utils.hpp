@@ -50,7 +50,9 @@ struct GradScalerImpl;
 class GradList {
  public:
   explicit GradList(std::vector<TensorView> grads, Stream stream = nullptr);
-  /// Every gradient of `optimizer`, group by group in parameter order, on its stream.
+  /// Every gradient of `optimizer`, group by group in parameter order, on its stream; a
+  /// gradient not bound yet (null data, NOTE(absent-grad)) is left out, as torch's
+  /// clip_grad_norm_ leaves out a grad that is None.
   explicit GradList(const Optimizer& optimizer);
   ~GradList();
   GradList(GradList&&) noexcept;

@@ -73,7 +73,8 @@ class Optimizer {
   /// frees or reallocates a gradient (LibTorch's zero_grad() frees them by default, the next
   /// backward allocates new ones) or loads weights into new storage (torch::load) must rebind
   /// before the next step. `param` must have the parameter's numel and dtype, on the
-  /// optimizer's device, and pass add_param_group's checks (no overlap with another parameter).
+  /// optimizer's device, and pass add_param_group's checks (no overlap with another parameter);
+  /// its gradient may be absent (null data: skipped until bound again, NOTE(absent-grad)).
   /// State, step counts, fp32 masters, options and the plan stay: the step's address table is
   /// rewritten in place, one stream-ordered copy (and, with clipping on, the norm's list of
   /// gradients is rebuilt). A CUDA graph captured earlier reads the new addresses when it

@@ -38,7 +38,11 @@ struct TensorView {
   Device device = Device::cpu();
 };
 
-/// A parameter and its gradient. Both views must have the same numel, dtype and device.
+/// A parameter and its gradient. Both views must have the same numel, dtype and device, except
+/// a gradient that is not there yet: null data (e.g. `{}`) for a non-empty value, as torch's
+/// grad is None before the first backward. Such a parameter is skipped by step(), zero_grad()
+/// and the clipping norm, as torch skips it, until rebind() gives it a gradient
+/// (NOTE(absent-grad) in kernels/engine/plan.h).
 struct Param {
   TensorView value;
   TensorView grad;

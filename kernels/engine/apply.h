@@ -641,7 +641,7 @@ FUSEDOPT_HD void step_chunk(const PlanView& plan, const StepScalars& scalars, st
   if (skip_step(scalars)) return;  // NOTE(amp)
   const ChunkRange range = chunk_range(plan, chunk);
   const TensorEntry& tensor = plan.tensors[range.tensor];
-  if (!param_enabled(scalars, tensor.param)) return;  // NOTE(frozen)
+  if (!takes_step<Op>(scalars, tensor)) return;  // NOTE(frozen)
   const GroupScalars& group = scalars.groups[tensor.group];
   const typename Op::Constants constants =
       Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);
@@ -656,7 +656,7 @@ template <class Op>
 FUSEDOPT_HD void finish_param(const PlanView& plan, const StepScalars& scalars, std::int32_t t) {
   if (skip_step(scalars)) return;  // NOTE(amp)
   const TensorEntry& tensor = plan.tensors[t];
-  if (!param_enabled(scalars, tensor.param)) return;  // NOTE(frozen)
+  if (!takes_step<Op>(scalars, tensor)) return;  // NOTE(frozen)
   const float before = scalars.steps[tensor.param];
   if constexpr (Op::kHasParamState)
     scalars.param_state[tensor.param] = Op::next_param_state(scalars.groups[tensor.group], before,
@@ -737,7 +737,7 @@ FUSEDOPT_HD std::int32_t step_chunk_lane(const PlanView& plan, const StepScalars
   if (skip_step(scalars)) return -1;  // NOTE(amp)
   const ChunkEntry entry = plan.chunks[chunk];
   const TensorEntry tensor = plan.tensors[entry.tensor];
-  if (!param_enabled(scalars, tensor.param)) return -1;  // NOTE(frozen)
+  if (!takes_step<Op>(scalars, tensor)) return -1;  // NOTE(frozen)
   const std::int64_t begin = std::int64_t(entry.chunk) * kChunkSize;
   const std::int64_t end = min_of(begin + kChunkSize, tensor.numel);
   const auto block = [&]() -> const BlockConstants<Op>& { return prepare(tensor); };
@@ -976,7 +976,7 @@ FUSEDOPT_HD void pass_chunk(const PlanView& plan, const StepScalars& scalars, st
   if (skip_step(scalars)) return;  // NOTE(amp)
   const ChunkRange range = chunk_range(plan, chunk);
   const TensorEntry& tensor = plan.tensors[range.tensor];
-  if (!param_enabled(scalars, tensor.param)) return;  // NOTE(frozen)
+  if (!takes_step<Op>(scalars, tensor)) return;  // NOTE(frozen)
   const GroupScalars& group = scalars.groups[tensor.group];
   const typename Op::Constants constants =
       Op::prepare(group, scalars.steps[tensor.param], scalars.param_state[tensor.param]);
@@ -1011,7 +1011,9 @@ std::array<PassIO, Op::kNumPasses> group_pass_io(const GroupScalars& group) {
 template <class T>
 FUSEDOPT_HD void zero_chunk(const PlanView& plan, std::int64_t chunk, int lane, int stride) {
   const ChunkRange range = chunk_range(plan, chunk);
-  T* g = static_cast<T*>(plan.tensors[range.tensor].lists[1]) + range.begin;
+  void* grad = plan.tensors[range.tensor].lists[1];
+  if (grad == nullptr) return;  // NOTE(absent-grad): nothing to zero
+  T* g = static_cast<T*>(grad) + range.begin;
   const std::int64_t n = range.end - range.begin;
   constexpr int kVec = vector_elements<T>();
   const std::int64_t vector_end = is_vector_aligned<T, kVec>(g) ? n - n % kVec : 0;

@@ -14,6 +14,7 @@
 // step counts and checkpoints are indexed by parameter, and no result depends on which block
 // runs first.
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/engine/det_math.h"
 #include "kernels/engine/config.h"
@@ -81,6 +82,26 @@ struct StepScalars {
 /// NOTE(frozen): whether parameter `param` takes this step.
 FUSEDOPT_HD bool param_enabled(const StepScalars& s, std::int32_t param) {
   return s.enabled == nullptr || s.enabled[param] != 0;
+}
+
+/// NOTE(absent-grad): a parameter whose gradient is not bound (a null TensorEntry::lists[1] for
+/// a non-empty tensor:
+/// torch's grad is None before the first backward, or after zero_grad(set_to_none=True)) is
+/// skipped as a frozen one is, by every Op that reads gradients: no update, no state change, no
+/// step-count advance. Read from the entry by every block, so no write to the enabled mask can
+/// make a step read it. Ops that do not read gradients (schedule-free's train()/eval() switch)
+/// say so with kReadsGradients = false.
+template <class Op, class = void>
+struct ReadsGradients : std::true_type {};
+template <class Op>
+struct ReadsGradients<Op, std::void_t<decltype(Op::kReadsGradients)>>
+    : std::integral_constant<bool, Op::kReadsGradients> {};
+
+/// NOTE(frozen), NOTE(absent-grad): whether tensor `t` takes this step of Op.
+template <class Op>
+FUSEDOPT_HD bool takes_step(const StepScalars& s, const TensorEntry& t) {
+  return param_enabled(s, t.param) &&
+         (!ReadsGradients<Op>::value || t.lists[1] != nullptr || t.numel == 0);
 }
 
 /// NOTE(amp): true when this step is to be skipped.

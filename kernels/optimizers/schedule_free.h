@@ -103,6 +103,7 @@ struct ScheduleFreeAdamWOp {
 struct ScheduleFreeSwitchOp {
   enum Slot { kWeight };
   static constexpr int kNumFlags = 0;
+  static constexpr bool kReadsGradients = false;  // NOTE(absent-grad): switches every parameter
   static constexpr bool kHasParamState = false;
   /// NOTE(launch-bounds): one lerp per element; 36-54 registers at 256 threads in every type.
   template <class T, bool kStochastic, bool kUnscale>
