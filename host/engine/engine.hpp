@@ -8,6 +8,7 @@
 // next step sees it without a plan rebuild or a synchronisation.
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -219,12 +220,12 @@ class Engine {
 
   Plan build_plan(const std::vector<const Group*>& groups, Device device, Impl impl,
                   int num_temps) const;
-  /// Validates `groups` (every group's parameters) as one optimizer's: each view of the groups
-  /// whose new_views is true (valid, its gradient's size, dtype and device its value's, one
-  /// device), and across all, no two values overlapping and no gradient overlapping a value.
-  /// Returns the device.
+  /// Validates `groups` (every group's parameters) as one optimizer's: the views of each
+  /// parameter (g, i) for which is_new(g, i) (valid, its gradient's size, dtype and device its
+  /// value's, one device), and across all, no two values overlapping and no gradient
+  /// overlapping a value. Returns the device.
   Device check_params(const std::vector<const std::vector<Param>*>& groups,
-                      const std::vector<bool>& new_views) const;
+                      const std::function<bool(std::size_t, std::size_t)>& is_new) const;
   /// The launches of `plan`, pointing to (and marked from) `host_groups`.
   std::vector<SegmentLaunch> make_launches(
       const Plan& plan, const Scalars& scalars, Device device, Impl impl,
