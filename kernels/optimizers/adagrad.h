@@ -20,10 +20,14 @@ struct AdagradOp {
   static constexpr int kNumFlags = 0;  // maximize is the engine's (NOTE(maximize))
   static constexpr bool kHasParamState = false;
   /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
-  /// sm_90): all but the stochastic AMP kernel with fp32 masters.
+  /// sm_90): all but the stochastic AMP kernel with fp32 masters, and (spilling 12-28 B for sm_90
+  /// since the absent-gradient check, NOTE(absent-grad)) f16 with fp32 masters and the AMP
+  /// kernel of bf16 with fp32 masters and bf16 state.
   template <class T, bool kStochastic, bool kUnscale>
   static constexpr bool step_fits_64_registers() {
-    return !(kStochastic && kUnscale && Layout<T>::kMaster);
+    return !(kStochastic && kUnscale && Layout<T>::kMaster) &&
+           !std::is_same_v<T, Master<Half>> &&
+           !(kUnscale && std::is_same_v<T, Bf16State<Master<BFloat16>>>);
   }
 
   struct Constants {
