@@ -23,10 +23,11 @@ struct ASGDOp {
   static constexpr int kNumFlags = 0;  // maximize is the engine's (NOTE(maximize))
   static constexpr bool kHasParamState = true;  // eta
   /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
-  /// sm_90): all but the AMP kernels with stochastic rounding or fp32 masters.
+  /// sm_90): all but the AMP kernels with stochastic rounding or fp32 masters, and f16 with fp32
+  /// masters (it spilled for sm_90 after NOTE(absent-grad)).
   template <class T, bool kStochastic, bool kUnscale>
   static constexpr bool step_fits_64_registers() {
-    return !(kUnscale && (kStochastic || Layout<T>::kMaster));
+    return !(kUnscale && (kStochastic || Layout<T>::kMaster)) && !std::is_same_v<T, Master<Half>>;
   }
 
   struct Constants {

@@ -21,12 +21,13 @@ struct RpropOp {
   static constexpr int kNumFlags = 0;  // maximize is the engine's (NOTE(maximize))
   static constexpr bool kHasParamState = false;
   /// NOTE(launch-bounds): the fused step kernels that fit 64 registers without spills (sm_80 and
-  /// sm_90): all but the AMP kernels with fp32 masters and bf16 state, and f32's (4 B for sm_80
-  /// since maximize left the flags, NOTE(maximize)).
+  /// sm_90): all but those with fp32 masters and bf16 state that use AMP or stochastic rounding
+  /// (the stochastic one spilled 12+ B for sm_90 after NOTE(absent-grad)), and f32's AMP kernel
+  /// (4 B for sm_80 since maximize left the flags, NOTE(maximize)).
   template <class T, bool kStochastic, bool kUnscale>
   static constexpr bool step_fits_64_registers() {
-    return !(kUnscale &&
-             (std::is_same_v<T, float> || std::is_same_v<T, Bf16State<Master<BFloat16>>>));
+    return !((kUnscale || kStochastic) && std::is_same_v<T, Bf16State<Master<BFloat16>>>) &&
+           !(kUnscale && std::is_same_v<T, float>);
   }
 
   struct Constants {
