@@ -86,6 +86,12 @@ std::vector<OptimizerCase> all_optimizers() {
   };
 }
 
+OptimizerCase case_named(const std::string& name) {
+  for (const OptimizerCase& c : all_optimizers())
+    if (c.name == name) return c;
+  throw std::logic_error("no optimizer case " + name);
+}
+
 // ---- a small model: three groups of mixed sizes and dtypes ------------------------------------
 
 struct TensorSpec {
@@ -116,11 +122,7 @@ class Model {
         for (int s = 0; s < kSteps; ++s) {
           steps.push_back(random_values(rng, spec.numel, 0.5, spec.dtype));
           if (short_gradients)
-            for (double& x : steps.back()) {
-              int e = 0;
-              const double m = std::frexp(x, &e);
-              x = std::ldexp(std::round(std::ldexp(m, 6)), e - 6);
-            }
+            for (double& x : steps.back()) x = keep_significant_bits(x, 6);
         }
         step_grads_.push_back(std::move(steps));
         params.push_back({values_.back()->view(), grads_.back()->view()});
@@ -483,6 +485,125 @@ INSTANTIATE_TEST_SUITE_P(EveryOptimizer, ResumeWithSchedulerAndAveraging,
 INSTANTIATE_TEST_SUITE_P(Emulated, ResumeWithSchedulerAndAveraging,
                          ::testing::ValuesIn(resume_cases({Executor::emulated})), case_name);
 
+// ---- NOTE(step-settings): impl, clipping and disabled parameters travel with the state ----------
+
+/// Foreach, clipping at a norm every step exceeds (inf-norm in one case), and one parameter of
+/// each of two groups disabled.
+void set_step_settings(Optimizer& opt, double norm_type) {
+  opt.set_impl(Impl::Foreach);
+  opt.set_grad_clipping(0.05, norm_type);
+  opt.set_param_enabled(0, 2, false);
+  opt.set_param_enabled(1, 0, false);
+}
+
+void expect_step_settings(const Optimizer& opt, double norm_type) {
+  EXPECT_EQ(opt.impl(), Impl::Foreach);
+  EXPECT_EQ(opt.max_grad_norm(), 0.05);
+  EXPECT_EQ(opt.grad_clip_norm_type(), norm_type);
+  for (std::size_t g = 0; g < opt.num_param_groups(); ++g)
+    for (std::size_t i = 0; i < opt.params(g).size(); ++i)
+      EXPECT_EQ(opt.param_enabled(g, i), !((g == 0 && i == 2) || (g == 1 && i == 0)))
+          << "param_groups[" << g << "].params[" << i << "]";
+}
+
+class StepSettingsResume : public ::testing::TestWithParam<ResumeCase> {};
+
+/// A fresh optimizer (fused, no clipping, every parameter enabled) that loads the checkpoint
+/// steps as the saved one did: without the settings the parameters would differ at once.
+TEST_P(StepSettingsResume, RestoresImplClippingAndDisabledParameters) {
+  const ResumeCase& c = GetParam();
+  FUSEDOPT_USE_EXECUTOR(c.executor);
+  const std::uint64_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  for (const double norm_type : {2.0, double(INFINITY)}) {
+    SCOPED_TRACE("norm_type " + std::to_string(norm_type));
+    Model straight(c.device, seed);
+    auto uninterrupted = c.optimizer.make(straight.groups(), 1.0);
+    set_step_settings(*uninterrupted, norm_type);
+    run_steps(*uninterrupted, straight, 0, kSteps);
+
+    Model resumed(c.device, seed);
+    const std::string path = temp_path("settings_" + c.optimizer.name);
+    {
+      auto first = c.optimizer.make(resumed.groups(), 1.0);
+      set_step_settings(*first, norm_type);
+      run_steps(*first, resumed, 0, kSteps / 2);
+      first->save(path);
+      const StateDict saved = first->state_dict();
+      ASSERT_TRUE(saved.settings.has_value());
+      EXPECT_EQ(saved.settings->disabled, (std::vector<std::int64_t>{2, 4}));
+    }
+    auto second = c.optimizer.make(resumed.groups(), 1.0);
+    second->load(path);
+    std::remove(path.c_str());
+    expect_step_settings(*second, norm_type);
+    run_steps(*second, resumed, kSteps / 2, kSteps);
+    EXPECT_EQ(difference(resumed.values(), straight.values()), "");
+    EXPECT_EQ(difference(second->state_dict(), uninterrupted->state_dict()), "");
+
+    // In memory: load_state_dict carries them too.
+    Model again(c.device, seed);
+    auto third = c.optimizer.make(again.groups(), 1.0);
+    set_step_settings(*third, norm_type);
+    run_steps(*third, again, 0, kSteps / 2);
+    auto fourth = c.optimizer.make(again.groups(), 1.0);
+    fourth->load_state_dict(third->state_dict());
+    third.reset();
+    expect_step_settings(*fourth, norm_type);
+    run_steps(*fourth, again, kSteps / 2, kSteps);
+    EXPECT_EQ(difference(again.values(), straight.values()), "");
+  }
+}
+
+/// A state without settings (a torch state, a file from before they were saved) keeps the
+/// optimizer's own; one with settings replaces them, enabling what it does not list.
+TEST(StepSettings, AbsentKeepsTheOptimizersOwnPresentReplacesThem) {
+  Model model(Device::cpu(), 3);
+  const OptimizerCase adamw = case_named("AdamW");
+  auto source = adamw.make(model.groups(), 1.0);
+  run_steps(*source, model, 0, 2);
+  StateDict state = source->state_dict();
+  ASSERT_TRUE(state.settings.has_value());
+  EXPECT_EQ(*state.settings, StepSettings{});
+  auto target = adamw.make(model.groups(), 1.0);
+  set_step_settings(*target, 2.0);
+  StateDict old = state;
+  old.settings.reset();
+  target->load_state_dict(old);
+  expect_step_settings(*target, 2.0);
+  const std::string path = temp_path("settings_absent");
+  write_state_dict(old, path);
+  target->load(path);
+  expect_step_settings(*target, 2.0);
+  EXPECT_FALSE(read_state_dict(path).settings.has_value());
+  std::remove(path.c_str());
+  target->load_state_dict(state);  // the defaults: fused, no clipping, all enabled
+  EXPECT_EQ(target->impl(), Impl::Fused);
+  EXPECT_EQ(target->max_grad_norm(), std::nullopt);
+  EXPECT_TRUE(target->param_enabled(0, 2));
+  EXPECT_TRUE(target->param_enabled(1, 0));
+  // The in-memory form round-trips through a file, inf included.
+  state.settings->impl = Impl::Loop;
+  state.settings->max_norm = 3.5;
+  state.settings->norm_type = INFINITY;
+  state.settings->disabled = {0, 7};
+  write_state_dict(state, path);
+  EXPECT_EQ(difference(read_state_dict(path), state), "");
+  std::remove(path.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Optimizers, StepSettingsResume,
+    ::testing::ValuesIn([] {
+      std::vector<ResumeCase> out;
+      for (const OptimizerCase& o : all_optimizers())
+        if (o.name == "AdamW" || o.name == "SGD_momentum")  // one adaptive, one not
+          for (Executor executor : {Executor::cpu, Executor::emulated, Executor::cuda})
+            out.push_back({o, executor, device_of(executor), Impl::Fused});
+      return out;
+    }()),
+    case_name);
+
 TEST(AveragedModelState, RejectsMismatchesAndKeepsItself) {
   Model model(Device::cpu(), 11);
   AveragedModel avg(model.groups()[0], ema_decay(0.5));
@@ -757,6 +878,52 @@ TEST_F(HostileInput, BadOrNonFiniteHyperParameters) {
     file.metadata["param_groups"] = groups;
     expect_rejected_file(detail::encode_safetensors(file), std::string("param_groups ") + groups);
   }
+}
+
+// NOTE(step-settings): bad settings in memory and in a file's JSON.
+TEST_F(HostileInput, BadStepSettings) {
+  const StepSettings good = *good_.settings;
+  for (const auto& [what, change] :
+       std::vector<std::pair<std::string, std::function<void(StepSettings&)>>>{
+           {"max_norm nan", [](StepSettings& s) { s.max_norm = std::nan(""); }},
+           {"max_norm inf", [](StepSettings& s) { s.max_norm = INFINITY; }},
+           {"max_norm < 0", [](StepSettings& s) { s.max_norm = -1.0; }},
+           {"norm_type 0", [](StepSettings& s) { s.max_norm = 1.0; s.norm_type = 0.0; }},
+           {"norm_type nan", [](StepSettings& s) { s.max_norm = 1.0; s.norm_type = std::nan(""); }},
+           {"unknown id", [](StepSettings& s) { s.disabled = {1, 99}; }},
+           {"negative id", [](StepSettings& s) { s.disabled = {-1}; }},
+           {"an id twice", [](StepSettings& s) { s.disabled = {3, 3}; }}}) {
+    StateDict s = good_;
+    s.settings = good;
+    change(*s.settings);
+    expect_rejected(s, "settings: " + what);
+  }
+  for (const char* settings :
+       {R"({"impl":"fused","max_norm":null,"norm_type":2})",
+        R"({"impl":"fused","max_norm":null,"norm_type":2,"disabled":[],"extra":1})",
+        R"({"impl":"Fused","max_norm":null,"norm_type":2,"disabled":[]})",
+        R"({"impl":2,"max_norm":null,"norm_type":2,"disabled":[]})",
+        R"({"impl":"loop","max_norm":"1","norm_type":2,"disabled":[]})",
+        R"({"impl":"loop","max_norm":1,"norm_type":"-inf","disabled":[]})",
+        R"({"impl":"loop","max_norm":1,"norm_type":-2,"disabled":[]})",
+        R"({"impl":"loop","max_norm":1,"norm_type":2,"disabled":[0.5]})",
+        R"({"impl":"loop","max_norm":1,"norm_type":2,"disabled":[18446744073709551615]})",
+        R"({"impl":"loop","max_norm":1,"norm_type":2,"disabled":{}})",
+        R"([])", R"("fused")", R"({"impl":)", R"([[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]])"}) {
+    detail::SafeTensors file = decoded();
+    file.metadata["settings"] = settings;
+    expect_rejected_file(detail::encode_safetensors(file), std::string("settings ") + settings);
+  }
+  // The good file's settings, by hand: loads.
+  detail::SafeTensors file = decoded();
+  file.metadata["settings"] = R"({"disabled":[1],"norm_type":"inf","max_norm":0.5,"impl":"loop"})";
+  const std::vector<unsigned char> bytes = detail::encode_safetensors(file);
+  opt_->load_bytes(bytes.data(), bytes.size());
+  EXPECT_EQ(opt_->impl(), Impl::Loop);
+  EXPECT_EQ(opt_->max_grad_norm(), 0.5);
+  EXPECT_EQ(opt_->grad_clip_norm_type(), INFINITY);
+  EXPECT_FALSE(opt_->param_enabled(0, 1));
+  EXPECT_TRUE(opt_->param_enabled(0, 0));
 }
 
 TEST_F(HostileInput, RandomBytesAndMutationsNeverCrash) {

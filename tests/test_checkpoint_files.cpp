@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -74,12 +75,21 @@ struct FixtureCase {
   std::string name;  // the file is <name>.safetensors
   DType dtype;
   Precision precision;
+  bool settings = false;  // NOTE(step-settings): foreach, clipping, a disabled parameter
 };
 
-std::unique_ptr<Optimizer> make_fixture_optimizer(const FixtureCase& c, const FixtureModel& m) {
+/// `trained`: the optimizer of the run that writes the file; the one that loads it is made
+/// with defaults and must take the settings from the file.
+std::unique_ptr<Optimizer> make_fixture_optimizer(const FixtureCase& c, const FixtureModel& m,
+                                                  bool trained) {
   auto opt = std::make_unique<AdamW>(
       m.params, AdamWOptions().lr(1e-2).betas({0.8, 0.95}).weight_decay(0.1).amsgrad(true));
   opt->set_precision(c.precision);
+  if (c.settings && trained) {
+    opt->set_impl(Impl::Foreach);
+    opt->set_grad_clipping(0.5, INFINITY);
+    opt->set_param_enabled(0, 1, false);
+  }
   return opt;
 }
 
@@ -95,7 +105,7 @@ TEST_P(CheckpointFixtures, LoadIntoTheValuesOfTheSameRun) {
   const FixtureCase& c = GetParam();
   const std::vector<std::int64_t> sizes = {5, 70, 1};
   FixtureModel trained(sizes, c.dtype);
-  auto opt = make_fixture_optimizer(c, trained);
+  auto opt = make_fixture_optimizer(c, trained, /*trained=*/true);
   for (int step = 0; step < kFixtureSteps; ++step) {
     trained.set_grads(step);
     opt->step();
@@ -108,9 +118,14 @@ TEST_P(CheckpointFixtures, LoadIntoTheValuesOfTheSameRun) {
   ASSERT_TRUE(fs::exists(path)) << path << " is missing (NOTE(checkpoint-fixtures))";
   FixtureModel resumed(sizes, c.dtype);
   resumed.copy_values_from(trained);
-  auto loaded = make_fixture_optimizer(c, resumed);
+  auto loaded = make_fixture_optimizer(c, resumed, /*trained=*/false);
   loaded->load(path);
-  EXPECT_EQ(difference(loaded->state_dict(), opt->state_dict()), "");
+  EXPECT_EQ(difference(loaded->state_dict(), opt->state_dict()), "");  // the settings too
+  if (c.settings) {
+    EXPECT_EQ(loaded->impl(), Impl::Foreach);
+    EXPECT_EQ(loaded->grad_clip_norm_type(), INFINITY);
+    EXPECT_FALSE(loaded->param_enabled(0, 1));
+  }
   EXPECT_EQ(loaded->precision(0), c.precision);
   // And the run continues as it would have: one more step, the same parameter bits.
   trained.set_grads(kFixtureSteps);
@@ -140,8 +155,27 @@ INSTANTIATE_TEST_SUITE_P(
     Committed, CheckpointFixtures,
     ::testing::Values(FixtureCase{"adamw_f32", DType::f32, Precision{}},
                       FixtureCase{"adamw_bf16_state", DType::bf16, with_state_dtype(DType::bf16)},
-                      FixtureCase{"adamw_bf16_master_weights", DType::bf16, with_master_weights()}),
+                      FixtureCase{"adamw_bf16_master_weights", DType::bf16, with_master_weights()},
+                      FixtureCase{"adamw_f32_settings", DType::f32, Precision{}, true}),
     [](const ::testing::TestParamInfo<FixtureCase>& info) { return info.param.name; });
+
+/// NOTE(step-settings): the files written before settings were saved load with the loading
+/// optimizer's own impl, clipping and disabled parameters kept.
+TEST(CheckpointFixtures, FilesWithoutSettingsKeepTheOptimizersOwn) {
+  const FixtureCase c{"adamw_f32", DType::f32, Precision{}};
+  FixtureModel model({5, 70, 1}, DType::f32);
+  auto opt = make_fixture_optimizer(c, model, /*trained=*/false);
+  opt->set_impl(Impl::Loop);
+  opt->set_grad_clipping(0.25, 1.0);
+  opt->set_param_enabled(0, 2, false);
+  opt->load(fixture_path(c.name));
+  EXPECT_EQ(opt->impl(), Impl::Loop);
+  EXPECT_EQ(opt->max_grad_norm(), 0.25);
+  EXPECT_EQ(opt->grad_clip_norm_type(), 1.0);
+  EXPECT_TRUE(opt->param_enabled(0, 0));
+  EXPECT_FALSE(opt->param_enabled(0, 2));
+  EXPECT_FALSE(read_state_dict(fixture_path(c.name)).settings.has_value());
+}
 
 TEST(CheckpointFixtures, AveragedModelLoadsIntoTheValuesOfTheSameRun) {
   FixtureModel f32({5, 70}, DType::f32), bf16({9}, DType::bf16);
@@ -168,6 +202,50 @@ TEST(CheckpointFixtures, AveragedModelLoadsIntoTheValuesOfTheSameRun) {
   EXPECT_EQ(got.n_averaged, kFixtureSteps);
   EXPECT_EQ(got.dtypes, want.dtypes);
   EXPECT_EQ(got.averaged, want.averaged);
+}
+
+/// NOTE(training-checkpoint): the container of optimizer, scheduler, averaged model and scaler
+/// (also a seed of the checkpoint fuzzer, whose targets have these shapes).
+struct TrainingFixture {
+  FixtureModel model{{5, 70, 1}, DType::f32};
+  AdamW opt{model.params,
+            AdamWOptions().lr(1e-2).betas({0.8, 0.95}).weight_decay(0.1).amsgrad(true)};
+  StepLR sched{opt, 2, 0.5};
+  AveragedModel ema{model.params, ema_decay(0.75)};
+  GradScaler scaler{Device::cpu(), GradScalerOptions().init_scale(256.0).growth_interval(2)};
+  GradList grads{opt};
+  TrainingState state() { return {&opt, {&sched}, {&ema}, &scaler}; }
+  void step(int step) {
+    model.set_grads(step);  // the loss scale is not applied: the steps divide by it
+    scaler.step(opt, grads);
+    scaler.update();
+    sched.step();
+    ema.update();
+  }
+};
+
+TEST(CheckpointFixtures, TrainingCheckpointLoadsIntoTheValuesOfTheSameRun) {
+  TrainingFixture trained;
+  for (int step = 0; step < kFixtureSteps; ++step) trained.step(step);
+  if (const char* dir = write_dir()) {
+    save_training_checkpoint(trained.state(), std::string(dir) + "/training_adamw.safetensors");
+    return;
+  }
+  const std::string path = fixture_path("training_adamw");
+  ASSERT_TRUE(fs::exists(path)) << path << " is missing (NOTE(checkpoint-fixtures))";
+  TrainingFixture resumed;
+  resumed.model.copy_values_from(trained.model);
+  load_training_checkpoint(resumed.state(), path);
+  EXPECT_EQ(difference(resumed.opt.state_dict(), trained.opt.state_dict()), "");
+  EXPECT_EQ(resumed.sched.state_dict(), trained.sched.state_dict());
+  EXPECT_EQ(resumed.ema.state_dict().averaged, trained.ema.state_dict().averaged);
+  EXPECT_EQ(resumed.scaler.get_scale(), trained.scaler.get_scale());
+  EXPECT_EQ(resumed.scaler.get_growth_tracker(), trained.scaler.get_growth_tracker());
+  trained.step(kFixtureSteps);
+  resumed.step(kFixtureSteps);
+  for (std::size_t i = 0; i < trained.model.values.size(); ++i)
+    EXPECT_EQ(resumed.model.values[i]->get(), trained.model.values[i]->get()) << "parameter " << i;
+  EXPECT_EQ(resumed.ema.state_dict().averaged, trained.ema.state_dict().averaged);
 }
 
 // ---- state past the streaming blocks --------------------------------------------------------------

@@ -4,8 +4,13 @@
 // trips; the training-loop order; the error contract.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <functional>
 #include <map>
 #include <memory>
@@ -401,6 +406,15 @@ TEST_P(SchedulerRoundTrip, RoundTripContinuesIdentically) {
     }
     b.sched->load_state_dict(saved);
     EXPECT_EQ(b.sched->state_dict(), saved) << name << " after " << k << " steps";
+    {  // and through its file
+      const std::string path = ::testing::TempDir() + "fusedopt_sched_" + name + "_" +
+                               std::to_string(::getpid()) + ".safetensors";
+      a.sched->save(path);
+      CaseRun c(name);
+      c.sched->load(path);
+      std::remove(path.c_str());
+      EXPECT_EQ(c.sched->state_dict(), saved) << name << " from its file";
+    }
     EXPECT_EQ(b.sched->last_epoch(), a.sched->last_epoch());
     EXPECT_EQ(b.sched->get_last_lr(), a.sched->get_last_lr());
     for (std::size_t i = k; i < std::size_t(kGoldenSteps); ++i) {
@@ -419,6 +433,43 @@ TEST_P(SchedulerRoundTrip, RoundTripContinuesIdentically) {
 
 INSTANTIATE_TEST_SUITE_P(SchedulerTorch, SchedulerRoundTrip, ::testing::ValuesIn(golden_case_names()),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+/// A scheduler's file loads only into a scheduler of its kind; a damaged or foreign file is
+/// refused with the scheduler unchanged.
+TEST(SchedulerFile, RefusesOtherKindsAndDamagedFiles) {
+  Model m;
+  auto opt = make_optimizer(OptKind::sgd, m);
+  StepLR step(*opt, 3, 0.5);
+  step.step();
+  const std::string path =
+      ::testing::TempDir() + "fusedopt_sched_file_" + std::to_string(::getpid()) + ".safetensors";
+  step.save(path);
+  ExponentialLR exponential(*opt, 0.9);
+  const fusedopt::SchedulerState before = exponential.state_dict();
+  const auto expect_refused = [&](const std::string& message) {
+    try {
+      exponential.load(path);
+      ADD_FAILURE() << "loaded; expected " << message;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(exponential.state_dict(), before);
+  };
+  expect_refused("the state is of a \"StepLR\", not a ExponentialLR");
+  std::vector<char> bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  for (std::size_t cut : {std::size_t(0), std::size_t(9), bytes.size() - 1}) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(cut));
+    expect_refused("load(");
+  }
+  opt->save(path);  // an optimizer's file
+  expect_refused("format \"fusedopt.optimizer\" is not \"fusedopt.scheduler\"");
+  std::remove(path.c_str());
+  EXPECT_THROW(exponential.load(path), Error);  // no file
+}
 
 TEST(SchedulerStateDict, HasTorchKeys) {
   Model m;

@@ -211,6 +211,7 @@ bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
 std::string difference(const StateDict& a, const StateDict& b) {
   if (a.optimizer != b.optimizer) return "optimizer " + a.optimizer + " vs " + b.optimizer;
   if (a.param_groups.size() != b.param_groups.size()) return "group count";
+  if (a.settings != b.settings) return "settings";  // NOTE(step-settings)
   for (std::size_t g = 0; g < a.param_groups.size(); ++g) {
     const GroupState &x = a.param_groups[g], &y = b.param_groups[g];
     if (x.options != y.options) return "param_groups[" + std::to_string(g) + "] options";

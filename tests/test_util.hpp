@@ -264,6 +264,14 @@ class GuardedTensor {
   DeviceBytes bytes_;
 };
 
+/// `x` rounded to `bits` significant bits: short gradients, whose products with a loss scale of
+/// 3 * 2^k are exact in every dtype (and divide back exactly).
+inline double keep_significant_bits(double x, int bits) {
+  int e = 0;
+  const double m = std::frexp(x, &e);
+  return std::ldexp(std::round(std::ldexp(m, bits)), e - bits);
+}
+
 /// n values from a normal distribution of standard deviation `scale`, rounded to `dtype`.
 /// Marsaglia's polar method in float (the values are rounded to float or narrower anyway), both
 /// uniforms from one 64-bit draw: std::normal_distribution<double> took a fifth of the

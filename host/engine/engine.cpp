@@ -780,6 +780,11 @@ std::vector<std::uint8_t> Engine::read_enabled() const {
   return out;
 }
 
+void Engine::write_enabled(const std::vector<std::uint8_t>& enabled) {
+  if (!enabled.empty())
+    copy_from_host(enabled_mask(), enabled.data(), enabled.size(), device_, stream_);
+}
+
 void* Engine::state_data(std::size_t group, std::size_t index, int k) const {
   const StateLayout& layout = groups_[group].layout;
   return static_cast<unsigned char*>(groups_[group].state.data()) + std::int64_t(k) * layout.stride +

@@ -157,6 +157,8 @@ class Engine {
   /// The per-parameter enabled bytes on device(), in parameter order (all groups).
   std::uint8_t* enabled_mask() const;
   std::vector<std::uint8_t> read_enabled() const;  // synchronizes
+  /// Every parameter's enabled byte, in parameter order (a loaded checkpoint's mask).
+  void write_enabled(const std::vector<std::uint8_t>& enabled);
   std::size_t first_param(std::size_t group) const { return groups_[group].first_param; }
   /// Address (on device()) of state tensor `k` of parameter `index` of `group`: numel elements
   /// of state_dtype(group, index).

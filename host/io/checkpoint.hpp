@@ -3,10 +3,13 @@
 // an index: its header and small tensors in memory, its state tensors left in the source to
 // be streamed (NOTE(streaming-io) in safetensors.hpp).
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "fusedopt/averaging.hpp"
 #include "fusedopt/optimizer.hpp"
 #include "fusedopt/state_dict.hpp"
 #include "host/io/safetensors.hpp"
@@ -15,7 +18,8 @@ namespace fusedopt::detail {
 
 /// The header's "__metadata__" of an optimizer checkpoint.
 std::map<std::string, std::string> checkpoint_metadata(const std::string& optimizer,
-                                                       const std::vector<GroupState>& groups);
+                                                       const std::vector<GroupState>& groups,
+                                                       const std::optional<StepSettings>& settings);
 /// "state.<id>.<key>", the file name of a parameter's state entry.
 std::string state_entry_name(std::int64_t id, const std::string& key);
 
@@ -31,6 +35,7 @@ struct CheckpointIndex {
   std::string optimizer;
   std::vector<GroupState> param_groups;
   std::map<std::int64_t, IndexedParam> state;
+  std::optional<StepSettings> settings;  // NOTE(step-settings)
 };
 
 /// Validates everything but the state tensors' values: the container, the format tag and
@@ -45,12 +50,20 @@ void write_device_bytes(ByteSink& sink, const void* src, std::uint64_t bytes, De
 void read_tensor_to_device(ByteSource& source, const Header& header, const TensorRecord& record,
                            void* dst, Device device, Stream stream);
 
-/// Optimizer's checkpoint streams with any source or sink (tests feed failing ones).
+/// The checkpoint streams of an optimizer and an averaged model with any source or sink: the
+/// parts of a training checkpoint (NOTE(training-checkpoint)); tests feed failing ones.
 struct CheckpointAccess {
-  static void load(Optimizer& optimizer, ByteSource& source) {
-    optimizer.read_checkpoint(source, "a test load");
+  /// `what` names the load in the Error of a read that fails after validation.
+  static void load(Optimizer& optimizer, ByteSource& source, const std::string& what = "a test load") {
+    optimizer.read_checkpoint(source, what);
   }
   static void save(const Optimizer& optimizer, ByteSink& sink) { optimizer.write_checkpoint(sink); }
+  static void save(const AveragedModel& model, ByteSink& sink) { model.write_file(sink); }
+  /// Validates; the returned function streams the copies in (AveragedModel::stage_file).
+  static std::function<void()> stage(AveragedModel& model, ByteSource& source,
+                                     const std::string& what) {
+    return model.stage_file(source, what);
+  }
 };
 
 }  // namespace fusedopt::detail

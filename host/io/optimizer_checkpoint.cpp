@@ -115,6 +115,7 @@ struct Optimizer::LoadInput {
   };
   const std::string* optimizer = nullptr;
   const std::vector<GroupState>* param_groups = nullptr;
+  const std::optional<StepSettings>* settings = nullptr;  // NOTE(step-settings)
   std::map<std::int64_t, Param> state;
   /// Writes tensor `key` of parameter `id` (numel elements of `dtype`, f32 or bf16, converted
   /// if the source holds the other) to `dst`, memory of the optimizer's device. Called in
@@ -133,10 +134,22 @@ void Optimizer::check_not_torn(const char* operation) const {
                         "checkpoint (load or load_state_dict) first");
 }
 
+StepSettings Optimizer::step_settings() const {
+  StepSettings out;
+  out.impl = impl();
+  out.max_norm = max_grad_norm_;
+  if (max_grad_norm_) out.norm_type = clip_norm_type_;  // otherwise unused: the default
+  const std::vector<std::uint8_t> enabled = engine_->read_enabled();  // synchronizes
+  for (std::size_t id = 0; id < enabled.size(); ++id)
+    if (enabled[id] == 0) out.disabled.push_back(std::int64_t(id));
+  return out;
+}
+
 StateDict Optimizer::state_dict() const {
   check_not_torn("state_dict");
   StateDict out;
   out.optimizer = name();
+  out.settings = step_settings();
   const std::vector<float> steps = engine_->read_steps();  // synchronizes
   const std::vector<double> param_states = engine_->read_param_states();
   std::int64_t id = 0;
@@ -203,6 +216,29 @@ void Optimizer::load_validated(const LoadInput& input) {
       detail::throw_error("load_state_dict: param_groups[", g, "].initial_lr = ", *group.initial_lr,
                           " must be finite and >= 0");
   }
+  // NOTE(step-settings): validated here, applied with the precision (4), the mask committed (5).
+  const StepSettings* settings =
+      input.settings != nullptr && input.settings->has_value() ? &**input.settings : nullptr;
+  std::vector<std::uint8_t> enabled;
+  if (settings) {
+    if (settings->max_norm && !(std::isfinite(*settings->max_norm) && *settings->max_norm >= 0))
+      detail::throw_error("load_state_dict: settings.max_norm = ", *settings->max_norm,
+                          " must be finite and >= 0");
+    if (settings->max_norm && !(settings->norm_type > 0))
+      detail::throw_error("load_state_dict: settings.norm_type = ", settings->norm_type,
+                          " must be > 0 or inf");
+    enabled.assign(engine_->num_params(), 1);
+    for (const std::int64_t id : settings->disabled) {
+      const auto at = position.find(id);
+      if (at == position.end())
+        detail::throw_error("load_state_dict: settings.disabled holds ", param_name(id),
+                            ", which belongs to no param group");
+      if (enabled[at->second.flat] == 0)
+        detail::throw_error("load_state_dict: settings.disabled holds ", param_name(id), " twice");
+      enabled[at->second.flat] = 0;
+    }
+  }
+
   // 2. Options (validated, same state layout); committed last.
   const std::function<void()> commit_options = stage_options(param_groups);
 
@@ -291,11 +327,21 @@ void Optimizer::load_validated(const LoadInput& input) {
   // second part; it leaves the state torn (see load()).
   std::vector<Precision> before(num_groups);
   for (std::size_t g = 0; g < num_groups; ++g) before[g] = engine_->precision(g);
+  const Impl impl_before = impl();
+  const std::optional<double> max_norm_before = max_grad_norm_;
+  const double norm_type_before = clip_norm_type_;
+  const bool clipping_changes =
+      settings && (settings->max_norm != max_grad_norm_ ||
+                   (settings->max_norm && settings->norm_type != clip_norm_type_));
   std::size_t changed = 0;
   try {
+    if (settings) set_impl(settings->impl);  // allocates the temporaries of Loop and Foreach
+    if (clipping_changes) set_grad_clipping(settings->max_norm, settings->norm_type);
     for (; changed < num_groups; ++changed) engine_->set_precision(changed, target[changed]);
   } catch (...) {
     for (std::size_t g = 0; g < changed; ++g) engine_->set_precision(g, before[g]);
+    if (clipping_changes) set_grad_clipping(max_norm_before, norm_type_before);
+    set_impl(impl_before);
     throw;
   }
   if (input.may_fail) torn_by_ = input.source;
@@ -327,6 +373,7 @@ void Optimizer::load_validated(const LoadInput& input) {
   for (std::size_t g = 0; g < num_groups; ++g) initial_lr_[g] = param_groups[g].initial_lr;
   engine_->write_steps(steps);
   engine_->write_param_states(param_states);
+  if (settings) engine_->write_enabled(enabled);
   torn_by_.clear();
 }
 
@@ -334,6 +381,7 @@ void Optimizer::load_state_dict(const StateDict& state) {
   LoadInput input;
   input.optimizer = &state.optimizer;
   input.param_groups = &state.param_groups;
+  input.settings = &state.settings;
   for (const auto& [id, param] : state.state) {
     LoadInput::Param& p = input.state[id];
     p.step = param.step;
@@ -363,6 +411,7 @@ void Optimizer::read_checkpoint(detail::ByteSource& source, const std::string& w
   LoadInput input;
   input.optimizer = &index.optimizer;
   input.param_groups = &index.param_groups;
+  input.settings = &index.settings;
   for (const auto& [id, param] : index.state) {
     LoadInput::Param& p = input.state[id];
     p.step = param.step;
@@ -439,7 +488,7 @@ void Optimizer::write_checkpoint(detail::ByteSink& sink) const {
     }
     groups.push_back(std::move(group));
   }
-  detail::write_header(sink, detail::checkpoint_metadata(name(), groups), specs);
+  detail::write_header(sink, detail::checkpoint_metadata(name(), groups, step_settings()), specs);
   for (const auto& [entry, piece] : pieces) {
     const std::size_t flat = piece.flat;
     if (piece.k == -1) {

@@ -218,6 +218,7 @@ std::size_t safetensors_dtype_size(const std::string& dtype) {
   if (dtype == "F64") return 8;
   if (dtype == "F32") return 4;
   if (dtype == "F16" || dtype == "BF16") return 2;
+  if (dtype == "U8") return 1;  // bytes: the parts of a training checkpoint
   return 0;
 }
 

@@ -1,12 +1,14 @@
 // The file form of StateDict (NOTE(checkpoint) in include/fusedopt/state_dict.hpp).
 #include "fusedopt/state_dict.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <nlohmann/json.hpp>
+#include <iterator>
 
 #include "fusedopt/error.hpp"
 #include "host/io/checkpoint.hpp"
+#include "host/io/metadata_json.hpp"
 #include "kernels/engine/dtype.h"
 
 namespace fusedopt {
@@ -105,6 +107,66 @@ GroupState group_from_json(const json& group, const std::string& where) {
   return out;
 }
 
+// NOTE(step-settings) in the metadata's "settings".
+json settings_to_json(const StepSettings& settings) {
+  json out = json::object();
+  out["impl"] = to_string(settings.impl);
+  if (settings.max_norm && !std::isfinite(*settings.max_norm))  // JSON would write null: off
+    throw_error("settings.max_norm = ", *settings.max_norm, " cannot be saved (must be finite)");
+  out["max_norm"] = settings.max_norm ? json(*settings.max_norm) : json(nullptr);
+  if (std::isinf(settings.norm_type))
+    out["norm_type"] = "inf";
+  else
+    out["norm_type"] = settings.norm_type;
+  out["disabled"] = settings.disabled;
+  return out;
+}
+
+StepSettings settings_from_json(const std::string& text) {
+  const char* where = "checkpoint: settings";
+  const json in = detail::parse_metadata_json(text, where);
+  if (!in.is_object()) throw_error(where, " must be a JSON object, got ", in.type_name());
+  StepSettings out;
+  const char* keys[] = {"impl", "max_norm", "norm_type", "disabled"};
+  for (const auto& [name, value] : in.items())
+    if (std::find(std::begin(keys), std::end(keys), name) == std::end(keys))
+      throw_error(where, " has the unknown key ", detail::printable(name),
+                  " (it has impl, max_norm, norm_type and disabled)");
+  for (const char* key : keys)
+    if (!in.contains(key)) throw_error(where, " has no \"", key, "\"");
+  const json& impl = in["impl"];
+  const std::string impl_text = impl.is_string() ? impl.get<std::string>() : "";
+  if (impl_text == "loop")
+    out.impl = Impl::Loop;
+  else if (impl_text == "foreach")
+    out.impl = Impl::Foreach;
+  else if (impl_text == "fused")
+    out.impl = Impl::Fused;
+  else
+    throw_error(where, ".impl must be \"loop\", \"foreach\" or \"fused\", got ",
+                impl.is_string() ? detail::printable(impl_text) : impl.type_name());
+  const json& max_norm = in["max_norm"];
+  if (!max_norm.is_null()) out.max_norm = number_of(max_norm, std::string(where) + ".max_norm");
+  const json& norm_type = in["norm_type"];
+  if (norm_type.is_string() && norm_type.get<std::string>() == "inf")
+    out.norm_type = INFINITY;
+  else if (norm_type.is_number())
+    out.norm_type = norm_type.get<double>();
+  else
+    throw_error(where, ".norm_type must be a number or \"inf\", got ",
+                norm_type.is_string() ? detail::printable(norm_type.get<std::string>())
+                                      : norm_type.type_name());
+  const json& disabled = in["disabled"];
+  if (!disabled.is_array()) throw_error(where, ".disabled must be an array of parameter ids");
+  for (const json& id : disabled) {
+    if (!id.is_number_integer() || (id.is_number_unsigned() && id.get<std::uint64_t>() > INT64_MAX))
+      throw_error(where, ".disabled holds ", id.is_number() ? id.dump() : id.type_name(),
+                  ", not a parameter id");
+    out.disabled.push_back(id.get<std::int64_t>());
+  }
+  return out;
+}
+
 std::int64_t parse_id(const std::string& text, const std::string& tensor) {
   if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos)
     throw_error("tensor ", detail::printable(tensor), ": ", detail::printable(text),
@@ -127,14 +189,26 @@ T read_scalar(detail::ByteSource& source, const detail::Header& header,
 
 namespace detail {
 
+json parse_metadata_json(const std::string& text, const std::string& what) {
+  check_json_depth(text, kMaxJsonDepth, what);
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    throw_error(what, " is not valid JSON: ", e.what());
+  }
+}
+
 std::map<std::string, std::string> checkpoint_metadata(const std::string& optimizer,
-                                                       const std::vector<GroupState>& groups) {
+                                                       const std::vector<GroupState>& groups,
+                                                       const std::optional<StepSettings>& settings) {
   json array = json::array();
   for (const GroupState& g : groups) array.push_back(group_to_json(g));
-  return {{"format", kFormat},
-          {"format_version", kFormatVersion},
-          {"optimizer", optimizer},
-          {"param_groups", array.dump()}};
+  std::map<std::string, std::string> out = {{"format", kFormat},
+                                            {"format_version", kFormatVersion},
+                                            {"optimizer", optimizer},
+                                            {"param_groups", array.dump()}};
+  if (settings) out["settings"] = settings_to_json(*settings).dump();
+  return out;
 }
 
 std::string state_entry_name(std::int64_t id, const std::string& key) {
@@ -157,17 +231,13 @@ CheckpointIndex read_checkpoint_index(ByteSource& source) {
                 " is not supported (this library reads \"", kFormatVersion, "\")");
   out.optimizer = meta("optimizer");
   const std::string& groups_text = meta("param_groups");
-  check_json_depth(groups_text, kMaxJsonDepth, "checkpoint: param_groups");
-  json groups;
-  try {
-    groups = json::parse(groups_text);
-  } catch (const json::exception& e) {
-    throw_error("checkpoint: param_groups is not valid JSON: ", e.what());
-  }
+  const json groups = parse_metadata_json(groups_text, "checkpoint: param_groups");
   if (!groups.is_array()) throw_error("checkpoint: param_groups must be a JSON array");
   for (std::size_t g = 0; g < groups.size(); ++g)
     out.param_groups.push_back(
         group_from_json(groups[g], "param_groups[" + std::to_string(g) + "]"));
+  const auto settings = metadata.find("settings");  // NOTE(step-settings): absent in older files
+  if (settings != metadata.end()) out.settings = settings_from_json(settings->second);
 
   for (const auto& [name, tensor] : out.header.tensors) {
     const std::size_t dot = name.find('.', 6);
@@ -202,7 +272,7 @@ CheckpointIndex read_checkpoint_index(ByteSource& source) {
 
 void write_state_dict(const StateDict& state, const std::string& path) {
   detail::SafeTensors file;
-  file.metadata = detail::checkpoint_metadata(state.optimizer, state.param_groups);
+  file.metadata = detail::checkpoint_metadata(state.optimizer, state.param_groups, state.settings);
   for (const auto& [id, param] : state.state) {
     file.tensors[detail::state_entry_name(id, "step")] = scalar_tensor("F32", float(param.step));
     for (const auto& [name, values] : param.tensors) {
@@ -227,6 +297,7 @@ StateDict read_state_dict_from(detail::ByteSource& source) {
   StateDict out;
   out.optimizer = index.optimizer;
   out.param_groups = index.param_groups;
+  out.settings = index.settings;
   for (const auto& [id, indexed] : index.state) {
     ParamState& param = out.state[id];
     param.step = indexed.step;

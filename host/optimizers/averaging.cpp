@@ -199,7 +199,7 @@ const char* safetensors_dtype(DType dtype) {
 }
 }  // namespace
 
-void AveragedModel::save(const std::string& path) const {
+void AveragedModel::write_file(detail::ByteSink& sink) const {
   const State& s = *state_;
   s.check_not_torn("save");
   const std::int64_t n = n_averaged();  // synchronizes: the copies below read settled memory
@@ -212,7 +212,6 @@ void AveragedModel::save(const std::string& path) const {
     index_of[name] = i;
   }
   // Streamed (NOTE(streaming-io)): the header, then each copy straight from its memory.
-  detail::AtomicFileSink sink(path);
   detail::write_header(sink,
                        {{"format", kAveragedFormat},
                         {"format_version", kAveragedFormatVersion},
@@ -221,59 +220,64 @@ void AveragedModel::save(const std::string& path) const {
   for (const auto& [name, i] : index_of)
     detail::write_device_bytes(sink, s.copies[i].data(), s.copies[i].bytes(), s.engine.device(),
                                s.engine.stream());
+}
+
+void AveragedModel::save(const std::string& path) const {
+  detail::AtomicFileSink sink(path);
+  write_file(sink);
   sink.commit();
 }
 
-void AveragedModel::load(const std::string& path) {
+std::function<void()> AveragedModel::stage_file(detail::ByteSource& source,
+                                                 const std::string& what) {
   State& s = *state_;
-  const std::string where = "AveragedModel::load(" + detail::printable(path, 256) + ")";
-  try {
-    detail::FileSource source(path);
-    const detail::Header header = detail::read_header(source);
-    const auto format = header.metadata.find("format");
-    if (format == header.metadata.end() || format->second != kAveragedFormat)
-      detail::throw_error("not an AveragedModel checkpoint (format ",
-                          format == header.metadata.end() ? std::string("missing")
-                                                          : detail::printable(format->second),
-                          ")");
-    const auto version = header.metadata.find("format_version");
-    if (version == header.metadata.end() || version->second != kAveragedFormatVersion)
-      detail::throw_error("format_version ",
-                          version == header.metadata.end() ? std::string("missing")
-                                                           : detail::printable(version->second),
-                          " is not supported (this library reads \"", kAveragedFormatVersion,
-                          "\")");
-    const auto count = header.metadata.find("n_averaged");
-    if (count == header.metadata.end() || count->second.empty() || count->second.size() > 16 ||
-        count->second.find_first_not_of("0123456789") != std::string::npos)
-      detail::throw_error("n_averaged is missing or not a count");
-    const std::int64_t n = std::stoll(count->second);
-    if (n > kMaxNAveraged) detail::throw_error("n_averaged = ", n, " must be in [0, 2^53]");
-    if (header.tensors.size() != s.averaged.size())
-      detail::throw_error("the file has ", header.tensors.size(), " tensor(s), the model ",
-                          s.averaged.size());
-    std::vector<const detail::TensorRecord*> records;
-    for (std::size_t i = 0; i < s.averaged.size(); ++i) {
-      const auto t = header.tensors.find("averaged." + std::to_string(i));
-      if (t == header.tensors.end()) detail::throw_error("tensor averaged.", i, " is missing");
-      const TensorView& view = s.averaged[i];
-      if (t->second.dtype != safetensors_dtype(view.dtype) || t->second.shape.size() != 1 ||
-          t->second.shape[0] != view.numel)
-        detail::throw_error("tensor averaged.", i, " is ", t->second.dtype, " of rank ",
-                            t->second.shape.size(), " and ", t->second.numel(),
-                            " elements; the parameter is 1-d ", safetensors_dtype(view.dtype),
-                            " of ", view.numel);
-      records.push_back(&t->second);
-    }
+  const detail::Header header = detail::read_header(source);
+  const auto format = header.metadata.find("format");
+  if (format == header.metadata.end() || format->second != kAveragedFormat)
+    detail::throw_error("not an AveragedModel checkpoint (format ",
+                        format == header.metadata.end() ? std::string("missing")
+                                                        : detail::printable(format->second),
+                        ")");
+  const auto version = header.metadata.find("format_version");
+  if (version == header.metadata.end() || version->second != kAveragedFormatVersion)
+    detail::throw_error("format_version ",
+                        version == header.metadata.end() ? std::string("missing")
+                                                         : detail::printable(version->second),
+                        " is not supported (this library reads \"", kAveragedFormatVersion,
+                        "\")");
+  const auto count = header.metadata.find("n_averaged");
+  if (count == header.metadata.end() || count->second.empty() || count->second.size() > 16 ||
+      count->second.find_first_not_of("0123456789") != std::string::npos)
+    detail::throw_error("n_averaged is missing or not a count");
+  const std::int64_t n = std::stoll(count->second);
+  if (n > kMaxNAveraged) detail::throw_error("n_averaged = ", n, " must be in [0, 2^53]");
+  if (header.tensors.size() != s.averaged.size())
+    detail::throw_error("the file has ", header.tensors.size(), " tensor(s), the model ",
+                        s.averaged.size());
+  std::vector<detail::TensorRecord> records;
+  for (std::size_t i = 0; i < s.averaged.size(); ++i) {
+    const auto t = header.tensors.find("averaged." + std::to_string(i));
+    if (t == header.tensors.end()) detail::throw_error("tensor averaged.", i, " is missing");
+    const TensorView& view = s.averaged[i];
+    if (t->second.dtype != safetensors_dtype(view.dtype) || t->second.shape.size() != 1 ||
+        t->second.shape[0] != view.numel)
+      detail::throw_error("tensor averaged.", i, " is ", t->second.dtype, " of rank ",
+                          t->second.shape.size(), " and ", t->second.numel(),
+                          " elements; the parameter is 1-d ", safetensors_dtype(view.dtype),
+                          " of ", view.numel);
+    records.push_back(t->second);
+  }
+  return [this, &source, header, records, n, what] {
+    State& s = *state_;
     // Streamed straight into the copies, in file order; a read failing now tears them.
     std::vector<std::size_t> order(records.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::sort(order.begin(), order.end(),
-              [&](std::size_t a, std::size_t b) { return records[a]->begin < records[b]->begin; });
-    s.torn_by = where;
+              [&](std::size_t a, std::size_t b) { return records[a].begin < records[b].begin; });
+    s.torn_by = what;
     try {
       for (std::size_t i : order)
-        detail::read_tensor_to_device(source, header, *records[i], s.copies[i].data(),
+        detail::read_tensor_to_device(source, header, records[i], s.copies[i].data(),
                                       s.engine.device(), s.engine.stream());
     } catch (const Error& e) {
       detail::throw_error(e.what(), " -- the averaged copies are partly overwritten; update(), "
@@ -284,6 +288,14 @@ void AveragedModel::load(const std::string& path) {
     std::fill(next.steps.begin(), next.steps.end(), float(n));  // unused by the op
     s.engine.write_all(next);
     s.torn_by.clear();
+  };
+}
+
+void AveragedModel::load(const std::string& path) {
+  const std::string where = "AveragedModel::load(" + detail::printable(path, 256) + ")";
+  try {
+    detail::FileSource source(path);
+    stage_file(source, where)();
   } catch (const Error& e) {
     throw Error(where + ": " + e.what());
   }

@@ -2,13 +2,21 @@
 // Weight averaging with torch.optim.swa_utils.AveragedModel semantics, fused: one multi-tensor
 // launch per update over every parameter.
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "fusedopt/optimizer.hpp"
 #include "fusedopt/state_dict.hpp"
 
 namespace fusedopt {
+
+namespace detail {
+class ByteSink;
+class ByteSource;
+struct CheckpointAccess;
+}  // namespace detail
 
 /// How AveragedModel combines a new parameter value with the average.
 struct AveragingMode {
@@ -72,6 +80,11 @@ class AveragedModel {
   void load(const std::string& path);
 
  private:
+  friend struct detail::CheckpointAccess;  // a part of a training checkpoint
+  void write_file(detail::ByteSink& sink) const;
+  /// Validates the file in `source`; returns what streams it into the copies (a read failing
+  /// then leaves them torn by `what`).
+  std::function<void()> stage_file(detail::ByteSource& source, const std::string& what);
   struct State;
   std::unique_ptr<State> state_;
 };

@@ -7,4 +7,5 @@
 #include "fusedopt/optimizer_list.hpp"  // every optimizer's header (cmake/optimizers.cmake)
 #include "fusedopt/options.hpp"
 #include "fusedopt/tensor.hpp"
+#include "fusedopt/training_checkpoint.hpp"
 #include "fusedopt/version.hpp"

@@ -159,6 +159,10 @@ class LRScheduler {
   /// optimizer's lrs (and momenta) belong to the optimizer's checkpoint, e.g.
   /// `opt.set_lr(g, state["_last_lr"][g])`.
   virtual void load_state_dict(const SchedulerState& state);
+  /// state_dict() as a file, written atomically: a safetensors file of 1-d F64 tensors named by
+  /// key, the class name in the metadata. load() checks the kind, then load_state_dict().
+  void save(const std::string& path) const;
+  void load(const std::string& path);
   /// The optimizer it drives; throws Error when that was destroyed.
   Optimizer& optimizer() const { return live_optimizer(); }
   /// The param groups it schedules: [0, num_groups()), the optimizer's groups when it was

@@ -138,6 +138,7 @@ class Optimizer {
   /// capture). nullopt turns it off. max_norm >= 0 and finite; norm_type > 0 or INFINITY.
   void set_grad_clipping(std::optional<double> max_norm, double norm_type = 2.0);
   std::optional<double> max_grad_norm() const { return max_grad_norm_; }
+  double grad_clip_norm_type() const { return clip_norm_type_; }
   /// The global norm the latest step computed (an fp32 device scalar), or nullptr when
   /// clipping is off: torch's clip_grad_norm_ return value, of the unscaled gradients under
   /// set_grad_scaling (the stored norm divided by *grad_scale, as torch's unscale_ then
@@ -233,6 +234,8 @@ class Optimizer {
   void write_checkpoint(detail::ByteSink& sink) const;
   void read_checkpoint(detail::ByteSource& source, const std::string& what);
   void load_validated(const LoadInput& input);
+  /// NOTE(step-settings): impl, clipping and the disabled parameters (synchronizes).
+  StepSettings step_settings() const;
   void check_not_torn(const char* operation) const;
 
   std::unique_ptr<detail::Engine> engine_;

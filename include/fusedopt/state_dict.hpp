@@ -61,11 +61,30 @@ struct ParamState {
   std::map<std::string, double> scalars;
 };
 
-/// torch.optim.Optimizer.state_dict(), plus the optimizer's name.
+/// NOTE(step-settings): what the optimizer as a whole sets that changes what a step computes,
+/// beyond torch's state_dict: saved so that a resumed run steps as the saved one did. In the
+/// file, the metadata's "settings" (a JSON object with exactly these four keys). A state
+/// without it (a torch state, or a file written before fusedopt saved it) leaves the
+/// optimizer's own settings as they are. Loss scaling lives in the GradScaler, whose state
+/// saves beside (TrainingCheckpoint in training_checkpoint.hpp).
+struct StepSettings {
+  Impl impl = Impl::Fused;                  // set_impl
+  std::optional<double> max_norm;           // set_grad_clipping; nullopt: off
+  double norm_type = 2.0;                   // "inf" in the file for INFINITY
+  std::vector<std::int64_t> disabled;       // set_param_enabled(false): parameter ids, ascending
+  bool operator==(const StepSettings& o) const {
+    return impl == o.impl && max_norm == o.max_norm && norm_type == o.norm_type &&
+           disabled == o.disabled;
+  }
+  bool operator!=(const StepSettings& o) const { return !(*this == o); }
+};
+
+/// torch.optim.Optimizer.state_dict(), plus the optimizer's name and its step settings.
 struct StateDict {
   std::string optimizer;  // torch's class name: "AdamW"
   std::vector<GroupState> param_groups;
   std::map<std::int64_t, ParamState> state;  // parameters that have taken a step
+  std::optional<StepSettings> settings;      // NOTE(step-settings); nullopt: keep the optimizer's
 };
 
 /// Writes `state` to `path` as a safetensors file (NOTE(checkpoint)), atomically: into a

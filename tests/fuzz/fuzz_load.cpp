@@ -1,7 +1,7 @@
 // libFuzzer target for the checkpoint loaders: bytes -> load_bytes (streaming) and
 // parse_state_dict -> load_state_dict into an optimizer of the kind the bytes name (five kinds
 // with fixed parameters on the CPU, AdamW over bf16 parameters); both must accept or both
-// reject. An averaged-model file goes to AveragedModel::load instead.
+// reject. An averaged-model, scheduler or training-checkpoint file goes to its own loader.
 // Every rejection must be fusedopt::Error; anything else (another exception, a sanitizer
 // report, a crash) is a finding. A successful load is followed by one step, which must not
 // crash either. Built with -DFUSEDOPT_BUILD_FUZZERS=ON and clang (preset "sanitize");
@@ -74,6 +74,16 @@ struct Targets {
   fo::ASGD asgd{c.params};
   fo::SGD sgd{d.params, fo::SGDOptions().momentum(0.9)};
 
+  // A training checkpoint's parts: the shapes of tests/fixtures/checkpoints/training_adamw.
+  Tensors t{{5, 70, 1}};
+  fo::AdamW training_opt{t.params, fo::AdamWOptions().amsgrad(true)};
+  fo::StepLR training_sched{training_opt, 2, 0.5};
+  fo::AveragedModel training_ema{t.params, fo::ema_decay(0.75)};
+  fo::GradScaler training_scaler{fo::Device::cpu()};
+  fo::TrainingState training() {
+    return {&training_opt, {&training_sched}, {&training_ema}, &training_scaler};
+  }
+
   fo::Optimizer& by_name(const std::string& name) {
     if (name == "NAdam") return nadam;
     if (name == "ASGD") return asgd;
@@ -86,9 +96,12 @@ struct Targets {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static Targets targets;
-  // An averaged-model file goes to AveragedModel::load (which reads files only).
-  static const std::string kAveraged = "fusedopt.averaged_model";
-  if (std::search(data, data + size, kAveraged.begin(), kAveraged.end()) != data + size) {
+  // A training checkpoint, a scheduler's and an averaged model's file go to their loaders
+  // (which read files only); a training checkpoint holds the others, so it is tested first.
+  const auto contains = [&](const std::string& tag) {
+    return std::search(data, data + size, tag.begin(), tag.end()) != data + size;
+  };
+  const auto from_file = [&](const auto& load) {
     static const std::string path =
         (std::filesystem::temp_directory_path() / ("fuzz_load_" + std::to_string(getpid()))).string();
     if (FILE* file = std::fopen(path.c_str(), "wb")) {
@@ -96,14 +109,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::fclose(file);
       if (written) {
         try {
-          targets.averaged.load(path);
-          targets.averaged.update();
+          load(path);
         } catch (const fo::Error&) {
         }
       }
     }
     return 0;
-  }
+  };
+  if (contains("fusedopt.training"))
+    return from_file([&](const std::string& path) {
+      fo::load_training_checkpoint(targets.training(), path);
+      targets.training_opt.step();
+      targets.training_sched.step();
+      targets.training_ema.update();
+    });
+  if (contains("fusedopt.scheduler"))
+    return from_file([&](const std::string& path) {
+      targets.training_sched.load(path);
+      targets.training_sched.step();
+    });
+  if (contains("fusedopt.averaged_model"))
+    return from_file([&](const std::string& path) {
+      targets.averaged.load(path);
+      targets.averaged.update();
+    });
   // The streaming loader (load_bytes) first: it must reject exactly what the whole-StateDict
   // path rejects, so both run on the same optimizer and their verdicts are compared.
   fo::StateDict state;
