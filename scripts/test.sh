@@ -23,7 +23,21 @@ if ! { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep
   archs="90-real"
 fi
 mapfile -t fast < <(bash scripts/build_flags.sh "$build")  # Ninja and ccache where present
-cmake --preset test -B "$build" -DCMAKE_CUDA_ARCHITECTURES="$archs" "${fast[@]}" >/dev/null
+# The LibTorch example (examples/libtorch) builds against the CPU torch that the interop test
+# uses, installed here first (scripts/torch_venv.sh; it exits 77 when pip's index cannot be
+# reached, and fails instead under CI=true); CMake finds it through Torch_DIR.
+torch=()
+venv_status=0
+venv_python=$(bash scripts/torch_venv.sh "$build/torch-venv") || venv_status=$?
+if [ $venv_status -eq 0 ]; then
+  torch=("-DTorch_DIR=$("$venv_python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "share", "cmake", "Torch"))')")
+elif [ $venv_status -ne 77 ]; then
+  exit $venv_status
+else
+  echo "test.sh: no torch (pip's index cannot be reached): the LibTorch example is not built"
+fi
+phase_done torch
+cmake --preset test -B "$build" -DCMAKE_CUDA_ARCHITECTURES="$archs" "${fast[@]}" "${torch[@]}" >/dev/null
 cmake --build "$build" -j "$jobs"
 phase_done build
 # ctest runs $jobs test processes at once; one OpenMP thread each keeps the CPU executor's
