@@ -269,5 +269,74 @@ INSTANTIATE_TEST_SUITE_P(Emulated, AbsentGradient,
 INSTANTIATE_TEST_SUITE_P(Executors, RebindErrors, ::testing::ValuesIn(native_executors()),
                          [](const auto& info) { return std::string(to_string(info.param)); });
 
+/// NOTE(rebind): an AveragedModel whose parameters moved (torch::load into a live model) is
+/// rebound and averages as its twin that never moved; the memory left behind holds other values.
+/// Refused rebinds change nothing.
+class AveragedRebind : public ::testing::TestWithParam<std::tuple<Executor, DType>> {};
+
+TEST_P(AveragedRebind, MovedParametersAverageAsIfTheyNeverMoved) {
+  const auto [executor, dtype] = GetParam();
+  FUSEDOPT_USE_EXECUTOR(executor);
+  const Device device = device_of(executor);
+  const std::uint64_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  for (const AveragingMode mode : {ema_decay(0.75), swa_average()}) {
+    Model m(dtype, device), twin(dtype, device);
+    std::vector<std::unique_ptr<GuardedTensor>> left;
+    const auto views = [](const Model& model) {
+      std::vector<TensorView> out;
+      for (const auto& v : model.values) out.push_back(v->view());
+      return out;
+    };
+    AveragedModel moved(views(m), mode), still(views(twin), mode);
+    for (int step = 0; step < kSteps; ++step) {
+      for (std::size_t t = 0; t < m.values.size(); ++t) {
+        m.values[t]->set(random_values(rng, kSizes[t], 1.0, dtype));
+        twin.values[t]->set(m.values[t]->get());
+      }
+      if (step == 2 || step == 4) {
+        move_all(m.values, left, 1e4, device);
+        moved.rebind(views(m));
+      }
+      moved.update();
+      still.update();
+    }
+    const AveragedState a = moved.state_dict(), b = still.state_dict();
+    EXPECT_EQ(a.averaged, b.averaged);
+    EXPECT_EQ(a.n_averaged, b.n_averaged);
+
+    // Refused: another count, size, dtype or a null view; nothing changes.
+    std::vector<TensorView> bad = views(m);
+    bad.pop_back();
+    EXPECT_THROW(moved.rebind(bad), Error);
+    bad = views(m);
+    bad[1].numel -= 1;
+    EXPECT_THROW(moved.rebind(bad), Error);
+    bad = views(m);
+    bad[0].dtype = dtype == DType::f32 ? DType::bf16 : DType::f32;
+    EXPECT_THROW(moved.rebind(bad), Error);
+    bad = views(m);
+    bad[2].data = nullptr;
+    EXPECT_THROW(moved.rebind(bad), Error);
+    for (std::size_t t = 0; t < m.values.size(); ++t) {
+      m.values[t]->set(random_values(rng, kSizes[t], 1.0, dtype));
+      twin.values[t]->set(m.values[t]->get());
+    }
+    moved.update();
+    still.update();
+    EXPECT_EQ(moved.state_dict().averaged, still.state_dict().averaged) << "a refused rebind changed it";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Executors, AveragedRebind,
+                         ::testing::Combine(::testing::Values(Executor::cpu, Executor::emulated,
+                                                              Executor::cuda),
+                                            ::testing::Values(DType::f32, DType::bf16)),
+                         [](const auto& info) {
+                           return std::string(to_string(std::get<0>(info.param))) + "_" +
+                                  to_string(std::get<1>(info.param));
+                         });
+
 }  // namespace
 }  // namespace fusedopt::testing

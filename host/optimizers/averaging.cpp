@@ -88,6 +88,29 @@ AveragedModel::AveragedModel(const std::vector<TensorView>& params, AveragingMod
 
 AveragedModel::~AveragedModel() = default;
 
+void AveragedModel::rebind(const std::vector<Param>& params) { rebind(values_of(params)); }
+
+void AveragedModel::rebind(const std::vector<TensorView>& params) {
+  State& s = *state_;
+  if (params.size() != s.averaged.size())
+    detail::throw_error("AveragedModel::rebind: ", params.size(), " parameter(s) given, the model has ",
+                        s.averaged.size());
+  std::vector<std::vector<Param>> pairs(1);
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const std::string name = "AveragedModel::rebind: params[" + std::to_string(i) + "]";
+    detail::check_view(params[i], name);
+    const TensorView& copy = s.averaged[i];
+    if (params[i].numel != copy.numel || params[i].dtype != copy.dtype ||
+        params[i].device != copy.device)
+      detail::throw_error(name, " is ", params[i].numel, " ", to_string(params[i].dtype),
+                          " elements on ", params[i].device.str(), ", the averaged parameter ",
+                          copy.numel, " ", to_string(copy.dtype), " on ", copy.device.str());
+    pairs[0].push_back({copy, params[i]});  // the parameter is the op's read-only input
+  }
+  const std::vector<bool> changed = s.engine.check_rebind(pairs);
+  s.engine.rebind(pairs, changed);
+}
+
 void AveragedModel::update() {
   state_->check_not_torn("update");
   for (const detail::SegmentLaunch& segment : state_->engine.segments())

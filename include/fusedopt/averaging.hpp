@@ -62,6 +62,12 @@ class AveragedModel {
   AveragingMode mode() const;
   /// EMA decay, written to a device scalar (stream-ordered); in [0, 1].
   void set_decay(double decay);
+  /// NOTE(rebind) in optimizer.hpp: re-points the model at its parameters' new memory (after
+  /// weights were loaded into new storage: torch::load), keeping the averaged copies and
+  /// n_averaged. As many parameters as at construction, each of the same size, dtype and
+  /// device; on Error nothing changes. Not during a CUDA graph capture.
+  void rebind(const std::vector<TensorView>& params);
+  void rebind(const std::vector<Param>& params);
 
   void set_stream(Stream stream);
   Stream stream() const;

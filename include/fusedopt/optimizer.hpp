@@ -79,7 +79,8 @@ class Optimizer {
   /// rewritten in place, one stream-ordered copy (and, with clipping on, the norm's list of
   /// gradients is rebuilt). A CUDA graph captured earlier reads the new addresses when it
   /// replays; rebinding during a capture throws. New values loaded into a parameter with an
-  /// fp32 master need sync_master_weights() as well. On Error nothing changes.
+  /// fp32 master need sync_master_weights() as well, and an AveragedModel over the moved
+  /// values its own rebind(). On Error nothing changes.
   void rebind(std::size_t group, std::size_t index, const Param& param);
   /// Every parameter of `group`, in order.
   void rebind(std::size_t group, const std::vector<Param>& params);
