@@ -587,6 +587,7 @@ TEST(StepSettings, AbsentKeepsTheOptimizersOwnPresentReplacesThem) {
   state.settings->max_norm = 3.5;
   state.settings->norm_type = INFINITY;
   state.settings->disabled = {0, 7};
+  state.settings->error_if_nonfinite = true;
   write_state_dict(state, path);
   EXPECT_EQ(difference(read_state_dict(path), state), "");
   std::remove(path.c_str());
@@ -909,6 +910,7 @@ TEST_F(HostileInput, BadStepSettings) {
         R"({"impl":"loop","max_norm":1,"norm_type":2,"disabled":[0.5]})",
         R"({"impl":"loop","max_norm":1,"norm_type":2,"disabled":[18446744073709551615]})",
         R"({"impl":"loop","max_norm":1,"norm_type":2,"disabled":{}})",
+        R"({"impl":"loop","max_norm":1,"norm_type":2,"disabled":[],"error_if_nonfinite":1})",
         R"([])", R"("fused")", R"({"impl":)", R"([[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]])"}) {
     detail::SafeTensors file = decoded();
     file.metadata["settings"] = settings;

@@ -1,4 +1,5 @@
 #pragma once
+#include <memory>
 // GradList's internals (NOTE(grad-list) in include/fusedopt/grad_utils.hpp) and the executors of
 // the gradient utilities' kernels: the CPU executor, the emulated device and CUDA.
 #include <cstdint>
@@ -28,6 +29,8 @@ struct GradListImpl {
   kernels::amp::GradPlan plan{};
   std::vector<GradSegment> segments;
   std::uint64_t id = 0;  // unique per list, for GradScaler's per-list flags
+  /// Expires with the list: a GradScaler reuses the flag of a list that no longer exists.
+  std::shared_ptr<const int> alive = std::make_shared<const int>(0);
 };
 
 struct GradListAccess {

@@ -3,7 +3,9 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <memory>
 #include <limits>
 #include <string>
 #include <utility>
@@ -26,6 +28,7 @@ struct GradScalerImpl {
   enum class Stage { ready, checked, unscaled, stepped };
   struct Slot {
     std::uint64_t list_id;
+    std::weak_ptr<const int> alive;  // the list's (GradListImpl::alive)
     Stage stage;
   };
 
@@ -40,14 +43,22 @@ struct GradScalerImpl {
   std::vector<Slot> slots;
   bool inf_checked = false;  // some list was checked since the last update()
 
+  /// The list's slot: its own, else the slot of a list that no longer exists and has not been
+  /// used since the last update() (its flag is clear), else a new one. So a list built every
+  /// iteration (the natural translation of scaler.step(opt)) reuses one slot.
   Slot& slot_of(const GradList& grads) {
-    const std::uint64_t id = GradListAccess::impl(grads).id;
+    const GradListImpl& list = GradListAccess::impl(grads);
     for (Slot& s : slots)
-      if (s.list_id == id) return s;
+      if (s.list_id == list.id) return s;
+    for (Slot& s : slots)
+      if (s.alive.expired() && s.stage == Stage::ready) {
+        s = {list.id, list.alive, Stage::ready};
+        return s;
+      }
     if (slots.size() == std::size_t(amp::kMaxScalerLists))
       throw_error("GradScaler: gradient lists: a scaler tracks at most ", amp::kMaxScalerLists,
-                  " (one found_inf flag each)");
-    slots.push_back({id, Stage::ready});
+                  " that exist at once (one found_inf flag each)");
+    slots.push_back({list.id, list.alive, Stage::ready});
     return slots.back();
   }
   float* flag_of(const Slot& slot) const { return state->found_inf + (&slot - slots.data()); }
@@ -99,9 +110,20 @@ void validate_scale(const char* name, double scale) {
 
 GradScaler::GradScaler(Device device, GradScalerOptions options, Stream stream)
     : impl_(std::make_unique<detail::GradScalerImpl>()) {
-  detail::check_view({nullptr, 0, DType::f32, device}, "device");  // an existing device
   detail::GradScalerImpl& s = *impl_;
   s.enabled = options.enabled();
+  if (device.is_cuda() && cuda_device_count() == 0) {
+    // As torch.amp.GradScaler("cuda") without CUDA: a warning, and a disabled scaler (on the
+    // CPU: its scale() is 1.0 in host memory, step() just steps).
+    if (s.enabled)
+      std::fprintf(stderr, "fusedopt: GradScaler(%s): no CUDA device is available%s; the scaler "
+                   "is disabled (as torch.amp.GradScaler does)\n", device.str().c_str(),
+                   FUSEDOPT_WITH_CUDA ? "" : " (fusedopt was built without CUDA)");
+    s.enabled = false;
+    device = Device::cpu();
+    stream = nullptr;
+  }
+  detail::check_view({nullptr, 0, DType::f32, device}, "device");  // an existing device
   if (s.enabled) {  // torch validates only an enabled scaler
     validate_scale("init_scale", options.init_scale());
     validate_factors(options.growth_factor(), options.backoff_factor(), options.growth_interval());
@@ -126,10 +148,23 @@ GradScaler& GradScaler::operator=(GradScaler&&) noexcept = default;
 
 const float* GradScaler::scale() const { return &impl_->state->scale; }
 
-const float* GradScaler::found_inf(const GradList& grads) {
+float* GradScaler::found_inf(const GradList& grads) {
   detail::GradScalerImpl& s = *impl_;
   s.check_device(grads, "found_inf");
   return s.flag_of(s.slot_of(grads));
+}
+
+void GradScaler::set_found_inf(const GradList& grads, bool found) {
+  detail::GradScalerImpl& s = *impl_;
+  if (!s.enabled) return;
+  s.check_device(grads, "set_found_inf");
+  detail::GradScalerImpl::Slot& slot = s.slot_of(grads);
+  if (slot.stage == detail::GradScalerImpl::Stage::stepped)
+    detail::throw_error("GradScaler::set_found_inf: called after step() (before update())");
+  const float value = found ? 1.0f : 0.0f;
+  // From pageable memory the copy returns once the value is staged.
+  detail::copy_from_host(s.flag_of(slot), &value, sizeof value, s.device, s.stream);
+  s.inf_checked = true;  // a recorded check: update() may follow
 }
 
 void GradScaler::unscale(GradList& grads) {

@@ -138,7 +138,10 @@ StepSettings Optimizer::step_settings() const {
   StepSettings out;
   out.impl = impl();
   out.max_norm = max_grad_norm_;
-  if (max_grad_norm_) out.norm_type = clip_norm_type_;  // otherwise unused: the default
+  if (max_grad_norm_) {  // otherwise unused: the defaults
+    out.norm_type = clip_norm_type_;
+    out.error_if_nonfinite = clip_error_if_nonfinite_;
+  }
   const std::vector<std::uint8_t> enabled = engine_->read_enabled();  // synchronizes
   for (std::size_t id = 0; id < enabled.size(); ++id)
     if (enabled[id] == 0) out.disabled.push_back(std::int64_t(id));
@@ -330,17 +333,20 @@ void Optimizer::load_validated(const LoadInput& input) {
   const Impl impl_before = impl();
   const std::optional<double> max_norm_before = max_grad_norm_;
   const double norm_type_before = clip_norm_type_;
+  const bool error_before = clip_error_if_nonfinite_;
   const bool clipping_changes =
       settings && (settings->max_norm != max_grad_norm_ ||
-                   (settings->max_norm && settings->norm_type != clip_norm_type_));
+                   (settings->max_norm && (settings->norm_type != clip_norm_type_ ||
+                                           settings->error_if_nonfinite != clip_error_if_nonfinite_)));
   std::size_t changed = 0;
   try {
     if (settings) set_impl(settings->impl);  // allocates the temporaries of Loop and Foreach
-    if (clipping_changes) set_grad_clipping(settings->max_norm, settings->norm_type);
+    if (clipping_changes)
+      set_grad_clipping(settings->max_norm, settings->norm_type, settings->error_if_nonfinite);
     for (; changed < num_groups; ++changed) engine_->set_precision(changed, target[changed]);
   } catch (...) {
     for (std::size_t g = 0; g < changed; ++g) engine_->set_precision(g, before[g]);
-    if (clipping_changes) set_grad_clipping(max_norm_before, norm_type_before);
+    if (clipping_changes) set_grad_clipping(max_norm_before, norm_type_before, error_before);
     set_impl(impl_before);
     throw;
   }

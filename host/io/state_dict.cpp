@@ -118,6 +118,7 @@ json settings_to_json(const StepSettings& settings) {
     out["norm_type"] = "inf";
   else
     out["norm_type"] = settings.norm_type;
+  out["error_if_nonfinite"] = settings.error_if_nonfinite;
   out["disabled"] = settings.disabled;
   return out;
 }
@@ -127,13 +128,19 @@ StepSettings settings_from_json(const std::string& text) {
   const json in = detail::parse_metadata_json(text, where);
   if (!in.is_object()) throw_error(where, " must be a JSON object, got ", in.type_name());
   StepSettings out;
-  const char* keys[] = {"impl", "max_norm", "norm_type", "disabled"};
+  const char* keys[] = {"impl", "max_norm", "norm_type", "disabled", "error_if_nonfinite"};
   for (const auto& [name, value] : in.items())
     if (std::find(std::begin(keys), std::end(keys), name) == std::end(keys))
       throw_error(where, " has the unknown key ", detail::printable(name),
-                  " (it has impl, max_norm, norm_type and disabled)");
-  for (const char* key : keys)
+                  " (it has impl, max_norm, norm_type, disabled and error_if_nonfinite)");
+  for (const char* key : {"impl", "max_norm", "norm_type", "disabled"})  // the last is optional
     if (!in.contains(key)) throw_error(where, " has no \"", key, "\"");
+  if (in.contains("error_if_nonfinite")) {
+    if (!in["error_if_nonfinite"].is_boolean())
+      throw_error(where, ".error_if_nonfinite must be a bool, got ",
+                  in["error_if_nonfinite"].type_name());
+    out.error_if_nonfinite = in["error_if_nonfinite"].get<bool>();
+  }
   const json& impl = in["impl"];
   const std::string impl_text = impl.is_string() ? impl.get<std::string>() : "";
   if (impl_text == "loop")

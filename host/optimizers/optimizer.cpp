@@ -7,6 +7,7 @@
 #include "fusedopt/grad_utils.hpp"
 #include "host/grad/grad_list_impl.hpp"
 #include "host/engine/engine.hpp"
+#include "host/engine/memory.hpp"
 #include "host/engine/executor.hpp"
 
 namespace fusedopt {
@@ -18,20 +19,22 @@ Optimizer::~Optimizer() = default;
 void Optimizer::step() {
   check_not_torn("step");
   for (const detail::SegmentLaunch& segment : engine_->segments()) check_built(segment);
-  before_step();
   if (clip_list_) {  // NOTE(clip): the norm first, on the same stream; the step reads it
     // Under AMP the list's finish also writes the unscaled norm that grad_norm() returns.
     detail::GradListAccess::impl(*clip_list_).plan.norm_divisor = engine_->grad_scale();
-    const float* norm = get_total_norm(*clip_list_, clip_norm_type_);
+    // error_if_nonfinite: synchronizes and throws before anything of the step has changed.
+    const float* norm = get_total_norm(*clip_list_, clip_norm_type_, clip_error_if_nonfinite_);
     if (norm != clip_norm_) {  // the list's scratch does not move: set once
       engine_->set_grad_clip(norm, float(*max_grad_norm_));
       clip_norm_ = norm;
     }
   }
+  before_step();
   for (const detail::SegmentLaunch& segment : engine_->segments()) launch(segment);
 }
 
-void Optimizer::set_grad_clipping(std::optional<double> max_norm, double norm_type) {
+void Optimizer::set_grad_clipping(std::optional<double> max_norm, double norm_type,
+                                  bool error_if_nonfinite) {
   if (max_norm && !(std::isfinite(*max_norm) && *max_norm >= 0))
     detail::throw_error("set_grad_clipping: max_norm = ", *max_norm, " must be finite and >= 0");
   if (max_norm && !(norm_type > 0))
@@ -41,6 +44,7 @@ void Optimizer::set_grad_clipping(std::optional<double> max_norm, double norm_ty
     clip_list_.reset();
     clip_norm_ = nullptr;
     max_grad_norm_.reset();
+    clip_error_if_nonfinite_ = false;
     return;
   }
   auto list = std::make_unique<GradList>(*this);  // may throw: nothing changed yet
@@ -49,6 +53,7 @@ void Optimizer::set_grad_clipping(std::optional<double> max_norm, double norm_ty
   clip_norm_ = nullptr;
   max_grad_norm_ = max_norm;
   clip_norm_type_ = norm_type;
+  clip_error_if_nonfinite_ = error_if_nonfinite;
 }
 
 const float* Optimizer::grad_norm() const {
@@ -223,8 +228,17 @@ std::vector<float> Optimizer::state(std::size_t group, std::size_t index,
   const std::vector<std::string> names = state_names(group);
   for (std::size_t k = 0; k < names.size(); ++k)
     if (names[k] == name) return engine_->read_state(group, index, int(k));
+  // NOTE(master-weights): the fp32 master, under the name a checkpoint saves it by.
+  const void* master = engine_->master_data(group, index);
+  if (name == "master_param" && master != nullptr) {
+    std::vector<float> values(std::size_t(p[index].value.numel));
+    if (!values.empty())
+      detail::copy_to_host(values.data(), master, values.size() * sizeof(float), device(), stream());
+    return values;
+  }
   std::string known;
   for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
+  if (master != nullptr) known += (known.empty() ? "" : ", ") + std::string("master_param");
   detail::throw_error("name = \"", name, "\" is not a state of param_groups[", group,
                       "] (it has: ", known.empty() ? "none" : known, ")");
 }

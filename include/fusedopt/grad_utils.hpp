@@ -160,6 +160,9 @@ struct GradScalerState {
 /// optimizer's, update() on stream(); give them one stream (or order them yourself).
 class GradScaler {
  public:
+  /// On a CUDA device where none is available (or in a build without CUDA), the scaler is
+  /// disabled with a warning on stderr, as torch.amp.GradScaler("cuda") is; it then lives on
+  /// the CPU (device() is the CPU, scale() points to 1.0 in host memory).
   explicit GradScaler(Device device = Device::cuda(), GradScalerOptions options = {},
                       Stream stream = nullptr);
   ~GradScaler();
@@ -173,8 +176,14 @@ class GradScaler {
   /// by (Optimizer::set_grad_scaling).
   const float* scale() const;
   /// The found_inf flag of `grads` (fp32 on device(), 1 after a check that found an inf/NaN,
-  /// 0 after update()); the pointer stays valid for the scaler's lifetime. At most 32 lists.
-  const float* found_inf(const GradList& grads);
+  /// 0 after update()); the pointer stays valid for the scaler's lifetime. An engine may write
+  /// it too (stream-ordered, before step(): 1 skips the step; update() backs off), as torch's
+  /// found_inf_per_device can be preset. At most 32 lists that exist at once: the flag of a
+  /// destroyed list is reused after the next update(), so a list built every iteration is fine.
+  float* found_inf(const GradList& grads);
+  /// Presets the found_inf flag of `grads` (an overflow the engine detected itself, e.g. in
+  /// its own all-reduce): stream-ordered, before step(); counts as this iteration's check.
+  void set_found_inf(const GradList& grads, bool found);
 
   /// torch's scaler.unscale_(optimizer): every gradient times 1 / scale (computed in double,
   /// as torch), and the list's found_inf set if any element is inf or NaN.

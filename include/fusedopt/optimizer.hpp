@@ -137,9 +137,13 @@ class Optimizer {
   /// min(1, max_norm / (norm + 1e-6)) as it reads it; the gradient memory is not written. No
   /// host synchronisation; capturable (call this, add_param_group and set_stream outside a
   /// capture). nullopt turns it off. max_norm >= 0 and finite; norm_type > 0 or INFINITY.
-  void set_grad_clipping(std::optional<double> max_norm, double norm_type = 2.0);
+  /// error_if_nonfinite (torch's argument): step() synchronizes after the norm and throws Error
+  /// when it is NaN or inf, before anything of the step changed (not capturable then).
+  void set_grad_clipping(std::optional<double> max_norm, double norm_type = 2.0,
+                         bool error_if_nonfinite = false);
   std::optional<double> max_grad_norm() const { return max_grad_norm_; }
   double grad_clip_norm_type() const { return clip_norm_type_; }
+  bool grad_clip_error_if_nonfinite() const { return clip_error_if_nonfinite_; }
   /// The global norm the latest step computed (an fp32 device scalar), or nullptr when
   /// clipping is off: torch's clip_grad_norm_ return value, of the unscaled gradients under
   /// set_grad_scaling (the stored norm divided by *grad_scale, as torch's unscale_ then
@@ -171,7 +175,8 @@ class Optimizer {
   double step_count(std::size_t group, std::size_t index) const;
   /// torch's names of the state tensors each parameter of `group` has ("exp_avg", ...).
   std::vector<std::string> state_names(std::size_t group) const;
-  /// A copy of state tensor `name` of parameter `index` of `group`, in fp32 (synchronizes).
+  /// A copy of state tensor `name` of parameter `index` of `group`, in fp32 (synchronizes);
+  /// "master_param" is the fp32 master of a parameter that has one (NOTE(master-weights)).
   std::vector<float> state(std::size_t group, std::size_t index, std::string_view name) const;
 
   /// torch's state_dict(): every group's options and parameter ids, and the state of every
@@ -245,6 +250,7 @@ class Optimizer {
   std::unique_ptr<GradList> clip_list_;
   std::optional<double> max_grad_norm_;
   double clip_norm_type_ = 2.0;
+  bool clip_error_if_nonfinite_ = false;
   const float* clip_norm_ = nullptr;  // in clip_list_'s scratch
   /// A load failed while overwriting the state tensors (see load()).
   std::string torn_by_;

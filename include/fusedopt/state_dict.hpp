@@ -63,7 +63,8 @@ struct ParamState {
 
 /// NOTE(step-settings): what the optimizer as a whole sets that changes what a step computes,
 /// beyond torch's state_dict: saved so that a resumed run steps as the saved one did. In the
-/// file, the metadata's "settings" (a JSON object with exactly these four keys). A state
+/// file, the metadata's "settings" (a JSON object of these keys; error_if_nonfinite may be
+/// absent: false). A state
 /// without it (a torch state, or a file written before fusedopt saved it) leaves the
 /// optimizer's own settings as they are. Loss scaling lives in the GradScaler, whose state
 /// saves beside (TrainingCheckpoint in training_checkpoint.hpp).
@@ -71,10 +72,11 @@ struct StepSettings {
   Impl impl = Impl::Fused;                  // set_impl
   std::optional<double> max_norm;           // set_grad_clipping; nullopt: off
   double norm_type = 2.0;                   // "inf" in the file for INFINITY
+  bool error_if_nonfinite = false;          // set_grad_clipping's third argument
   std::vector<std::int64_t> disabled;       // set_param_enabled(false): parameter ids, ascending
   bool operator==(const StepSettings& o) const {
     return impl == o.impl && max_norm == o.max_norm && norm_type == o.norm_type &&
-           disabled == o.disabled;
+           error_if_nonfinite == o.error_if_nonfinite && disabled == o.disabled;
   }
   bool operator!=(const StepSettings& o) const { return !(*this == o); }
 };
