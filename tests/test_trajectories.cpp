@@ -43,6 +43,12 @@ using reference::Vec;
 constexpr int kSteps = 20;
 
 constexpr double kF32Tolerance = 1e-6;
+/// Adadelta's acc_delta compounds its own error: each step's delta is g times
+/// sqrt((acc_delta + eps) / (square_avg + eps)) (five roundings, more through Impl::Loop's fp32
+/// temporaries), and acc_delta averages delta^2 over the ~1 / (1 - rho) steps it remembers, so
+/// its float error grows past the other states'. Measured: 1.004e-6 of the state's scale at one
+/// element of 4,099 (seed 9725882935880470894, Impl::Loop, step 20).
+constexpr double kAccDeltaGrowth = 4;
 /// 2-byte parameters: this many ulps of the element's largest |reference| so far.
 constexpr double kUlps = 2;
 /// 2-byte parameters: at most this fraction of an implementation's elements may leave the
@@ -585,7 +591,8 @@ TEST_P(TrajectoryTest, MatchesReferenceOver20Steps) {
           const bool stored_param = name == "ax" && c.dtype != DType::f32;
           expect_close(std::vector<double>(got.begin(), got.end()), *found->second, t.ambiguous,
                        [&](std::size_t e) {
-                         return kF32Tolerance * scale + t.diverged[k][e] +
+                         return kF32Tolerance * (name == "acc_delta" ? kAccDeltaGrowth : 1) * scale +
+                                t.diverged[k][e] +
                                 (stored_param ? kUlps * ulp(c.dtype, t.peak[e]) : 0.0);
                        },
                        where + " state " + name);
