@@ -410,14 +410,18 @@ std::vector<Case> all_cases(const std::vector<Executor>& executors) {
 
   // NOTE(sign-ties): Lion's update is lr * sign(beta1 * m + (1 - beta1) * g). Where that value
   // is within float rounding of zero, float and double may take different signs; such elements
-  // (a few per million) are excluded from the comparison for the rest of the trajectory.
+  // are excluded from the comparison for the rest of the trajectory. "Within rounding" is 1e-4
+  // of the two terms, not a few ulps: the float m carries the rounding of every step it averaged
+  // (beta2 = 0.99 remembers ~100), relative to the history's terms, which exceed |m| where m
+  // has cancelled; at 1e-6 a CI run saw a flipped sign (seed 13900687100702873164, Impl::Loop,
+  // element 56192 of 65,539, step 20).
   auto lion_ambiguous = [](const r::LionConfig& c, const r::LionState& s, const Vec& grad,
                            std::vector<char>& mask) {
     for (std::size_t i = 0; i < grad.size(); ++i) {
       const double g = c.maximize ? -grad[i] : grad[i];
       const double m = s.exp_avg.empty() ? 0.0 : s.exp_avg[i];
       const double direction = c.beta1 * m + (1 - c.beta1) * g;
-      if (std::abs(direction) <= 1e-6 * (std::abs(c.beta1 * m) + std::abs((1 - c.beta1) * g)))
+      if (std::abs(direction) <= 1e-4 * (std::abs(c.beta1 * m) + std::abs((1 - c.beta1) * g)))
         mask[i] = 1;
     }
   };
