@@ -94,11 +94,7 @@ OptimizerCase case_named(const std::string& name) {
 
 // ---- a small model: three groups of mixed sizes and dtypes ------------------------------------
 
-struct TensorSpec {
-  std::int64_t numel;
-  DType dtype;
-};
-const std::vector<std::vector<TensorSpec>> kModel = {
+const std::vector<std::vector<SteppedModel::Spec>> kModel = {
     {{0, DType::f32}, {1, DType::f32}, {1000, DType::f32}, {65539, DType::f32}},
     {{7, DType::bf16}, {4099, DType::bf16}},
     {{33, DType::f16}, {5, DType::f32}},
@@ -106,54 +102,9 @@ const std::vector<std::vector<TensorSpec>> kModel = {
 constexpr int kSteps = 10;
 
 /// Parameters, their gradients and every step's gradient values, deterministic per seed.
-class Model {
- public:
-  /// `short_gradients`: every gradient keeps 6 significant bits, so that it times a loss scale
-  /// of 3 * 2^k is exact in every dtype (and divides back exactly).
-  Model(Device device, std::uint64_t seed, bool short_gradients = false) {
-    std::mt19937_64 rng(seed);
-    for (const auto& group : kModel) {
-      std::vector<Param> params;
-      for (const TensorSpec& spec : group) {
-        values_.push_back(std::make_unique<GuardedTensor>(spec.numel, spec.dtype, device));
-        grads_.push_back(std::make_unique<GuardedTensor>(spec.numel, spec.dtype, device));
-        values_.back()->set(random_values(rng, spec.numel, 1.0, spec.dtype));
-        std::vector<std::vector<double>> steps;
-        for (int s = 0; s < kSteps; ++s) {
-          steps.push_back(random_values(rng, spec.numel, 0.5, spec.dtype));
-          if (short_gradients)
-            for (double& x : steps.back()) x = keep_significant_bits(x, 6);
-        }
-        step_grads_.push_back(std::move(steps));
-        params.push_back({values_.back()->view(), grads_.back()->view()});
-      }
-      groups_.push_back(std::move(params));
-    }
-  }
-  const std::vector<std::vector<Param>>& groups() const { return groups_; }
-  /// Step `step`'s gradients, times `factor` (exact for a power of two, and for 3 * 2^k with
-  /// short gradients).
-  void load_grads(int step, double factor = 1.0) {
-    for (std::size_t t = 0; t < grads_.size(); ++t) {
-      std::vector<double> g = step_grads_[t][std::size_t(step)];
-      for (double& x : g) x *= factor;
-      grads_[t]->set(g);
-    }
-  }
-  void poison_grads(double value) {
-    for (auto& g : grads_) g->set(std::vector<double>(std::size_t(g->numel()), value));
-  }
-  /// The parameters' values, exactly (storage precision, as doubles).
-  std::vector<std::vector<double>> values() const {
-    std::vector<std::vector<double>> out;
-    for (const auto& v : values_) out.push_back(v->get());
-    return out;
-  }
-
- private:
-  std::vector<std::unique_ptr<GuardedTensor>> values_, grads_;
-  std::vector<std::vector<std::vector<double>>> step_grads_;
-  std::vector<std::vector<Param>> groups_;
+struct Model : SteppedModel {
+  Model(Device device, std::uint64_t seed, bool short_gradients = false)
+      : SteppedModel(device, seed, kModel, kSteps, short_gradients) {}
 };
 
 void run_steps(Optimizer& opt, Model& model, int from, int to) {

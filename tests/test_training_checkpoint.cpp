@@ -31,52 +31,21 @@ std::string temp_path(const std::string& name) {
       .string();
 }
 
-/// Two groups of f32 and bf16 parameters with every step's gradients drawn up front, each with
-/// 6 significant bits, so that times a power-of-two loss scale they are exact (and unscale
-/// exactly).
-class Net {
- public:
-  Net(Device device, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    const std::vector<std::vector<std::pair<std::int64_t, DType>>> layout = {
-        {{1000, DType::f32}, {7, DType::f32}}, {{65, DType::bf16}, {3, DType::f32}}};
-    for (const auto& group : layout) {
-      std::vector<Param> params;
-      for (const auto& [numel, dtype] : group) {
-        values_.push_back(std::make_unique<GuardedTensor>(numel, dtype, device));
-        grads_.push_back(std::make_unique<GuardedTensor>(numel, dtype, device));
-        values_.back()->set(random_values(rng, numel, 1.0, dtype));
-        std::vector<std::vector<double>> steps;
-        for (int s = 0; s < kSteps; ++s) {
-          steps.push_back(random_values(rng, numel, 0.5, dtype));
-          for (double& x : steps.back()) x = keep_significant_bits(x, 6);
-        }
-        step_grads_.push_back(std::move(steps));
-        params.push_back({values_.back()->view(), grads_.back()->view()});
-      }
-      groups_.push_back(std::move(params));
-    }
-  }
-  const std::vector<std::vector<Param>>& groups() const { return groups_; }
+/// Two groups of f32 and bf16 parameters, every step's gradients with 6 significant bits, so
+/// that times a power-of-two loss scale they are exact (and unscale exactly).
+struct Net : SteppedModel {
+  Net(Device device, std::uint64_t seed)
+      : SteppedModel(device, seed,
+                     {{{1000, DType::f32}, {7, DType::f32}}, {{65, DType::bf16}, {3, DType::f32}}},
+                     kSteps, /*short_gradients=*/true) {}
   /// Step `step`'s gradients times `scale`; an inf in one element where `overflow`.
   void load_grads(int step, double scale, bool overflow) {
-    for (std::size_t t = 0; t < grads_.size(); ++t) {
-      std::vector<double> g = step_grads_[t][std::size_t(step)];
-      for (double& x : g) x *= scale;
-      if (overflow && t == 2) g[1] = INFINITY;
-      grads_[t]->set(g);
-    }
+    SteppedModel::load_grads(step, scale);
+    if (!overflow) return;
+    std::vector<double> g = grad(2).get();
+    g[1] = INFINITY;
+    grad(2).set(g);
   }
-  std::vector<std::vector<double>> values() const {
-    std::vector<std::vector<double>> out;
-    for (const auto& v : values_) out.push_back(v->get());
-    return out;
-  }
-
- private:
-  std::vector<std::unique_ptr<GuardedTensor>> values_, grads_;
-  std::vector<std::vector<std::vector<double>>> step_grads_;
-  std::vector<std::vector<Param>> groups_;
 };
 
 /// Every part of a training run over a Net. `variant` != 0 builds the objects differently (lr,

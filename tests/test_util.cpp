@@ -1,5 +1,7 @@
 #include "test_util.hpp"
 
+#include <random>
+
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
@@ -168,6 +170,51 @@ void fill_view_bytes(const TensorView& view, unsigned char byte) {
       cudaDeviceSynchronize() != cudaSuccess)
     throw std::runtime_error("cudaMemset failed in a test");
 #endif
+}
+
+SteppedModel::SteppedModel(Device device, std::uint64_t seed,
+                           const std::vector<std::vector<Spec>>& layout, int steps,
+                           bool short_gradients) {
+  std::mt19937_64 rng(seed);
+  for (const auto& group : layout) {
+    std::vector<Param> params;
+    for (const Spec& spec : group) {
+      values_.push_back(std::make_unique<GuardedTensor>(spec.numel, spec.dtype, device));
+      grads_.push_back(std::make_unique<GuardedTensor>(spec.numel, spec.dtype, device));
+      values_.back()->set(random_values(rng, spec.numel, 1.0, spec.dtype));
+      std::vector<std::vector<double>> per_step;
+      for (int s = 0; s < steps; ++s) {
+        per_step.push_back(random_values(rng, spec.numel, 0.5, spec.dtype));
+        if (short_gradients)
+          for (double& x : per_step.back()) {
+            int e = 0;
+            const double m = std::frexp(x, &e);
+            x = std::ldexp(std::round(std::ldexp(m, 6)), e - 6);
+          }
+      }
+      step_grads_.push_back(std::move(per_step));
+      params.push_back({values_.back()->view(), grads_.back()->view()});
+    }
+    groups_.push_back(std::move(params));
+  }
+}
+
+void SteppedModel::load_grads(int step, double factor) {
+  for (std::size_t t = 0; t < grads_.size(); ++t) {
+    std::vector<double> g = step_grads_[t][std::size_t(step)];
+    for (double& x : g) x *= factor;
+    grads_[t]->set(g);
+  }
+}
+
+void SteppedModel::poison_grads(double value) {
+  for (auto& g : grads_) g->set(std::vector<double>(std::size_t(g->numel()), value));
+}
+
+std::vector<std::vector<double>> SteppedModel::values() const {
+  std::vector<std::vector<double>> out;
+  for (const auto& v : values_) out.push_back(v->get());
+  return out;
 }
 
 std::uint64_t fresh_seed() {

@@ -264,14 +264,6 @@ class GuardedTensor {
   DeviceBytes bytes_;
 };
 
-/// `x` rounded to `bits` significant bits: short gradients, whose products with a loss scale of
-/// 3 * 2^k are exact in every dtype (and divide back exactly).
-inline double keep_significant_bits(double x, int bits) {
-  int e = 0;
-  const double m = std::frexp(x, &e);
-  return std::ldexp(std::round(std::ldexp(m, bits)), e - bits);
-}
-
 /// n values from a normal distribution of standard deviation `scale`, rounded to `dtype`.
 /// Marsaglia's polar method in float (the values are rounded to float or narrower anyway), both
 /// uniforms from one 64-bit draw: std::normal_distribution<double> took a fifth of the
@@ -291,6 +283,34 @@ inline std::vector<double> random_values(std::mt19937_64& rng, std::int64_t n, d
   }
   return v;
 }
+
+/// Parameters in groups with every step's gradients drawn up front, deterministic per seed:
+/// checkpoint tests run one model straight and another stopped, saved and resumed, and compare.
+class SteppedModel {
+ public:
+  struct Spec {
+    std::int64_t numel;
+    DType dtype;
+  };
+  /// `short_gradients`: every gradient keeps 6 significant bits, so that it times a loss scale
+  /// of 3 * 2^k is exact in every dtype (and divides back exactly).
+  SteppedModel(Device device, std::uint64_t seed, const std::vector<std::vector<Spec>>& layout,
+               int steps, bool short_gradients = false);
+  const std::vector<std::vector<Param>>& groups() const { return groups_; }
+  /// Step `step`'s gradients, times `factor` (exact for a power of two, and for 3 * 2^k with
+  /// short gradients).
+  void load_grads(int step, double factor = 1.0);
+  void poison_grads(double value);
+  /// Gradient `t` (in parameter order across the groups).
+  GuardedTensor& grad(std::size_t t) { return *grads_[t]; }
+  /// The parameters' values, exactly (storage precision, as doubles).
+  std::vector<std::vector<double>> values() const;
+
+ private:
+  std::vector<std::unique_ptr<GuardedTensor>> values_, grads_;
+  std::vector<std::vector<std::vector<double>>> step_grads_;
+  std::vector<std::vector<Param>> groups_;
+};
 
 /// Copies the bytes a view points to (host or device) into `dst`.
 void copy_view_to_host(const TensorView& view, void* dst);
